@@ -1,0 +1,5 @@
+import sys
+
+from hftcore.cli import main
+
+sys.exit(main())

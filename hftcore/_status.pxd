@@ -1,0 +1,91 @@
+# cython: language_level=3
+"""The one error path out of nogil code (modelled on pyarrow's ``check_status``).
+
+Hot loops never raise. They fill a :c:type:`Status` and return ``-1``; the caller, back
+with the GIL, hands it to :func:`raise_status`, which builds the right exception with the
+byte offset and the reason. Add new reasons here, never ad hoc strings in decoders.
+"""
+
+from libc.stdint cimport int64_t
+
+
+cdef enum StatusCode:
+    ST_OK = 0
+    ST_TRUNCATED            # input ends inside a message (a = bytes needed, b = bytes left)
+    ST_BAD_LENGTH           # length prefix disagrees with the spec (a = got, b = expected)
+    ST_ZERO_LENGTH          # a length of zero where a message must be
+    ST_UNKNOWN_TYPE         # unknown message / template type (a = the type code)
+    ST_BAD_SYNTAX           # malformed text input (a = the byte found)
+    ST_BAD_NUMBER           # malformed decimal or integer
+    ST_TOO_MANY_DECIMALS    # more fractional digits than the fixed-point scale (a = digits)
+    ST_OVERFLOW             # value does not fit int64 at the fixed-point scale
+    ST_MISSING_FIELD        # a required field is absent (a = field id)
+    ST_BAD_SCHEMA           # SBE schema id/version mismatch (a = got id, b = got version)
+    ST_CAPACITY             # an output buffer or fixed-size structure is full (a = capacity)
+    ST_BAD_VALUE            # a field holds a value out of its domain (a = the value)
+    ST_NESTING              # JSON nested deeper than supported (a = depth)
+
+
+cdef struct Status:
+    int code             # a StatusCode
+    Py_ssize_t offset    # byte offset in the input, from its start
+    int64_t a            # detail, meaning depends on code (see StatusCode)
+    int64_t b            # detail, meaning depends on code
+
+
+cdef inline int status_set(Status *st, int code, Py_ssize_t offset,
+                           int64_t a, int64_t b) noexcept nogil:
+    """Record an error and return -1, so ``return status_set(...)`` reads naturally."""
+    st.code = code
+    st.offset = offset
+    st.a = a
+    st.b = b
+    return -1
+
+
+cdef inline void status_clear(Status *st) noexcept nogil:
+    st.code = ST_OK
+    st.offset = -1
+    st.a = 0
+    st.b = 0
+
+
+cdef inline str status_reason(const Status *st):
+    cdef int c = st.code
+    if c == ST_TRUNCATED:
+        return f"truncated input: message needs {st.a} bytes, {st.b} left"
+    if c == ST_BAD_LENGTH:
+        return f"bad message length {st.a} (the spec says {st.b})"
+    if c == ST_ZERO_LENGTH:
+        return "zero-length message"
+    if c == ST_UNKNOWN_TYPE:
+        return f"unknown message type {st.a!r}"
+    if c == ST_BAD_SYNTAX:
+        if 32 <= st.a < 127:
+            return f"unexpected character {chr(st.a)!r}"
+        return f"unexpected byte 0x{st.a & 0xff:02x}"
+    if c == ST_BAD_NUMBER:
+        return "malformed number"
+    if c == ST_TOO_MANY_DECIMALS:
+        return f"number has {st.a} decimals, at most {st.b} are kept exactly"
+    if c == ST_OVERFLOW:
+        return "number out of range for int64 fixed point"
+    if c == ST_MISSING_FIELD:
+        return f"required field missing (field id {st.a})"
+    if c == ST_BAD_SCHEMA:
+        return f"unsupported SBE schema id {st.a} version {st.b}"
+    if c == ST_CAPACITY:
+        return f"capacity {st.a} exceeded"
+    if c == ST_BAD_VALUE:
+        return f"field value {st.a} out of range"
+    if c == ST_NESTING:
+        return f"nesting deeper than {st.a}"
+    return f"decode error (code {c})"
+
+
+cdef inline int raise_status(const Status *st, object source=None) except -1:
+    """Raise :class:`hftcore.DecodeError` for ``st``; a no-op for ``ST_OK``."""
+    if st.code == ST_OK:
+        return 0
+    from hftcore.errors import DecodeError
+    raise DecodeError(status_reason(st), st.offset, source)

@@ -1,0 +1,21 @@
+"""NASDAQ TotalView-ITCH 5.0: message table, decoder, encoder, files and order book.
+
+Batch first: :func:`decode` turns a buffer into one numpy table per message type;
+:func:`read_file` / :func:`iter_file` do the same for day files (``.gz`` too);
+:func:`iter_messages` yields one record at a time and is the slow path.
+"""
+
+from hftcore.itch import spec
+from hftcore.itch.encode import encode, encode_stream, encode_table
+from hftcore.itch.spec import BY_TYPE, MESSAGES, TYPES, dtype
+
+__all__ = [
+    "spec",
+    "MESSAGES",
+    "BY_TYPE",
+    "TYPES",
+    "dtype",
+    "encode",
+    "encode_table",
+    "encode_stream",
+]

@@ -1,0 +1,76 @@
+"""Build script: compiles every ``hftcore/**/*.pyx`` into an extension module.
+
+Environment switches
+--------------------
+HFTCORE_DEBUG=1
+    Bounds checks and wraparound on, ``-O0 -g``: the debug build the test suite also
+    runs against (see CONTRIBUTING.md).
+HFTCORE_PROFILE=1
+    Release directives, but ``-g -fno-omit-frame-pointer`` so native profilers
+    (py-spy --native, perf) can walk the stacks.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("HFTCORE_DEBUG", "") not in ("", "0")
+PROFILE = os.environ.get("HFTCORE_PROFILE", "") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+if sys.platform == "win32":
+    extra_compile_args = ["/O2"] if not DEBUG else ["/Od", "/Zi"]
+else:
+    if DEBUG:
+        extra_compile_args = ["-O0", "-g"]
+    else:
+        extra_compile_args = ["-O3"]
+        if PROFILE:
+            extra_compile_args += ["-g", "-fno-omit-frame-pointer"]
+    extra_compile_args += ["-Wno-unused-function", "-Wno-unreachable-code"]
+
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if DEBUG:
+    macros.append(("HFTCORE_DEBUG", "1"))
+
+
+def extensions():
+    root = Path(__file__).parent
+    exts = []
+    for pyx in sorted(root.glob("hftcore/**/*.pyx")):
+        rel = pyx.relative_to(root)
+        name = ".".join(rel.with_suffix("").parts)
+        exts.append(
+            Extension(
+                name,
+                [str(rel)],
+                include_dirs=[np.get_include()],
+                define_macros=macros,
+                extra_compile_args=extra_compile_args,
+            )
+        )
+    return exts
+
+
+setup(
+    ext_modules=cythonize(
+        extensions(),
+        compiler_directives=directives,
+        nthreads=os.cpu_count() or 1,
+        # Separate build dirs would be nicer, but the generated .c must track the
+        # directive set: force a rebuild when switching between debug and release.
+        force=DEBUG or PROFILE,
+    ),
+)
