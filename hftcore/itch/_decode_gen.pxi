@@ -9,6 +9,7 @@ GEN_ITEMSIZE = {'S': 32, 'R': 64, 'H': 40, 'Y': 40, 'L': 40, 'V': 48, 'W': 32, '
 
 cdef enum:
     N_ITCH_TYPES = 23  # tables are indexed 1..N_ITCH_TYPES
+    ITCH_BLOCK = 32768  # messages per block of the fill pass
 
 cdef extern from *:
     """
@@ -388,76 +389,176 @@ cdef inline void _write_O(uint8_t *r, const uint8_t *m, uint64_t seq) noexcept n
     store16(r + 34, 0)  # padding
 
 
-cdef inline void write_row(int k, uint8_t **rows, const uint8_t *m,
-                           uint64_t seq) noexcept nogil:
-    """Write message ``m`` (from its type byte) as the next row of table ``k``."""
-    cdef uint8_t *r = rows[k]
-    if k == 1:  # 'S' system_event
-        _write_S(r, m, seq)
-        rows[1] = r + 32
-    elif k == 2:  # 'R' stock_directory
-        _write_R(r, m, seq)
-        rows[2] = r + 64
-    elif k == 3:  # 'H' stock_trading_action
-        _write_H(r, m, seq)
-        rows[3] = r + 40
-    elif k == 4:  # 'Y' reg_sho_restriction
-        _write_Y(r, m, seq)
-        rows[4] = r + 40
-    elif k == 5:  # 'L' market_participant_position
-        _write_L(r, m, seq)
-        rows[5] = r + 40
-    elif k == 6:  # 'V' mwcb_decline_level
-        _write_V(r, m, seq)
-        rows[6] = r + 48
-    elif k == 7:  # 'W' mwcb_status
-        _write_W(r, m, seq)
-        rows[7] = r + 32
-    elif k == 8:  # 'K' ipo_quoting_period_update
-        _write_K(r, m, seq)
-        rows[8] = r + 48
-    elif k == 9:  # 'J' luld_auction_collar
-        _write_J(r, m, seq)
-        rows[9] = r + 48
-    elif k == 10:  # 'h' operational_halt
-        _write_lower_h(r, m, seq)
-        rows[10] = r + 40
-    elif k == 11:  # 'A' add_order
-        _write_A(r, m, seq)
-        rows[11] = r + 56
-    elif k == 12:  # 'F' add_order_mpid
-        _write_F(r, m, seq)
-        rows[12] = r + 56
-    elif k == 13:  # 'E' order_executed
-        _write_E(r, m, seq)
-        rows[13] = r + 48
-    elif k == 14:  # 'C' order_executed_with_price
-        _write_C(r, m, seq)
-        rows[14] = r + 56
-    elif k == 15:  # 'X' order_cancel
-        _write_X(r, m, seq)
-        rows[15] = r + 40
-    elif k == 16:  # 'D' order_delete
-        _write_D(r, m, seq)
-        rows[16] = r + 32
-    elif k == 17:  # 'U' order_replace
-        _write_U(r, m, seq)
-        rows[17] = r + 48
-    elif k == 18:  # 'P' trade
-        _write_P(r, m, seq)
-        rows[18] = r + 64
-    elif k == 19:  # 'Q' cross_trade
-        _write_Q(r, m, seq)
-        rows[19] = r + 64
-    elif k == 20:  # 'B' broken_trade
-        _write_B(r, m, seq)
-        rows[20] = r + 32
-    elif k == 21:  # 'I' noii
-        _write_I(r, m, seq)
-        rows[21] = r + 72
-    elif k == 22:  # 'N' rpii
-        _write_N(r, m, seq)
-        rows[22] = r + 40
-    elif k == 23:  # 'O' direct_listing_capital_raise
-        _write_O(r, m, seq)
-        rows[23] = r + 64
+cdef inline void fill_block(uint8_t **rows, const Py_ssize_t *count,
+                            const uint64_t *index, const uint8_t *base,
+                            uint64_t seq) noexcept nogil:
+    """Write one block of messages, grouped by table, as rows of their tables.
+
+    ``index[k * ITCH_BLOCK + j]`` holds the j-th message of table ``k`` in the block:
+    its offset from ``base`` (low 32 bits) and its seq after ``seq`` (high 32 bits).
+    One tight loop per type: no data-dependent branch per message.
+    """
+    cdef Py_ssize_t j
+    cdef uint8_t *r
+    cdef const uint64_t *e
+    if count[1]:  # 'S' system_event
+        r = rows[1]
+        e = index + 1 * ITCH_BLOCK
+        for j in range(count[1]):
+            _write_S(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 32
+        rows[1] = r
+    if count[2]:  # 'R' stock_directory
+        r = rows[2]
+        e = index + 2 * ITCH_BLOCK
+        for j in range(count[2]):
+            _write_R(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 64
+        rows[2] = r
+    if count[3]:  # 'H' stock_trading_action
+        r = rows[3]
+        e = index + 3 * ITCH_BLOCK
+        for j in range(count[3]):
+            _write_H(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 40
+        rows[3] = r
+    if count[4]:  # 'Y' reg_sho_restriction
+        r = rows[4]
+        e = index + 4 * ITCH_BLOCK
+        for j in range(count[4]):
+            _write_Y(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 40
+        rows[4] = r
+    if count[5]:  # 'L' market_participant_position
+        r = rows[5]
+        e = index + 5 * ITCH_BLOCK
+        for j in range(count[5]):
+            _write_L(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 40
+        rows[5] = r
+    if count[6]:  # 'V' mwcb_decline_level
+        r = rows[6]
+        e = index + 6 * ITCH_BLOCK
+        for j in range(count[6]):
+            _write_V(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 48
+        rows[6] = r
+    if count[7]:  # 'W' mwcb_status
+        r = rows[7]
+        e = index + 7 * ITCH_BLOCK
+        for j in range(count[7]):
+            _write_W(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 32
+        rows[7] = r
+    if count[8]:  # 'K' ipo_quoting_period_update
+        r = rows[8]
+        e = index + 8 * ITCH_BLOCK
+        for j in range(count[8]):
+            _write_K(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 48
+        rows[8] = r
+    if count[9]:  # 'J' luld_auction_collar
+        r = rows[9]
+        e = index + 9 * ITCH_BLOCK
+        for j in range(count[9]):
+            _write_J(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 48
+        rows[9] = r
+    if count[10]:  # 'h' operational_halt
+        r = rows[10]
+        e = index + 10 * ITCH_BLOCK
+        for j in range(count[10]):
+            _write_lower_h(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 40
+        rows[10] = r
+    if count[11]:  # 'A' add_order
+        r = rows[11]
+        e = index + 11 * ITCH_BLOCK
+        for j in range(count[11]):
+            _write_A(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 56
+        rows[11] = r
+    if count[12]:  # 'F' add_order_mpid
+        r = rows[12]
+        e = index + 12 * ITCH_BLOCK
+        for j in range(count[12]):
+            _write_F(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 56
+        rows[12] = r
+    if count[13]:  # 'E' order_executed
+        r = rows[13]
+        e = index + 13 * ITCH_BLOCK
+        for j in range(count[13]):
+            _write_E(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 48
+        rows[13] = r
+    if count[14]:  # 'C' order_executed_with_price
+        r = rows[14]
+        e = index + 14 * ITCH_BLOCK
+        for j in range(count[14]):
+            _write_C(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 56
+        rows[14] = r
+    if count[15]:  # 'X' order_cancel
+        r = rows[15]
+        e = index + 15 * ITCH_BLOCK
+        for j in range(count[15]):
+            _write_X(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 40
+        rows[15] = r
+    if count[16]:  # 'D' order_delete
+        r = rows[16]
+        e = index + 16 * ITCH_BLOCK
+        for j in range(count[16]):
+            _write_D(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 32
+        rows[16] = r
+    if count[17]:  # 'U' order_replace
+        r = rows[17]
+        e = index + 17 * ITCH_BLOCK
+        for j in range(count[17]):
+            _write_U(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 48
+        rows[17] = r
+    if count[18]:  # 'P' trade
+        r = rows[18]
+        e = index + 18 * ITCH_BLOCK
+        for j in range(count[18]):
+            _write_P(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 64
+        rows[18] = r
+    if count[19]:  # 'Q' cross_trade
+        r = rows[19]
+        e = index + 19 * ITCH_BLOCK
+        for j in range(count[19]):
+            _write_Q(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 64
+        rows[19] = r
+    if count[20]:  # 'B' broken_trade
+        r = rows[20]
+        e = index + 20 * ITCH_BLOCK
+        for j in range(count[20]):
+            _write_B(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 32
+        rows[20] = r
+    if count[21]:  # 'I' noii
+        r = rows[21]
+        e = index + 21 * ITCH_BLOCK
+        for j in range(count[21]):
+            _write_I(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 72
+        rows[21] = r
+    if count[22]:  # 'N' rpii
+        r = rows[22]
+        e = index + 22 * ITCH_BLOCK
+        for j in range(count[22]):
+            _write_N(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 40
+        rows[22] = r
+    if count[23]:  # 'O' direct_listing_capital_raise
+        r = rows[23]
+        e = index + 23 * ITCH_BLOCK
+        for j in range(count[23]):
+            _write_O(r, base + <uint32_t>e[j], seq + (e[j] >> 32))
+            r += 64
+        rows[23] = r
