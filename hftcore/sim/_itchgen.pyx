@@ -337,6 +337,16 @@ cdef class DayGenerator:
                 self.mid[sym] += 1 if self.mid[sym] < self.levels - quarter else -1
             else:
                 self.mid[sym] += -1 if self.mid[sym] > quarter else 1
+        # the mid follows the book: never beyond the touch (else every order would pile up
+        # at one tick from the other side), and inside the middle half of the window
+        if self.mid[sym] > self.best_ask[sym]:
+            self.mid[sym] = self.best_ask[sym]
+        elif self.mid[sym] < self.best_bid[sym]:
+            self.mid[sym] = self.best_bid[sym]
+        if self.mid[sym] < quarter:
+            self.mid[sym] = quarter
+        elif self.mid[sym] > self.levels - quarter:
+            self.mid[sym] = self.levels - quarter
         while off < quarter - 2 and _uniform(&self.rng) < 0.55:
             off += 1
         if side == 0:

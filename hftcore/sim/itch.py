@@ -101,6 +101,8 @@ class DaySummary:
         Symbols in the stock directory.
     max_live_orders : int
         Upper bound on orders resting at once (size an order book's store with it).
+    max_price_levels : int
+        Upper bound on price levels in use at once, over every symbol and side.
     """
 
     path: str
@@ -108,6 +110,7 @@ class DaySummary:
     bytes: int
     symbols: int
     max_live_orders: int
+    max_price_levels: int
 
 
 def _tickers(rng, n):
@@ -296,7 +299,7 @@ def _plan(messages, symbols, seed):
     base_ticks = ref_ticks - LEVELS // 2
     ref_price = ref_ticks * 100
     active = rng.permutation(symbols).astype(np.int32)  # rank -> symbol index
-    weights = 1.0 / np.arange(1, symbols + 1) ** 1.1
+    weights = 1.0 / np.arange(1, symbols + 1) ** 1.0
     cdf = np.cumsum(weights) / weights.sum()
     cdf[-1] = 1.0
     sc = _schedule(rng, tickers, ref_price, active)
@@ -398,4 +401,4 @@ def write_day(path, messages=100_000, symbols=500, seed=0, progress=None):
         for chunk in _chunks(gen, total, progress):
             f.write(chunk)
             nbytes += len(chunk)
-    return DaySummary(path, total, nbytes, int(symbols), cap)
+    return DaySummary(path, total, nbytes, int(symbols), cap, 2 * LEVELS * int(symbols))
