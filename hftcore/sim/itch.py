@@ -361,7 +361,19 @@ def generate(messages=100_000, symbols=500, seed=0):
     b'S'
     """
     gen, total, _ = _plan(messages, symbols, seed)
-    return b"".join(bytes(c) for c in _chunks(gen, total, None))
+    # fill one buffer in place (sized for the average message, grown if needed)
+    buf = bytearray(total * 34 + 4096)
+    pos = 0
+    while True:
+        if len(buf) - pos < 4096:
+            buf.extend(bytes(len(buf) // 4 + 4096))
+        with memoryview(buf) as view:
+            nbytes, nmsg = gen.fill(view[pos:])
+        if nmsg == 0:
+            break
+        pos += nbytes
+    del buf[pos:]
+    return bytes(buf)
 
 
 def write_day(path, messages=100_000, symbols=500, seed=0, progress=None):
