@@ -12,6 +12,7 @@ import gzip
 import mmap
 import os
 import warnings
+import zlib
 from collections.abc import Iterator
 
 from hftcore._progress import Progress
@@ -160,7 +161,7 @@ def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
         while not eof and filled < len(buf):
             try:
                 got = reader.readinto(view[filled:])
-            except (EOFError, gzip.BadGzipFile, OSError) as exc:
+            except (EOFError, OSError, zlib.error) as exc:
                 raise DecodeError(f"corrupt gzip stream: {exc}", base + filled, source) from exc
             if not got:
                 eof = True
