@@ -123,7 +123,7 @@ def _empty(type_):
     return np.empty(0, dtype=spec.dtype(type_))
 
 
-def decode(buf, types=None, *, seq_start=0, source=None, _base_offset=0) -> Tables:
+def decode(buf, types=None, *, seq_start=0, source=None) -> Tables:
     """Decode BinaryFILE-framed ITCH 5.0 messages into one table per message type.
 
     Each message is preceded by its 2-byte big-endian length; a length of 0 marks the end
@@ -165,13 +165,17 @@ def decode(buf, types=None, *, seq_start=0, source=None, _base_offset=0) -> Tabl
     >>> int(tables["D"]["order_ref"][0]), tables.consumed
     (42, 21)
     """
+    return _decode(buf, _type_filter(types), seq_start, source, 0)
+
+
+def _decode(buf, filt, seq_start, source, base_offset) -> Tables:
+    """:func:`decode` with validated ``types`` and offsets in errors moved by ``base_offset``."""
     if seq_start < 0:
         raise ValueError(f"seq_start must be >= 0, got {seq_start}")
-    filt = _type_filter(types)
     if isinstance(buf, np.ndarray) and buf.dtype != np.uint8:
         raise TypeError(f"numpy input must be a uint8 array, got dtype {buf.dtype}")
     tables, counts, consumed, unknown, messages, eos = decode_buffer(
-        buf, filt, seq_start, source, _base_offset
+        buf, filt, seq_start, source, base_offset
     )
     return Tables(
         tables,
@@ -265,21 +269,20 @@ def iter_messages(buf, types=None, *, seq_start=0, source=None) -> Iterator[tupl
     >>> [(t, int(row["seq"])) for t, row in itch.iter_messages(wire)]
     [('S', 0), ('D', 1)]
     """
+    filt = _type_filter(types)
     mv = memoryview(buf).cast("B") if not isinstance(buf, np.ndarray) else buf
     n = len(mv)
     pos = 0
     seq = seq_start
     while pos < n:
         end = min(n, pos + _ITER_WINDOW)
-        part = decode(mv[pos:end], types, seq_start=seq, source=source, _base_offset=pos)
+        part = _decode(mv[pos:end], filt, seq, source, pos)
         if part.messages == 0 and not part.end_of_session:
             if end == n:
                 _raise_truncated(mv, pos, n, source)
             # One message longer than the window: widen it to that message.
             need = 2 + int.from_bytes(bytes(mv[pos : pos + 2]), "big")
-            part = decode(
-                mv[pos : pos + need], types, seq_start=seq, source=source, _base_offset=pos
-            )
+            part = _decode(mv[pos : pos + need], filt, seq, source, pos)
         yield from _interleave(part)
         pos += part.consumed
         seq = part.next_seq

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from hftcore._progress import Progress
 from hftcore.errors import DecodeError
-from hftcore.itch.decoder import Tables, _type_filter, concat_tables, decode
+from hftcore.itch.decoder import Tables, _decode, _type_filter, concat_tables
 
 __all__ = ["read_file", "iter_file"]
 
@@ -91,11 +91,11 @@ def read_file(path, types=None, *, progress=None) -> Tables:
     size = os.path.getsize(path)
     with _progress(size, path, progress) as bar:
         if size == 0:
-            return decode(b"", filt, source=os.fspath(path))
+            return _decode(b"", filt, 0, os.fspath(path), 0)
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             if hasattr(mm, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
                 mm.madvise(mmap.MADV_SEQUENTIAL)
-            tables = decode(mm, filt, source=os.fspath(path))
+            tables = _decode(mm, filt, 0, os.fspath(path), 0)
             if tables.end_of_session:
                 _warn_after_end(path, tables.consumed, size - tables.consumed)
             elif tables.consumed < size:
@@ -167,7 +167,7 @@ def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
                 eof = True
             filled += got or 0
         bar.update(raw.tell())
-        tables = decode(view[:filled], filt, seq_start=seq, source=source, _base_offset=base)
+        tables = _decode(view[:filled], filt, seq, source, base)
         if tables.messages or tables.end_of_session:
             yield tables
         seq = tables.next_seq
