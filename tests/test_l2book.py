@@ -306,3 +306,18 @@ def test_deep_book_near_and_far_updates():
         book.update(side, price, qty)
         ref.update(side, price, qty)
     assert_same(book, ref)
+
+
+def test_update_levels_rows():
+    rng = random.Random(11)
+    book = L2Book(max_levels=6)
+    ref = RefBook(6)
+    for _ in range(200):
+        side = rng.randrange(2)
+        rows = [(p, q) for _, p, q in random_stream(rng, rng.randrange(0, 10))]
+        book.update_levels("bid" if side == 0 else "ask", np.array(rows, dtype=np.int64))
+        for p, q in rows:
+            ref.update(side, p, q)
+    assert_same(book, ref)
+    with pytest.raises(ValueError, match="negative"):
+        book.update_levels("bid", [[1, 2], [3, -4]])

@@ -303,6 +303,40 @@ cdef class L2Book:
         if bad >= 0:
             raise ValueError(f"negative quantity {q[bad]} at row {bad} (price {p[bad]})")
 
+    def update_levels(self, side, levels):
+        """Apply ``[price, qty]`` rows to one side, in order, without the GIL.
+
+        The shape Binance records carry (:class:`hftcore.binance.records.DepthUpdate`
+        ``bids`` / ``asks``); same rules as :meth:`update_many`.
+
+        Parameters
+        ----------
+        side : {0, 1, "bid", "ask", "b", "a"}
+            Book side.
+        levels : array_like of int64, shape (n, 2)
+            ``[price, qty]`` rows; quantity ``0`` removes the level.
+
+        Raises
+        ------
+        ValueError
+            For an unknown side, a bad shape or a negative quantity (nothing is
+            applied then).
+        """
+        cdef int s = parse_side(side)
+        cdef const int64_t[:, ::1] rows = _levels_array(levels, "levels")
+        cdef Py_ssize_t n = rows.shape[0], i, bad = -1
+        with nogil:
+            for i in range(n):
+                if rows[i, 1] < 0:
+                    bad = i
+                    break
+            if bad < 0:
+                for i in range(n):
+                    self.set_level(s, rows[i, 0], rows[i, 1])
+        if bad >= 0:
+            raise ValueError(f"negative quantity {rows[bad, 1]} at row {bad} "
+                             f"(price {rows[bad, 0]})")
+
     def load_snapshot(self, bids, asks=None):
         """Replace the whole book with a snapshot.
 
