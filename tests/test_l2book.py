@@ -321,3 +321,23 @@ def test_update_levels_rows():
     assert_same(book, ref)
     with pytest.raises(ValueError, match="negative"):
         book.update_levels("bid", [[1, 2], [3, -4]])
+
+
+@pytest.mark.parametrize("max_levels", [10, 300, 5000])
+def test_shuffled_snapshot_matches_reference(max_levels):
+    # Unique prices in random order (the sorted path) and with repeats (in-order path).
+    rng = random.Random(max_levels)
+    for repeats in (False, True):
+        prices = rng.sample(range(1, 10_000), 600)
+        if repeats:
+            prices += rng.sample(prices, 50)
+        bids = [(p, rng.choice([0, 1, 2, 3])) for p in prices]
+        asks = [(p + 10_000, rng.choice([0, 5])) for p in prices]
+        book = L2Book(max_levels=max_levels)
+        ref = RefBook(max_levels)
+        for p, q in bids:
+            ref.update(0, p, q)
+        for p, q in asks:
+            ref.update(1, p, q)
+        book.load_snapshot(bids, asks)
+        assert_same(book, ref)

@@ -372,16 +372,33 @@ cdef class L2Book:
                 raise ValueError(f"negative quantity in {name} row {row}")
         self.clear_side(BID)
         self.clear_side(ASK)
-        self._load_side(BID, b)
-        self._load_side(ASK, a)
+        for side, rows in ((BID, b), (ASK, a)):
+            if self._load_side(side, rows, False):
+                continue
+            # Not in REST order: sort best first, unless a price repeats (then apply
+            # the rows in order, so the last one wins).
+            order = np.argsort(rows[:, 0], kind="stable")
+            if side == BID:
+                order = order[::-1]
+            ordered = np.ascontiguousarray(rows[order])
+            if ordered.shape[0] < 2 or np.all(ordered[1:, 0] != ordered[:-1, 0]):
+                self._load_side(side, ordered, False)
+            else:
+                self._load_side(side, rows, True)
 
-    def _load_side(self, int side, const int64_t[:, ::1] rows):
+    def _load_side(self, int side, const int64_t[:, ::1] rows, bint sequential):
+        """Fill an empty side; False (and nothing done) when rows are not best first."""
         cdef Py_ssize_t n = rows.shape[0], i, k = 0, cap = self.max_levels
         cdef int64_t *px = self.bid_px if side == BID else self.ask_px
         cdef int64_t *qt = self.bid_qty if side == BID else self.ask_qty
         cdef bint best_first = True
         cdef int64_t prev = 0, t
         cdef bint have_prev = False
+        if sequential:
+            with nogil:
+                for i in range(n):
+                    self.set_level(side, rows[i, 0], rows[i, 1])
+            return True
         with nogil:
             # Strictly best first (the REST order, so no repeated price)? Then fill
             # directly, no shifting.
@@ -414,9 +431,7 @@ cdef class L2Book:
                     self.n_bids = k
                 else:
                     self.n_asks = k
-            else:
-                for i in range(n):
-                    self.set_level(side, rows[i, 0], rows[i, 1])
+        return best_first
 
     def clear(self):
         """Remove every level of both sides (the counters are kept)."""
