@@ -323,8 +323,15 @@ cdef class L2Book:
             applied then).
         """
         cdef int s = parse_side(side)
-        cdef const int64_t[:, ::1] rows = _levels_array(levels, "levels")
-        cdef Py_ssize_t n = rows.shape[0], i, bad = -1
+        cdef const int64_t[:, ::1] rows
+        cdef Py_ssize_t n, i, bad = -1
+        if (isinstance(levels, np.ndarray) and levels.dtype == np.int64
+                and levels.ndim == 2 and levels.shape[1] == 2
+                and levels.flags.c_contiguous):
+            rows = levels  # the decoders' records: no conversion
+        else:
+            rows = _levels_array(levels, "levels")
+        n = rows.shape[0]
         with nogil:
             for i in range(n):
                 if rows[i, 1] < 0:
