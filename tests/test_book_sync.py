@@ -130,6 +130,35 @@ def test_stale_snapshot_is_fetched_again():
     assert book_dicts(sync.book) == ref  # nothing left of the stale snapshot
 
 
+def test_spot_snapshot_just_before_first_event_is_fetched_again():
+    # Spot step 4 as written: lastUpdateId (99) strictly less than the U of the first
+    # buffered event (100) -> fetch again, even though 100 == lastUpdateId + 1.
+    snaps = Snapshots(snap_body(99, SNAP_BIDS, SNAP_ASKS), snap_body(101, SNAP_BIDS, SNAP_ASKS))
+    sync = BookSync(SYM, snapshot=snaps)
+    e1 = ev(100, 102, bids=[(97 * E8, 4)])
+    sync.feed(e1)
+    assert snaps.calls == 2 and sync.stale_snapshots == 1
+    assert sync.state == "live" and sync.last_update_id == 102
+    ref = fresh_ref()
+    apply_ref(ref, e1)
+    assert book_dicts(sync.book) == ref
+
+
+def test_spot_gap_inside_buffer_after_snapshot():
+    # Snapshot 100 passes step 4 (U of the first event is 95); the first event left after
+    # dropping starts at 104: ids 101..103 were lost, so the process starts again.
+    snaps = Snapshots(snap_body(100, SNAP_BIDS, SNAP_ASKS), snap_body(105, {7 * E8: 1}, {}))
+    gaps = []
+    sync = BookSync(SYM, snapshot=snaps, on_gap=gaps.append)
+    sync.feed(ev(95, 99))
+    assert sync.state == "syncing" and sync.stale_dropped == 1
+    e = ev(104, 106, bids=[(8 * E8, 2)])
+    sync.feed(e)
+    assert sync.gaps == 1 and (gaps[0].expected, gaps[0].received) == (101, 104)
+    assert sync.state == "live" and sync.last_update_id == 106
+    assert book_dicts(sync.book) == ({7 * E8: 1, 8 * E8: 2}, {})
+
+
 def test_stale_snapshot_retries_are_bounded():
     snaps = Snapshots(snap_body(10, SNAP_BIDS, SNAP_ASKS))  # always too old
     sync = BookSync(SYM, snapshot=snaps, snapshot_retries=2)
@@ -144,7 +173,7 @@ def test_stale_snapshot_retries_are_bounded():
 
 
 def live_spot(on_gap=None, extra=()):
-    snaps = Snapshots(snap_body(100, SNAP_BIDS, SNAP_ASKS), *extra)
+    snaps = Snapshots(snap_body(102, SNAP_BIDS, SNAP_ASKS), *extra)
     sync = BookSync(SYM, "spot", snapshot=snaps, on_gap=on_gap)
     sync.feed(ev(101, 105, bids=[(97 * E8, 1)]))
     assert sync.state == "live" and sync.last_update_id == 105

@@ -4,16 +4,18 @@ Follows Binance's documented procedure ("How to manage a local order book correc
 spot ``web-socket-streams.md`` and the USD-M futures equivalent):
 
 1. Buffer the diff events of ``<symbol>@depth``.
-2. Fetch a REST depth snapshot; its ``lastUpdateId`` is the book's update id.
-3. Drop buffered events already contained in the snapshot (spot: ``u <= lastUpdateId``;
-   USD-M: ``u < lastUpdateId``).
-4. The first event applied must straddle the snapshot (spot:
-   ``U <= lastUpdateId + 1 <= u``; USD-M: ``U <= lastUpdateId <= u``). If the first
-   remaining event starts after that, the snapshot is older than the stream: fetch again.
-5. Then, spot: each event's ``U`` must be ``local update id + 1`` at the latest (events
-   with ``u`` at or below the local id are stale and ignored; ``U`` beyond it is a gap);
-   USD-M: each event's ``pu`` must equal the previous event's ``u``.
-6. A gap discards the book and starts again from step 2 (a resync).
+2. Fetch a REST depth snapshot; its ``lastUpdateId`` becomes the book's update id.
+   Spot: a snapshot whose ``lastUpdateId`` is strictly less than the ``U`` of the first
+   buffered event is fetched again.
+3. Drop events already in the snapshot (spot: ``u <= lastUpdateId``; USD-M:
+   ``u < lastUpdateId``).
+4. Spot, every event from then on: ``u <=`` the local update id is stale (ignored);
+   ``U >`` local id ``+ 1`` means events were missed (a gap); otherwise
+   ``U <= local id + 1 <= u``: apply it and set the local id to ``u``.
+   USD-M: the first event applied must have ``U <= lastUpdateId <= u`` (a first event
+   starting after ``lastUpdateId`` means the snapshot is too old: fetch again); after
+   that each event's ``pu`` must equal the previous event's ``u`` (else a gap).
+5. A gap discards the book and starts again from step 2 (a resync).
 
 Quantities are absolute; 0 removes a level, and removing an absent level is normal.
 """
@@ -399,7 +401,14 @@ class BookSync:
                 if attempts > self.snapshot_retries:
                     return  # let the stream move on before asking again
                 attempts += 1
-                self._load(self._fetch())
+                snap = self._fetch()
+                first = self._buffer[0].first_update_id
+                # Spot step 4: a snapshot strictly older than the first buffered event's
+                # U is fetched again. (USD-M checks its bridge in _process.)
+                if self.market == "spot" and snap.last_update_id < first:
+                    self._stale_snapshot(snap.last_update_id, first)
+                    continue
+                self._load(snap)
             self._process(self._buffer.popleft())
 
     def _load(self, snap: DepthSnapshot) -> None:
@@ -419,22 +428,9 @@ class BookSync:
         """Check one event against the book's update id; apply, ignore or resync."""
         first, final = ev.first_update_id, ev.final_update_id
         lid = self.last_update_id
-        spot = self.market == "spot"
-        if not self._bridged:
-            # Spot bridges lastUpdateId + 1 (the first id not in the snapshot); USD-M
-            # bridges lastUpdateId itself.
-            edge = lid + 1 if spot else lid
-            if final < edge:
-                self.stale_dropped += 1
-                return
-            if first > edge:
-                self._stale_snapshot(ev, edge)
-                return
-            self._apply(ev)
-            self._bridged = True
-            self.state = "live"
-            return
-        if spot:
+        if self.market == "spot":
+            # One rule from the snapshot on: u <= local id is already in the book;
+            # U beyond local id + 1 means events were missed; otherwise U <= id+1 <= u.
             if final <= lid:
                 self.stale_dropped += 1
                 return
@@ -446,19 +442,36 @@ class BookSync:
                 )
                 self._gap(ev, lid + 1, first, missing)
                 return
-        else:
-            if final <= lid:
+            self._apply(ev)
+            self.state = "live"
+            return
+        if not self._bridged:
+            # USD-M: the first event must satisfy U <= lastUpdateId <= u.
+            if final < lid:
                 self.stale_dropped += 1
                 return
-            if ev.prev_final_update_id != lid:
-                pu = ev.prev_final_update_id
-                missing = (
-                    f"events after u={lid} up to u={pu}"
-                    if pu > lid
-                    else f"pu={pu} does not continue u={lid}"
-                )
-                self._gap(ev, lid, pu, missing)
+            if first > lid:
+                self._buffer.appendleft(ev)
+                self.book.clear()
+                self.last_update_id = None
+                self._stale_snapshot(lid, first)
                 return
+            self._apply(ev)
+            self._bridged = True
+            self.state = "live"
+            return
+        if final <= lid:
+            self.stale_dropped += 1  # repeated or out of order
+            return
+        if ev.prev_final_update_id != lid:
+            pu = ev.prev_final_update_id
+            missing = (
+                f"the events after u={lid} up to u={pu}"
+                if pu > lid
+                else f"nothing known (pu={pu} does not continue u={lid})"
+            )
+            self._gap(ev, lid, pu, missing)
+            return
         self._apply(ev)
 
     def _apply(self, ev: DepthUpdate) -> None:
@@ -467,19 +480,14 @@ class BookSync:
         self.last_update_id = ev.final_update_id
         self.applied += 1
 
-    def _stale_snapshot(self, ev: DepthUpdate, edge: int) -> None:
-        log.info(
-            "%s: snapshot lastUpdateId=%d is older than the stream (first event U=%d, "
-            "needs U <= %d); fetching again",
-            self.symbol,
-            self.last_update_id,
-            ev.first_update_id,
-            edge,
-        )
+    def _stale_snapshot(self, last_update_id: int, first: int) -> None:
         self.stale_snapshots += 1
-        self._buffer.appendleft(ev)
-        self.book.clear()
-        self.last_update_id = None
+        log.info(
+            "%s: snapshot lastUpdateId=%d is older than the buffered stream (U=%d); fetching again",
+            self.symbol,
+            last_update_id,
+            first,
+        )
 
     def _gap(self, ev: DepthUpdate, expected: int, received: int, missing: str) -> None:
         self.gaps += 1
