@@ -5,7 +5,31 @@
 # Table index k (1-based) of each message type, in spec.MESSAGES order.
 GEN_TYPES = 'SRHYLVWKJhAFECXDUPQBINO'
 # Row size of each type's table, the generator's view of spec.dtype(t).itemsize.
-GEN_ITEMSIZE = {'S': 32, 'R': 64, 'H': 40, 'Y': 40, 'L': 40, 'V': 48, 'W': 32, 'K': 48, 'J': 48, 'h': 40, 'A': 56, 'F': 56, 'E': 48, 'C': 56, 'X': 40, 'D': 32, 'U': 48, 'P': 64, 'Q': 64, 'B': 32, 'I': 72, 'N': 40, 'O': 64}
+GEN_ITEMSIZE = {
+    'S': 32,
+    'R': 64,
+    'H': 40,
+    'Y': 40,
+    'L': 40,
+    'V': 48,
+    'W': 32,
+    'K': 48,
+    'J': 48,
+    'h': 40,
+    'A': 56,
+    'F': 56,
+    'E': 48,
+    'C': 56,
+    'X': 40,
+    'D': 32,
+    'U': 48,
+    'P': 64,
+    'Q': 64,
+    'B': 32,
+    'I': 72,
+    'N': 40,
+    'O': 64,
+}
 
 cdef enum:
     N_ITCH_TYPES = 23  # tables are indexed 1..N_ITCH_TYPES
@@ -33,28 +57,8 @@ cdef extern from *:
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     };
-    /* Table index of each type byte (0: not an ITCH 5.0 type). */
-    static const uint8_t hft_itch_type_index[256] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 11, 20, 14, 16, 13, 12, 0, 3, 21, 9, 8, 5, 0, 22, 23,
-        18, 19, 2, 1, 0, 17, 6, 7, 15, 4, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    };
     """
     const uint16_t *ITCH_SPEC_LENGTH "hft_itch_spec_length"
-    const uint8_t *ITCH_TYPE_INDEX "hft_itch_type_index"
 
 
 cdef inline void _write_S(uint8_t *r, const uint8_t *m, uint64_t seq) noexcept nogil:
