@@ -44,7 +44,10 @@ Invariants (tests and the order books rely on them)
 7. ``A``/``F``/``P``/``Q``/``I`` carry ``stock`` equal to the directory's symbol for their
    ``stock_locate``. Match numbers (``E``/``C``/``P``/``Q``) are unique and increasing;
    ``B`` references an earlier one.
-8. With ``messages`` at least the scheduled messages (about 4 per symbol plus a few
+8. ``E`` and ``C`` execute the order at the front of the queue (time priority) at its
+   symbol's best bid or best ask. ``X`` keeps an order's place in its queue; ``U`` puts
+   the new order at the back of its price level.
+9. With ``messages`` at least the scheduled messages (about 4 per symbol plus a few
    hundred), the day holds exactly ``messages`` messages.
 """
 
