@@ -8,6 +8,7 @@ Batch first: :func:`decode` turns a buffer into one numpy table per message type
 from hftcore.itch import spec
 from hftcore.itch.encode import encode, encode_stream, encode_table
 from hftcore.itch.spec import BY_TYPE, MESSAGES, TYPES, dtype
+from hftcore.itch.book import OrderBook
 
 __all__ = [
     "spec",
@@ -18,4 +19,5 @@ __all__ = [
     "encode",
     "encode_table",
     "encode_stream",
+    "OrderBook",
 ]
