@@ -96,7 +96,8 @@ cdef struct BookState:
     uint32_t order_free        # head of the free list (NIL if empty)
     uint32_t *table            # order_ref hash (linear probing): pool slot + 1, 0 = empty
     uint64_t mask              # table size - 1 (a power of two)
-    int shift                  # 64 - log2(table size), for Fibonacci hashing
+    int shift                  # 64 - log2(table size)
+    int bits                   # log2(table size)
     Level *levels
     uint32_t level_used
     uint32_t level_free

@@ -125,7 +125,11 @@ _LENGTHS = _length_table()
 # ---------------------------------------------------------------- order_ref hash
 
 cdef inline uint64_t h_home(const BookState *b, uint64_t ref) noexcept nogil:
-    return (ref * FIB) >> b.shift
+    # NASDAQ order refs are dense and increasing through the day: keeping their low bits
+    # puts consecutive refs in consecutive buckets (no collisions among the live window,
+    # and the hot recent orders share cache lines). Folding in the higher bits keeps
+    # refs that differ by a multiple of the table size apart.
+    return (ref ^ ((ref >> b.bits) * FIB >> 40)) & b.mask
 
 
 cdef inline uint32_t h_find(const BookState *b, uint64_t ref, uint64_t *bucket) noexcept nogil:
@@ -170,11 +174,12 @@ cdef inline uint64_t price_key(uint32_t price, int side) noexcept nogil:
 cdef inline Py_ssize_t side_search(const SideBook *sb, uint64_t pk, bint *found) noexcept nogil:
     """Index of the level with key ``pk`` (found) or where it would be inserted."""
     cdef Py_ssize_t i = sb.n
-    cdef Py_ssize_t lo, hi, mid
+    cdef Py_ssize_t base, half, count
     cdef uint64_t k
+    cdef uint64_t target = pk << 32   # keys[j] < target  <=>  price key of j < pk
     cdef int steps = 0
     # Most activity is at the touch (the array's end): look there first.
-    while i > 0 and steps < 8:
+    while i > 0 and steps < 4:
         k = sb.keys[i - 1] >> 32
         if k == pk:
             found[0] = True
@@ -184,16 +189,19 @@ cdef inline Py_ssize_t side_search(const SideBook *sb, uint64_t pk, bint *found)
             return i
         i -= 1
         steps += 1
-    lo = 0
-    hi = i
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if (sb.keys[mid] >> 32) < pk:
-            lo = mid + 1
-        else:
-            hi = mid
-    found[0] = lo < sb.n and (sb.keys[lo] >> 32) == pk
-    return lo
+    if i == 0:
+        found[0] = False
+        return 0
+    # Branch-free lower bound over keys[0:i] (the compiler emits conditional moves).
+    base = 0
+    count = i
+    while count > 1:
+        half = count >> 1
+        base = base + half if sb.keys[base + half - 1] < target else base
+        count -= half
+    base = base + 1 if sb.keys[base] < target else base
+    found[0] = base < sb.n and (sb.keys[base] >> 32) == pk
+    return base
 
 
 cdef inline int side_reserve(SideBook *sb) noexcept nogil:
@@ -739,6 +747,7 @@ cdef class OrderBookCore:
         b.max_levels = <uint32_t>max_levels
         b.mask = size - 1
         b.shift = 64 - bits
+        b.bits = bits
         b.order_free = NIL
         b.level_free = NIL
         # Untouched pages of these stay virtual: memory grows with the live book.
