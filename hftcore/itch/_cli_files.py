@@ -345,9 +345,13 @@ examples:
 def register(cli):
     g = cli.group(
         "itch",
-        help="NASDAQ TotalView-ITCH 5.0 files: simulate, stats, dump",
-        description="NASDAQ TotalView-ITCH 5.0 files: make a synthetic day, summarize a "
-        "file, print its messages.",
+        help="NASDAQ TotalView-ITCH 5.0: simulate, stats, dump a file",
+        description="NASDAQ TotalView-ITCH 5.0 files (BinaryFILE framing, .gz too).\n"
+        "`hftcore itch SUBCOMMAND --help` explains each, with examples.\n\n"
+        "start with:\n"
+        "  hftcore itch simulate day.itch --messages 2000000\n"
+        "  hftcore itch stats day.itch\n"
+        "  hftcore itch dump day.itch --type A --limit 5",
     )
 
     p = g.add_parser(
