@@ -210,7 +210,20 @@ def test_write_day_equals_generate(tmp_path):
     assert out.messages == 30_000 and out.bytes == len(want) and out.symbols == 100
     assert seen[-1] == (30_000, 30_000)
     out = simitch.write_day(tmp_path / "d.itch.gz", messages=30_000, symbols=100, seed=5)
-    assert gzip.decompress((tmp_path / "d.itch.gz").read_bytes()) == want
+    gz = (tmp_path / "d.itch.gz").read_bytes()
+    assert gzip.decompress(gz) == want
+    simitch.write_day(tmp_path / "e.itch.gz", messages=30_000, symbols=100, seed=5)
+    assert (tmp_path / "e.itch.gz").read_bytes() == gz  # reproducible compressed bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.itch", "d.itch.gz", "e.itch.gz"]
+
+
+def test_interrupted_write_leaves_no_file(tmp_path):
+    def stop(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simitch.write_day(tmp_path / "d.itch", messages=30_000, symbols=10, progress=stop)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_chunking_does_not_change_bytes():

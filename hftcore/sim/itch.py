@@ -383,7 +383,8 @@ def write_day(path, messages=100_000, symbols=500, seed=0, progress=None):
     """Stream a synthetic ITCH 5.0 day to ``path`` with bounded memory.
 
     The bytes equal ``generate(messages, symbols, seed)``; a path ending in ``.gz`` is
-    gzip-compressed (level 1, for speed). Memory does not grow with ``messages``: an
+    gzip-compressed (level 1, for speed; the same arguments give the same compressed
+    bytes too). The file appears under ``path`` only once complete. Memory does not grow with ``messages``: an
     8 MiB write buffer, about 4 KiB per symbol (each symbol's simulated price levels) and
     at most 500,000 live orders of ~30 bytes.
 
@@ -408,13 +409,21 @@ def write_day(path, messages=100_000, symbols=500, seed=0, progress=None):
     """
     path = os.fspath(path)
     gen, total, cap = _plan(messages, symbols, seed)
-    if path.endswith(".gz"):
-        f = gzip.open(path, "wb", compresslevel=1)
-    else:
-        f = open(path, "wb")  # noqa: SIM115 (closed by the with below)
+    # Written under a temporary name and renamed at the end: an interrupted run never
+    # leaves a truncated day under the requested name.
+    part = path + ".part"
     nbytes = 0
-    with f:
-        for chunk in _chunks(gen, total, progress):
-            f.write(chunk)
-            nbytes += len(chunk)
+    try:
+        with open(part, "wb") as raw:
+            # no file name and mtime 0 in the gzip header: the same day, the same bytes
+            f = gzip.GzipFile("", "wb", 1, raw, mtime=0) if path.endswith(".gz") else raw
+            with f:
+                for chunk in _chunks(gen, total, progress):
+                    f.write(chunk)
+                    nbytes += len(chunk)
+        os.replace(part, path)
+    except BaseException:
+        if os.path.exists(part):
+            os.remove(part)
+        raise
     return DaySummary(path, total, nbytes, int(symbols), cap, 2 * LEVELS * int(symbols))
