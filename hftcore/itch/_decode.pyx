@@ -6,9 +6,10 @@ Two nogil passes over the buffer:
 1. :func:`itch_walk` follows the 2-byte big-endian length prefixes, checks every known
    type's length against the spec, counts messages per type and finds where the last whole
    message ends. It is the only code that looks at untrusted lengths.
-2. :func:`itch_fill` walks the same, now validated, messages again and writes each one as
-   a row of its type's table with the straight-line writers generated from the spec
-   (``_decode_gen.pxi``, by ``tools/gen_itch_decoder.py``).
+2. :func:`itch_fill` walks the same, now validated, messages again, block by block: it
+   buckets a block's messages by type, then writes each bucket with one tight loop around
+   the type's straight-line row writer, generated from the spec (``_decode_gen.pxi``, by
+   ``tools/gen_itch_decoder.py``). No data-dependent branch per message.
 
 Between the passes the tables are allocated at their exact sizes, so nothing grows and
 nothing is allocated per message. The Python layer is :mod:`hftcore.itch.decoder`.
@@ -32,12 +33,22 @@ cnp.import_array()
 
 include "_decode_gen.pxi"
 
-# The generated writers hard-code row offsets; refuse to run if the spec moved under them.
-for _t, _size in GEN_ITEMSIZE.items():
-    if _spec.dtype(_t).itemsize != _size or GEN_TYPES != "".join(_spec.TYPES):
-        raise ImportError(
-            "hftcore/itch/_decode_gen.pxi is stale: run tools/gen_itch_decoder.py and rebuild"
-        )
+
+def _layout(msg):
+    dt = _spec.dtype(msg.type)
+    return (
+        dt.itemsize,
+        tuple((f.name, f.kind, f.offset, f.size, dt.fields[f.name][1]) for f in msg.all_fields),
+    )
+
+
+# The generated writers hard-code offsets; refuse to run if the spec moved under them.
+if GEN_TYPES != "".join(_spec.TYPES) or any(
+    GEN_LAYOUT[m.type] != _layout(m) for m in _spec.MESSAGES
+):
+    raise ImportError(
+        "hftcore/itch/_decode_gen.pxi is stale: run tools/gen_itch_decoder.py and rebuild"
+    )
 
 
 cdef int itch_walk(const uint8_t *buf, Py_ssize_t n, ItchWalk *w,
