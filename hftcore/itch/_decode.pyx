@@ -92,9 +92,12 @@ cdef int itch_walk(const uint8_t *buf, Py_ssize_t n, ItchWalk *w,
     return 0
 
 
-cdef void itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *dispatch,
-                    uint8_t **rows, uint64_t seq_start, uint64_t *index) noexcept nogil:
+cdef Py_ssize_t itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *dispatch,
+                          uint8_t **rows, uint64_t seq_start,
+                          uint64_t *index) noexcept nogil:
     """Write the first ``messages`` messages of ``buf`` (already walked) into ``rows``.
+
+    Returns the bytes those messages take, so a caller can fill in slices.
 
     ``dispatch[type byte]`` is the table index to write to, 0 to skip the message;
     ``rows[k]`` is the next free row of table ``k`` and is advanced. ``index`` is scratch
@@ -125,10 +128,12 @@ cdef void itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *disp
         count[0] = 0
         fill_block(rows, count, index, buf + start + 2, seq_start + <uint64_t>done)
         done += nb
+    return pos
 
 
 def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
-                  object source=None, Py_ssize_t base_offset=0):
+                  object source=None, Py_ssize_t base_offset=0, object progress=None,
+                  Py_ssize_t progress_every=1 << 22):
     """Decode ``buf``; the kernel behind :func:`hftcore.itch.decode`.
 
     Parameters
@@ -143,6 +148,9 @@ def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
         Input name for error messages.
     base_offset : int
         Added to byte offsets in errors (position of ``buf`` in a larger stream).
+    progress : callable, optional
+        Called as ``progress(bytes_done)`` after every ``progress_every`` messages of the
+        fill pass (the GIL is taken back in between).
 
     Returns
     -------
@@ -159,6 +167,9 @@ def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
     cdef uint8_t *rows[N_ITCH_TYPES + 1]
     cdef int k
     cdef int rc
+    cdef Py_ssize_t done = 0
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t step
     cdef cnp.ndarray arr
     cdef cnp.ndarray scratch
     cdef uint64_t *index
@@ -189,6 +200,14 @@ def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
     if any_rows:
         scratch = np.empty((N_ITCH_TYPES + 1) * ITCH_BLOCK, dtype=np.uint64)
         index = <uint64_t *>cnp.PyArray_DATA(scratch)
-        with nogil:
-            itch_fill(p, w.messages, dispatch, rows, seq_start, index)
+        step = w.messages if progress is None else max(progress_every, 1)
+        while done < w.messages:
+            if step > w.messages - done:
+                step = w.messages - done
+            with nogil:
+                pos += itch_fill(p + pos, step, dispatch, rows, seq_start + <uint64_t>done,
+                                 index)
+            done += step
+            if progress is not None:
+                progress(pos)
     return tables, counts, w.consumed, w.unknown, w.messages, bool(w.end_of_session)
