@@ -6,6 +6,7 @@ Batch first: :func:`decode` turns a buffer into one numpy table per message type
 """
 
 from hftcore.itch import spec
+from hftcore.itch.book import OrderBook
 from hftcore.itch.decoder import Tables, concat_tables, decode, iter_messages
 from hftcore.itch.encode import encode, encode_stream, encode_table
 from hftcore.itch.files import iter_file, read_file
@@ -26,4 +27,5 @@ __all__ = [
     "iter_messages",
     "read_file",
     "iter_file",
+    "OrderBook",
 ]
