@@ -37,7 +37,7 @@ def test_depth_matches_reference_through_the_day(seed):
     ref = ReferenceBook()
     # Compare at several points in the stream, then at the end.
     cuts = sorted({0, *random.Random(seed).sample(range(len(offsets)), 6), len(offsets) - 1})
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in zip(cuts, cuts[1:], strict=False):
         part = buf[offsets[a] : offsets[b]]
         assert book.apply(part) == b - a
         assert book.consumed == len(part)
@@ -111,12 +111,10 @@ def test_bbo_events_follow_the_top_of_book():
     ref = ReferenceBook()
     expected = []
     last = {}
-    for (t, f), (a, b) in zip(parse(buf), zip(message_offsets(buf), message_offsets(buf)[1:])):
+    for t, f in parse(buf):
         ref.apply_one(t, f)
         if t in "AFECXDU":
-            loc = f[0] if t not in "ECXDU" else None
-            if loc is None:
-                loc = f[0]
+            loc = f[0]  # the header's stock_locate
             d = ref.depth(loc, 1)
             bid = next(((p, q) for s, p, q, _ in d if s == "B"), (0, 0))
             ask = next(((p, q) for s, p, q, _ in d if s == "S"), (0, 0))

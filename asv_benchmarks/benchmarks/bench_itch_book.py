@@ -20,9 +20,9 @@ def _rows_to_stream(rows):
         if not items:
             continue
         arr = np.zeros(len(items), dtype=spec.dtype(t))
-        cols = list(zip(*items))
+        cols = list(zip(*items, strict=True))
         names = _COLUMNS[t]
-        for name, col in zip(names, cols):
+        for name, col in zip(names, cols, strict=True):
             arr[name] = col
         tables[t] = arr
     return encode_stream(tables)

@@ -5,7 +5,6 @@ See ``_book.pxd`` for the layout. Python-facing conveniences (symbol names, file
 command line) live in :mod:`hftcore.itch.book`.
 """
 
-cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
@@ -690,7 +689,6 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
     cdef uint8_t t
     cdef int rc = 0
     cdef Py_ssize_t ahead
-    cdef uint32_t e
     cdef const uint8_t *m1
     while n - pos >= 2:
         mlen = load_be16(buf + pos)
