@@ -138,35 +138,56 @@ cdef inline uint64_t h_home(const BookState *b, uint64_t ref) noexcept nogil:
     return (ref ^ ((ref >> b.bits) * FIB >> 40)) & b.mask
 
 
+# A table entry is ``(slot + 1) << 4 | displacement`` (0 = empty): the displacement from
+# the home bucket (15 = "15 or more") lets a delete shift the probe run back without
+# loading the order records of its neighbours.
+cdef enum:
+    DISP_BITS = 4
+    DISP_MAX = 15
+
+
 cdef inline uint32_t h_find(const BookState *b, uint64_t ref, uint64_t *bucket) noexcept nogil:
     """Pool slot of ``ref`` or NIL; ``bucket`` receives where it is or would go."""
     cdef uint64_t i = h_home(b, ref)
-    cdef uint32_t e
+    cdef uint32_t e, slot
     while True:
         e = b.table[i]
         if e == 0:
             bucket[0] = i
             return NIL
-        if b.orders[e - 1].order_ref == ref:
+        slot = (e >> DISP_BITS) - 1
+        if b.orders[slot].order_ref == ref:
             bucket[0] = i
-            return e - 1
+            return slot
         i = (i + 1) & b.mask
+
+
+cdef inline void h_insert(BookState *b, uint64_t bucket, uint64_t ref, uint32_t slot) noexcept nogil:
+    """Index ``slot`` under ``ref`` at ``bucket`` (an empty bucket h_find returned)."""
+    cdef uint64_t d = (bucket - h_home(b, ref)) & b.mask
+    b.table[bucket] = ((slot + 1) << DISP_BITS) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
 
 
 cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
     """Empty bucket ``i``, shifting later entries of its probe run back (no tombstones)."""
     cdef uint64_t j = i
-    cdef uint64_t k
+    cdef uint64_t d, gap
     cdef uint32_t e
     while True:
         j = (j + 1) & b.mask
         e = b.table[j]
         if e == 0:
             break
-        k = h_home(b, b.orders[e - 1].order_ref)
-        # The entry at j may move to i unless its home lies cyclically in (i, j].
-        if (i <= j and (k <= i or k > j)) or (i > j and k <= i and k > j):
-            b.table[i] = e
+        d = e & DISP_MAX
+        if d == 0:
+            continue  # at its home: stays
+        if d == DISP_MAX:
+            d = (j - h_home(b, b.orders[(e >> DISP_BITS) - 1].order_ref)) & b.mask
+        gap = (j - i) & b.mask
+        # The entry may move back to i unless its home lies cyclically in (i, j].
+        if d >= gap:
+            d -= gap
+            b.table[i] = (e & ~<uint32_t>DISP_MAX) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
             i = j
     b.table[i] = 0
 
@@ -394,7 +415,7 @@ cdef int add_order(BookState *b, uint64_t ref, int side, uint32_t shares, uint32
     if link_order(b, slot, loc, side, price) < 0:
         return -1
     commit_slot(b, slot, free_next)
-    b.table[bucket] = slot + 1
+    h_insert(b, bucket, ref, slot)
     return 0
 
 
@@ -555,7 +576,7 @@ cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
         b.order_free = slot
         b.live_orders -= 1
         return -1
-    b.table[new_bucket] = slot + 1
+    h_insert(b, new_bucket, new_ref, slot)
     return 0
 
 
@@ -643,6 +664,11 @@ cdef void directory_entry(BookState *b, const uint8_t *m, uint16_t loc) noexcept
         b.keep[loc] = 1
 
 
+# Below this many live orders the book sits in the CPU caches and the prefetch pipeline
+# of apply_buffer costs more than it saves.
+cdef enum:
+    PREFETCH_MIN_ORDERS = 0
+
 # Types whose message starts with an order_ref at O_REF that names a resting order.
 cdef uint8_t REF_TYPES[256]
 memset(REF_TYPES, 0, 256)
@@ -650,27 +676,26 @@ for _t in "ECXDU":
     REF_TYPES[ord(_t)] = 1
 
 
-cdef inline void prefetch_order(const BookState *b, const uint8_t *m) noexcept nogil:
-    cdef uint32_t e
+cdef inline void prefetch_far(const BookState *b, const uint8_t *m) noexcept nogil:
     if REF_TYPES[m[0]]:
-        e = b.table[h_home(b, load_be64(m + O_REF))]
+        prefetch(&b.table[h_home(b, load_be64(m + O_REF))])
+    elif m[0] == b'A' or m[0] == b'F':
+        prefetch(&b.stocks[load_be16(m + O_LOCATE)])
+
+
+cdef inline void prefetch_near(const BookState *b, const uint8_t *m) noexcept nogil:
+    cdef uint32_t e
+    cdef const Stock *st
+    if REF_TYPES[m[0]]:
+        e = b.table[h_home(b, load_be64(m + O_REF))] >> DISP_BITS
         if e != 0 and e <= b.order_used:
             prefetch(&b.orders[e - 1])
-
-
-cdef inline void prefetch_level(const BookState *b, const uint8_t *m) noexcept nogil:
-    cdef uint32_t e
-    cdef const Order *o
-    if REF_TYPES[m[0]]:
-        e = b.table[h_home(b, load_be64(m + O_REF))]
-        if e != 0 and e <= b.order_used:
-            o = &b.orders[e - 1]
-            if o.level < b.level_used:
-                prefetch(&b.levels[o.level])
-            if o.prev < b.order_used:
-                prefetch(&b.orders[o.prev])
-            if o.next < b.order_used:
-                prefetch(&b.orders[o.next])
+    elif m[0] == b'A' or m[0] == b'F':
+        st = &b.stocks[load_be16(m + O_LOCATE)]
+        if st.side[0].n:
+            prefetch(&st.side[0].keys[st.side[0].n - 1])
+        if st.side[1].n:
+            prefetch(&st.side[1].keys[st.side[1].n - 1])
 
 
 cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uint64_t until,
@@ -699,21 +724,17 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
         if n - pos - 2 < mlen:
             break  # a partial message: left for the next call
         m = buf + pos + 2
-        # Hide memory latency on big books with a software pipeline over the next three
-        # messages: the hash bucket three ahead, the order record two ahead, its level
-        # and queue neighbours one ahead. Only bytes inside the buffer are read, and
-        # every slot read is range-checked; prefetches never fault.
-        ahead = pos + 2 + mlen
-        if n - ahead >= 2 + O_REF + 8:
-            prefetch_level(b, buf + ahead + 2)
-            ahead += 2 + load_be16(buf + ahead)
-            if n - ahead >= 2 + O_REF + 8:
-                prefetch_order(b, buf + ahead + 2)
+        # Hide memory latency on big books with a software pipeline: two messages ahead,
+        # start loading the hash bucket (or the stock's book for an add); one ahead, the
+        # order record (or the best keys of both sides). Only bytes inside the buffer are
+        # read and every slot read is range-checked; prefetches never fault.
+        if b.live_orders >= PREFETCH_MIN_ORDERS:
+            ahead = pos + 2 + mlen
+            if n - ahead >= 2 + O_ADD_PRICE + 4:
+                prefetch_near(b, buf + ahead + 2)
                 ahead += 2 + load_be16(buf + ahead)
-                if n - ahead >= 2 + O_REF + 8:
-                    m1 = buf + ahead + 2
-                    if REF_TYPES[m1[0]]:
-                        prefetch(&b.table[h_home(b, load_be64(m1 + O_REF))])
+                if n - ahead >= 2 + O_ADD_PRICE + 4:
+                    prefetch_far(b, buf + ahead + 2)
         t = m[0]
         expect = b.lengths[t]
         if expect == 0:
@@ -746,6 +767,8 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
 #: Defaults of the constructor: room for a busy NASDAQ day (pages are touched lazily).
 DEFAULT_MAX_ORDERS = 8_000_000
 DEFAULT_MAX_LEVELS = 2_000_000
+#: Largest max_orders: slot + 1 must fit the 28 high bits of a hash table entry.
+MAX_ORDERS_LIMIT = (1 << 28) - 2
 
 
 def _split_symbols(symbols):
@@ -791,8 +814,8 @@ cdef class OrderBookCore:
         cdef int bits = 4
         cdef Py_ssize_t i
         memset(b, 0, sizeof(BookState))
-        if not 1 <= max_orders < NIL:
-            raise ValueError(f"max_orders must be in [1, {NIL - 1}], got {max_orders}")
+        if not 1 <= max_orders <= MAX_ORDERS_LIMIT:
+            raise ValueError(f"max_orders must be in [1, {MAX_ORDERS_LIMIT}], got {max_orders}")
         if not 1 <= max_levels < NIL:
             raise ValueError(f"max_levels must be in [1, {NIL - 1}], got {max_levels}")
         # Load factor at most 2/3 when the store is full.
