@@ -162,7 +162,8 @@ cdef inline uint32_t h_find(const BookState *b, uint64_t ref, uint64_t *bucket) 
         i = (i + 1) & b.mask
 
 
-cdef inline void h_insert(BookState *b, uint64_t bucket, uint64_t ref, uint32_t slot) noexcept nogil:
+cdef inline void h_insert(BookState *b, uint64_t bucket, uint64_t ref,
+                          uint32_t slot) noexcept nogil:
     """Index ``slot`` under ``ref`` at ``bucket`` (an empty bucket h_find returned)."""
     cdef uint64_t d = (bucket - h_home(b, ref)) & b.mask
     b.table[bucket] = ((slot + 1) << DISP_BITS) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
@@ -195,7 +196,9 @@ cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
 # ---------------------------------------------------------------- price levels
 
 cdef inline uint64_t price_key(uint32_t price, int side) noexcept nogil:
-    return price if side == 0 else <uint64_t>(NIL - price)
+    # Bids: the price; asks: NIL - price (== ~price), so the best level sorts last on both
+    # sides. Branch-free: sides arrive in random order.
+    return price ^ (<uint32_t>0 - <uint32_t>side)
 
 
 cdef inline Py_ssize_t side_search(const SideBook *sb, uint64_t pk, bint *found) noexcept nogil:
@@ -254,15 +257,12 @@ cdef inline uint32_t best_level(const BookState *b, uint16_t loc, int side) noex
 
 cdef inline bint would_cross(const BookState *b, uint16_t loc, int side,
                              uint32_t price) noexcept nogil:
-    # The best opposite price is in the key itself: no need to touch the level.
+    # With keys k_bid = bid and k_ask = NIL - ask, "bid >= ask" reads k_new + k_opposite
+    # >= NIL from either side: no branch on the side, no level touched.
     cdef const SideBook *sb = &b.stocks[loc].side[1 - side]
-    cdef uint32_t pk
     if sb.n == 0:
         return False
-    pk = <uint32_t>(sb.keys[sb.n - 1] >> 32)
-    if side == 0:
-        return price >= NIL - pk   # best ask = NIL - its key
-    return price <= pk             # best bid = its key
+    return price_key(price, side) + (sb.keys[sb.n - 1] >> 32) >= NIL
 
 
 # ---------------------------------------------------------------- order operations
@@ -664,11 +664,6 @@ cdef void directory_entry(BookState *b, const uint8_t *m, uint16_t loc) noexcept
         b.keep[loc] = 1
 
 
-# Below this many live orders the book sits in the CPU caches and the prefetch pipeline
-# of apply_buffer costs more than it saves.
-cdef enum:
-    PREFETCH_MIN_ORDERS = 0
-
 # Types whose message starts with an order_ref at O_REF that names a resting order.
 cdef uint8_t REF_TYPES[256]
 memset(REF_TYPES, 0, 256)
@@ -714,7 +709,6 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
     cdef uint8_t t
     cdef int rc = 0
     cdef Py_ssize_t ahead
-    cdef const uint8_t *m1
     while n - pos >= 2:
         mlen = load_be16(buf + pos)
         if mlen == 0:
@@ -728,13 +722,12 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
         # start loading the hash bucket (or the stock's book for an add); one ahead, the
         # order record (or the best keys of both sides). Only bytes inside the buffer are
         # read and every slot read is range-checked; prefetches never fault.
-        if b.live_orders >= PREFETCH_MIN_ORDERS:
-            ahead = pos + 2 + mlen
+        ahead = pos + 2 + mlen
+        if n - ahead >= 2 + O_ADD_PRICE + 4:
+            prefetch_near(b, buf + ahead + 2)
+            ahead += 2 + load_be16(buf + ahead)
             if n - ahead >= 2 + O_ADD_PRICE + 4:
-                prefetch_near(b, buf + ahead + 2)
-                ahead += 2 + load_be16(buf + ahead)
-                if n - ahead >= 2 + O_ADD_PRICE + 4:
-                    prefetch_far(b, buf + ahead + 2)
+                prefetch_far(b, buf + ahead + 2)
         t = m[0]
         expect = b.lengths[t]
         if expect == 0:
