@@ -98,6 +98,7 @@ cdef struct BookState:
     uint64_t mask              # table size - 1 (a power of two)
     int shift                  # 64 - log2(table size)
     int bits                   # log2(table size)
+    uint64_t max_disp          # largest displacement from its home bucket ever inserted
     Level *levels
     uint32_t level_used
     uint32_t level_free

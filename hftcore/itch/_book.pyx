@@ -131,11 +131,11 @@ _LENGTHS = _length_table()
 # ---------------------------------------------------------------- order_ref hash
 
 cdef inline uint64_t h_home(const BookState *b, uint64_t ref) noexcept nogil:
-    # NASDAQ order refs are dense and increasing through the day: keeping their low bits
-    # puts consecutive refs in consecutive buckets (no collisions among the live window,
-    # and the hot recent orders share cache lines). Folding in the higher bits keeps
-    # refs that differ by a multiple of the table size apart.
-    return (ref ^ ((ref >> b.bits) * FIB >> 40)) & b.mask
+    # NASDAQ order refs are dense and increasing through the day. Runs of GROUP
+    # consecutive refs keep consecutive buckets (recent, busy orders share cache lines and
+    # pages); the runs are spread by Fibonacci hashing, so a dense block of long-lived
+    # orders (the pre-open build-up) never becomes one long probe run once refs wrap.
+    return ((((ref >> GROUP_BITS) * FIB) >> b.shift) << GROUP_BITS) | (ref & (GROUP - 1))
 
 
 # A table entry is ``(slot + 1) << 4 | displacement`` (0 = empty): the displacement from
@@ -144,28 +144,37 @@ cdef inline uint64_t h_home(const BookState *b, uint64_t ref) noexcept nogil:
 cdef enum:
     DISP_BITS = 4
     DISP_MAX = 15
+    GROUP_BITS = 10         # refs per run of consecutive buckets: 1024 (a 4 KiB page)
+    GROUP = 1 << GROUP_BITS
 
 
 cdef inline uint32_t h_find(const BookState *b, uint64_t ref, uint64_t *bucket) noexcept nogil:
     """Pool slot of ``ref`` or NIL; ``bucket`` receives where it is or would go."""
     cdef uint64_t i = h_home(b, ref)
     cdef uint32_t e, slot
+    cdef uint32_t dist = 0
     while True:
         e = b.table[i]
         if e == 0:
             bucket[0] = i
             return NIL
-        slot = (e >> DISP_BITS) - 1
-        if b.orders[slot].order_ref == ref:
-            bucket[0] = i
-            return slot
+        # Only an entry displaced as far as we have probed can be ``ref``: skip the
+        # others without loading their order records.
+        if (e & DISP_MAX) == (dist if dist < DISP_MAX else DISP_MAX):
+            slot = (e >> DISP_BITS) - 1
+            if b.orders[slot].order_ref == ref:
+                bucket[0] = i
+                return slot
         i = (i + 1) & b.mask
+        dist += 1
 
 
 cdef inline void h_insert(BookState *b, uint64_t bucket, uint64_t ref,
                           uint32_t slot) noexcept nogil:
     """Index ``slot`` under ``ref`` at ``bucket`` (an empty bucket h_find returned)."""
     cdef uint64_t d = (bucket - h_home(b, ref)) & b.mask
+    if d > b.max_disp:
+        b.max_disp = d
     b.table[bucket] = ((slot + 1) << DISP_BITS) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
 
 
@@ -179,12 +188,14 @@ cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
         e = b.table[j]
         if e == 0:
             break
+        gap = (j - i) & b.mask
+        if gap > b.max_disp:
+            break  # no entry is displaced that far: none further on can move back to i
         d = e & DISP_MAX
         if d == 0:
             continue  # at its home: stays
         if d == DISP_MAX:
             d = (j - h_home(b, b.orders[(e >> DISP_BITS) - 1].order_ref)) & b.mask
-        gap = (j - i) & b.mask
         # The entry may move back to i unless its home lies cyclically in (i, j].
         if d >= gap:
             d -= gap
@@ -803,8 +814,8 @@ cdef class OrderBookCore:
                   Py_ssize_t max_levels=DEFAULT_MAX_LEVELS, symbols=None, *,
                   bint strict=False, bint bbo=False, bint executions=False):
         cdef BookState *b = &self.b
-        cdef uint64_t size = 16
-        cdef int bits = 4
+        cdef uint64_t size = 2 * GROUP   # at least two groups: the shift stays < 64
+        cdef int bits = GROUP_BITS + 1
         cdef Py_ssize_t i
         memset(b, 0, sizeof(BookState))
         if not 1 <= max_orders <= MAX_ORDERS_LIMIT:
@@ -818,7 +829,7 @@ cdef class OrderBookCore:
         b.max_orders = <uint32_t>max_orders
         b.max_levels = <uint32_t>max_levels
         b.mask = size - 1
-        b.shift = 64 - bits
+        b.shift = 64 - (bits - GROUP_BITS)
         b.bits = bits
         b.order_free = NIL
         b.level_free = NIL
@@ -955,6 +966,7 @@ cdef class OrderBookCore:
             "cross_trades": b.cross_trades,
             "broken_trades": b.broken_trades,
             "unknown_types": b.unknown_types,
+            "hash_max_displacement": b.max_disp,
             "by_type": {chr(i): b.type_counts[i] for i in range(256) if b.type_counts[i]},
         }
         for i in range(1, AN_COUNT):
