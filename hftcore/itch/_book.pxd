@@ -142,6 +142,7 @@ cdef class OrderBookCore:
     cdef BookState b
     cdef readonly Py_ssize_t consumed   # bytes consumed by the last apply()
     cdef readonly bint reached_until    # the last apply() stopped at a message after `until`
+    cdef bint busy                      # apply() is running (it releases the GIL)
 
     # Turn the error state of a failed apply into the exception (DecodeError, BookFull,
     # BookError, MemoryError); DecodeError offsets are shifted by ``base_offset``.

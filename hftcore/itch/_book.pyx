@@ -888,8 +888,14 @@ cdef class OrderBookCore:
         self.consumed = 0
         if n == 0 or self.b.ended:
             return 0
-        with nogil:
-            rc = apply_buffer(&self.b, p, n, limit, &consumed, &applied, &st)
+        if self.busy:
+            raise RuntimeError("OrderBook.apply is already running in another thread")
+        self.busy = True
+        try:
+            with nogil:
+                rc = apply_buffer(&self.b, p, n, limit, &consumed, &applied, &st)
+        finally:
+            self.busy = False
         self.consumed = consumed
         self.reached_until = rc == 1
         if rc < 0:
