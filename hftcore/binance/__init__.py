@@ -20,6 +20,7 @@ from hftcore.binance.records import (
     AggTrade,
     BookTicker,
     ControlReply,
+    DepthHeader,
     DepthSnapshot,
     DepthUpdate,
     ErrorReply,
@@ -39,6 +40,8 @@ __all__ = [
     "decode_sbe",
     "apply_depth_json",
     "apply_depth_sbe",
+    "apply_depth_json_many",
+    "DepthHeader",
     "AggTrade",
     "BookTicker",
     "ControlReply",
@@ -54,7 +57,7 @@ __all__ = [
 
 def __getattr__(name):
     # The book appliers need the L2 book extension; load them on first use.
-    if name in ("apply_depth_json", "apply_depth_sbe"):
+    if name in ("apply_depth_json", "apply_depth_sbe", "apply_depth_json_many"):
         from hftcore.binance import _apply
 
         return getattr(_apply, name)

@@ -22,6 +22,7 @@ __all__ = [
     "ErrorReply",
     "ServerShutdown",
     "UnknownEvent",
+    "DepthHeader",
 ]
 
 
@@ -141,3 +142,16 @@ class UnknownEvent(NamedTuple):
 
     event_type: str  # "e", or "" when absent
     payload: dict  # the message as parsed by :mod:`json`
+
+
+class DepthHeader(NamedTuple):
+    """What :func:`hftcore.binance.apply_depth_json` / ``apply_depth_sbe`` applied."""
+
+    event_time: int  # ns; 0 when absent
+    transaction_time: int  # ns; 0 when absent
+    first_update_id: int  # U; -1 for snapshots
+    final_update_id: int  # u, or the snapshot's lastUpdateId
+    prev_final_update_id: int  # pu (USD-M); -1 when absent
+    n_bids: int  # bid levels applied
+    n_asks: int  # ask levels applied
+    is_snapshot: bool  # the book was replaced
