@@ -60,5 +60,7 @@ def __getattr__(name):
     if name in ("apply_depth_json", "apply_depth_sbe", "apply_depth_json_many"):
         from hftcore.binance import _apply
 
-        return getattr(_apply, name)
+        fn = getattr(_apply, name)
+        globals()[name] = fn  # resolve once: later lookups skip this hook
+        return fn
     raise AttributeError(f"module 'hftcore.binance' has no attribute {name!r}")
