@@ -1059,9 +1059,11 @@ cdef class OutBuffers:
         tables = {}
         for t in range(N_TABLES):
             a = self.arrays[t]
+            self.arrays[t] = None  # the buffers leave with the result
             n = self.out.n[t]
-            # Copy when mostly empty so a small result does not pin a big buffer.
-            tables[TABLE_NAMES[t]] = a[:n].copy() if n < len(a) // 2 else a[:n]
+            # Shrink in place (realloc, normally no copy) so the tables hold no slack.
+            a.resize(n, refcheck=False)
+            tables[TABLE_NAMES[t]] = a
         counts = {KIND_NAMES[k]: int(self.out.counts[k]) for k in range(1, N_KINDS)}
         return tables, counts
 
