@@ -190,7 +190,7 @@ def test_sbe_corpus_equals_json_corpus():
     sbe = sim.generate_sbe_messages(3000, seed=5, symbols=("BNBUSDT",))
     js = sim.generate_messages(3000, seed=5, symbols=("BNBUSDT",))
     a, b = L2Book(), L2Book()
-    for s, j in zip(sbe, js):
+    for s, j in zip(sbe, js, strict=True):
         if b'"depthUpdate"' in j:
             ha, hb = apply_depth_sbe(a, s), apply_depth_json(b, j)
             assert ha.final_update_id == hb.final_update_id

@@ -25,9 +25,7 @@ from hftcore.binance import (
 from hftcore.book import L2Book
 from hftcore.sim import binance as sim
 
-JSON_MSGS = sim.generate_messages(60, seed=11) + sim.generate_messages(
-    30, seed=12, market="usdm"
-)
+JSON_MSGS = sim.generate_messages(60, seed=11) + sim.generate_messages(30, seed=12, market="usdm")
 JSON_MSGS += [
     b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"B\\u00e9\\ud835\\udd18","t":1,'
     b'"p":"1.5","q":"2","T":1,"m":false}}',

@@ -272,7 +272,10 @@ def test_decode_many_counts_every_kind():
     fut = t["depth"][t["depth"]["msg_index"] == ALL_DOCS.index(FUT_PARTIAL_DEPTH)]
     ref = json.loads(FUT_PARTIAL_DEPTH)
     exp = [(0, fx(p), fx(q)) for p, q in ref["b"]] + [(1, fx(p), fx(q)) for p, q in ref["a"]]
-    assert list(zip(fut["side"].tolist(), fut["price"].tolist(), fut["qty"].tolist())) == exp
+    assert (
+        list(zip(fut["side"].tolist(), fut["price"].tolist(), fut["qty"].tolist(), strict=True))
+        == exp
+    )
     assert set(fut["prev_final_update_id"].tolist()) == {ref["pu"]}
     assert set(fut["symbol"].tolist()) == {b"BTCUSD_200626"}
 
@@ -404,7 +407,7 @@ decimals = st.builds(
     st.integers(0, 8),
 )
 symbols = st.text(
-    alphabet=st.sampled_from(list("ABCXYZ019_-/\"\\") + ["é", "€", "\n", "\u2028", "𝔘"]),
+    alphabet=st.sampled_from(list('ABCXYZ019_-/"\\') + ["é", "€", "\n", "\u2028", "𝔘"]),
     min_size=1,
     max_size=6,
 )
@@ -414,7 +417,9 @@ json_leaf = st.one_of(
 )  # fmt: skip
 junk = st.recursive(
     json_leaf,
-    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=3), c, max_size=3)),
+    lambda c: st.one_of(
+        st.lists(c, max_size=3), st.dictionaries(st.text(max_size=3), c, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -488,8 +493,8 @@ def test_random_depth(data):
     t = decode_many([msg])
     rows = t["depth"]
     exp = [(0, fx(p), fx(q)) for p, q in ref["b"]] + [(1, fx(p), fx(q)) for p, q in ref["a"]]
-    got = sorted(zip(rows["side"].tolist(), rows["price"].tolist(), rows["qty"].tolist()),
-                 key=lambda r: r[0])  # fmt: skip
+    cols = (rows["side"].tolist(), rows["price"].tolist(), rows["qty"].tolist())
+    got = sorted(zip(*cols, strict=True), key=lambda r: r[0])
     assert got == exp
     assert t.counts["depthUpdate"] == 1
     for r in rows:

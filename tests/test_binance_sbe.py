@@ -250,6 +250,6 @@ def test_roundtrip_trades(trades, exponent):
     msg = enc.encode_trades(1, 2, "ETHUSDT", trades, exponent, exponent)
     t = decode_many_sbe([msg])
     rows = t["trades"]
-    assert list(zip(rows["trade_id"].tolist(), rows["price"].tolist(), rows["qty"].tolist(),
-                    rows["buyer_is_maker"].tolist())) == trades  # fmt: skip
+    cols = ("trade_id", "price", "qty", "buyer_is_maker")
+    assert list(zip(*(rows[c].tolist() for c in cols), strict=True)) == trades
     assert t.counts["trade"] == 1

@@ -11,7 +11,7 @@ N_MESSAGES = 20_000
 KINDS = ["trade", "book_ticker", "depth", "mixed"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _corpus(symbols=("BTCUSDT", "ETHUSDT", "BNBUSDT")):
     """JSON and SBE messages of one event sequence, grouped by kind."""
     from hftcore.sim import binance as sim

@@ -10,7 +10,7 @@ these functions parse and apply, and return the header for the caller to check.
 
 import numpy as np
 
-from libc.stdint cimport int8_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int8_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 

@@ -20,7 +20,6 @@ from hftcore._status cimport (
     ST_CAPACITY,
     ST_MISSING_FIELD,
     ST_NESTING,
-    ST_OK,
     ST_OVERFLOW,
     ST_TRUNCATED,
     ST_ZERO_LENGTH,
@@ -765,23 +764,27 @@ cdef void fill_depth_header(DepthRow *rows, Py_ssize_t n, const Fields *fl,
         memcpy(rows[i].symbol, fl.symbol, 24)
 
 
+cdef inline uint64_t bit(int field) noexcept nogil:
+    return (<uint64_t>1) << field
+
+
 # Fields each event needs (a missing one is a DecodeError naming the key).
-cdef uint64_t M_TRADE = ((<uint64_t>1 << F_E) | (<uint64_t>1 << F_s) | (<uint64_t>1 << F_t) | (<uint64_t>1 << F_p) | (<uint64_t>1 << F_q) | (<uint64_t>1 << F_T)
-               | (<uint64_t>1 << F_m))
-cdef uint64_t M_AGG = ((<uint64_t>1 << F_E) | (<uint64_t>1 << F_s) | (<uint64_t>1 << F_a_num) | (<uint64_t>1 << F_p) | (<uint64_t>1 << F_q) | (<uint64_t>1 << F_f)
-             | (<uint64_t>1 << F_l) | (<uint64_t>1 << F_T) | (<uint64_t>1 << F_m))
-cdef uint64_t M_DEPTH = (<uint64_t>1 << F_E) | (<uint64_t>1 << F_s) | (<uint64_t>1 << F_U) | (<uint64_t>1 << F_u)
-cdef uint64_t M_BOOK = (<uint64_t>1 << F_u) | (<uint64_t>1 << F_s) | (<uint64_t>1 << F_b_str) | (<uint64_t>1 << F_B) | (<uint64_t>1 << F_a_str) | (<uint64_t>1 << F_A)
-cdef uint64_t M_KLINE = ((<uint64_t>1 << F_E) | (<uint64_t>1 << F_s) | (<uint64_t>1 << F_k) | (<uint64_t>1 << F_k_t) | (<uint64_t>1 << F_k_T)
-               | (<uint64_t>1 << F_k_i) | (<uint64_t>1 << F_k_o) | (<uint64_t>1 << F_k_c) | (<uint64_t>1 << F_k_h) | (<uint64_t>1 << F_k_l)
-               | (<uint64_t>1 << F_k_v))
+cdef uint64_t M_TRADE = (bit(F_E) | bit(F_s) | bit(F_t) | bit(F_p) | bit(F_q) | bit(F_T)
+                         | bit(F_m))
+cdef uint64_t M_AGG = (bit(F_E) | bit(F_s) | bit(F_a_num) | bit(F_p) | bit(F_q) | bit(F_f)
+                       | bit(F_l) | bit(F_T) | bit(F_m))
+cdef uint64_t M_DEPTH = bit(F_E) | bit(F_s) | bit(F_U) | bit(F_u)
+cdef uint64_t M_BOOK = (bit(F_u) | bit(F_s) | bit(F_b_str) | bit(F_B) | bit(F_a_str)
+                        | bit(F_A))
+cdef uint64_t M_KLINE = (bit(F_E) | bit(F_s) | bit(F_k) | bit(F_k_t) | bit(F_k_T) | bit(F_k_i)
+                         | bit(F_k_o) | bit(F_k_c) | bit(F_k_h) | bit(F_k_l) | bit(F_k_v))
 
 
 cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                                int64_t time_mult, int64_t msg_index, Out *out,
                                int *kind, Status *st) noexcept nogil:
     cdef Fields fl
-    cdef Py_ssize_t start, after, i
+    cdef Py_ssize_t start, after
     cdef int k = K_UNKNOWN
     cdef TradeRow *tr
     cdef AggTradeRow *ag

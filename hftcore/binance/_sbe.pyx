@@ -4,7 +4,7 @@ decoder. Every length (root block, group entries, symbol) is checked before a lo
 block lengths larger than this schema's are honoured (fields appended by later minor
 versions are skipped), smaller ones are an error."""
 
-from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int8_t, int64_t, uint8_t
 from libc.string cimport memcpy, memset
 
 from hftcore._bytes cimport load_le16, load_le32, load_le64
@@ -25,7 +25,6 @@ from hftcore.binance._json cimport (
     K_DEPTH,
     K_SNAPSHOT,
     K_TRADE,
-    N_TABLES,
     T_BOOK_TICKER,
     T_DEPTH,
     T_KINDS,

@@ -236,9 +236,7 @@ def _render_sbe(e: Event) -> bytes:
             [(e.first_update_id, e.price, e.qty, e.buyer_is_maker)],
         )  # fmt: skip
     (bp, bq), (ap, aq) = e.bids[0], e.asks[0]
-    return sbe_encode.encode_best_bid_ask(
-        e.event_time, e.first_update_id, e.symbol, bp, bq, ap, aq
-    )
+    return sbe_encode.encode_best_bid_ask(e.event_time, e.first_update_id, e.symbol, bp, bq, ap, aq)
 
 
 def generate_sbe_messages(
