@@ -550,3 +550,78 @@ def test_nesting_limit():
         decode(deep)
     ok = '{"x":' + "[" * 30 + "]" * 30 + ',"result":null,"id":1}'
     assert decode(ok) == ControlReply(None, 1)
+
+
+# ---- corpus generator (hftcore.sim.binance), checked with json + Decimal --------------
+
+
+def test_corpus_reproducible_and_seeded():
+    from hftcore.sim.binance import generate_corpus, generate_sbe_corpus
+
+    assert generate_corpus(300, seed=1) == generate_corpus(300, seed=1)
+    assert generate_corpus(300, seed=1) != generate_corpus(300, seed=2)
+    assert generate_sbe_corpus(300, seed=1) == generate_sbe_corpus(300, seed=1)
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_corpus_shape_and_update_ids(market):
+    from hftcore.sim.binance import generate_messages
+
+    msgs = generate_messages(4000, seed=7, symbols=("BTCUSDT", "ETHUSDT"), market=market)
+    objs = [json.loads(m) for m in msgs]
+    kinds = [o.get("e", "bookTicker") for o in objs]
+    n = len(objs)
+    assert abs(kinds.count("depthUpdate") / n - 0.5) < 0.04
+    assert abs(kinds.count("trade" if market == "spot" else "aggTrade") / n - 0.3) < 0.04
+    assert abs(kinds.count("bookTicker") / n - 0.2) < 0.04
+    last_u = {}
+    for o in objs:
+        if o.get("e") != "depthUpdate":
+            continue
+        assert 1 <= len(o["b"]) <= 20 and 1 <= len(o["a"]) <= 20
+        if o["s"] in last_u:
+            assert o["U"] == last_u[o["s"]] + 1
+            if market == "usdm":
+                assert o["pu"] == last_u[o["s"]]
+        assert o["u"] >= o["U"]
+        last_u[o["s"]] = o["u"]
+        bids = [fx(p) for p, _ in o["b"]]
+        asks = [fx(p) for p, _ in o["a"]]
+        assert bids == sorted(bids, reverse=True) and asks == sorted(asks)
+        assert max(bids) < min(asks)
+    t = decode_many(msgs)
+    assert t.counts["depthUpdate"] == kinds.count("depthUpdate")
+    assert len(t["depth"]) == sum(len(o["b"]) + len(o["a"]) for o in objs if "b" in o and "U" in o)
+
+
+def test_corpus_json_values_match_reference():
+    from hftcore.sim.binance import generate_messages
+
+    msgs = generate_messages(1500, seed=8)
+    t = decode_many(msgs)
+    objs = [json.loads(m) for m in msgs]
+    trades = [o for o in objs if o.get("e") == "trade"]
+    assert t["trades"]["price"].tolist() == [fx(o["p"]) for o in trades]
+    assert t["trades"]["qty"].tolist() == [fx(o["q"]) for o in trades]
+    tickers = [o for o in objs if "e" not in o]
+    assert t["book_ticker"]["ask_qty"].tolist() == [fx(o["A"]) for o in tickers]
+    levels = [fx(q) for o in objs if o.get("e") == "depthUpdate" for _, q in o["b"] + o["a"]]
+    assert t["depth"]["qty"].tolist() == levels
+
+
+def test_sbe_corpus_decodes_like_json_corpus():
+    from hftcore.binance import decode_many_sbe
+    from hftcore.sim.binance import generate_messages, generate_sbe_messages
+
+    j = decode_many(generate_messages(2000, seed=9))
+    s = decode_many_sbe(generate_sbe_messages(2000, seed=9))
+    assert j.counts == s.counts
+    for table, cols in [
+        ("depth", ("side", "price", "qty", "first_update_id", "final_update_id", "symbol")),
+        ("trades", ("trade_id", "price", "qty", "buyer_is_maker", "symbol")),
+        ("book_ticker", ("update_id", "bid_price", "bid_qty", "ask_price", "ask_qty")),
+    ]:
+        for c in cols:
+            np.testing.assert_array_equal(j[table][c], s[table][c], err_msg=f"{table}.{c}")
+    # SBE times are µs, JSON ms: the same instant to the millisecond
+    np.testing.assert_array_equal(j["depth"]["event_time"], s["depth"]["event_time"] // MS * MS)
