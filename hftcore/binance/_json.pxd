@@ -20,16 +20,34 @@ from hftcore._bytes cimport load_le64
 
 cdef extern from *:
     """
+    #include <stdint.h>
+    static const int64_t hft_pow10[19] = {
+        1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL,
+        1000000000LL, 10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL,
+        100000000000000LL, 1000000000000000LL, 10000000000000000LL,
+        100000000000000000LL, 1000000000000000000LL};
     #if defined(_MSC_VER)
     #include <intrin.h>
     static inline int hft_ctz64(unsigned long long x) {
         unsigned long i; _BitScanForward64(&i, x); return (int)i;
     }
+    static inline int hft_mul_ovf(int64_t a, int64_t b, int64_t *out) {
+        if (b != 0 && (a > INT64_MAX / b || a < INT64_MIN / b)) return 1;
+        *out = a * b; return 0;
+    }
     #else
     static inline int hft_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+    static inline int hft_mul_ovf(int64_t a, int64_t b, int64_t *out) {
+        return __builtin_mul_overflow(a, b, out);
+    }
     #endif
     """
     int count_trailing_zeros "hft_ctz64"(uint64_t x) noexcept nogil
+    const int64_t *POW10 "hft_pow10"  # 10**0 .. 10**18
+    # a * b into ``out``; nonzero (and ``out`` unspecified) when it overflows int64
+    int mul_overflow "hft_mul_ovf"(int64_t a, int64_t b, int64_t *out) noexcept nogil
+
+
 from hftcore._status cimport (
     ST_BAD_NUMBER,
     ST_BAD_SYNTAX,
@@ -292,13 +310,25 @@ cdef inline Py_ssize_t parse_int64(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     cdef Py_ssize_t start = pos
     cdef bint neg = False
     cdef uint64_t v = 0
-    cdef uint64_t limit
+    cdef uint64_t limit, t
     cdef int nd = 0
+    cdef int k
     cdef uint8_t d
     if pos < end and p[pos] == 45:
         neg = True
         pos += 1
     limit = 9223372036854775808ULL if neg else 9223372036854775807ULL
+    # Eight digits at a time while no overflow is possible (at most 18 digits).
+    while end - pos >= 8:
+        t = load_le64(p + pos) - 0x3030303030303030ULL
+        k = swar_digit_run(t)
+        if k == 0 or nd + k > 18:
+            break
+        v = v * <uint64_t>POW10[k] + swar_8_digits_value(t << (8 * (8 - k)) if k < 8 else t)
+        nd += k
+        pos += k
+        if k < 8:
+            break
     while pos < end and is_digit(p[pos]):
         d = p[pos] - 48
         if v > (limit - d) // 10:

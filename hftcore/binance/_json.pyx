@@ -381,9 +381,8 @@ cdef Py_ssize_t read_time(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     pos = parse_int64(p, pos, end, &v, st)
     if pos < 0:
         return -1
-    if v > 9223372036854775807LL // mult or v < -9223372036854775807LL // mult:
+    if mul_overflow(v, mult, out):
         return status_set(st, ST_OVERFLOW, start, 0, 0)
-    out[0] = v * mult
     return pos
 
 
@@ -550,7 +549,7 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     1 the payload of a combined-stream ``data`` (or ``event``) envelope."""
     cdef Py_ssize_t ks, kend, klen
     cdef bint esc, num
-    cdef uint8_t c, v
+    cdef uint8_t c, v, ignored
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
@@ -562,10 +561,15 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         if p[pos] != 34:
             return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
         ks = pos + 1
-        pos = scan_string(p, pos, end, &kend, &esc, st)
-        if pos < 0:
-            return -1
-        klen = -1 if esc else kend - ks
+        if end - pos > 3 and p[pos + 2] == 34 and p[pos + 1] > 34 and p[pos + 1] != 92:
+            # One-character key (most Binance keys): no string scan needed.
+            klen = 1
+            pos += 3
+        else:
+            pos = scan_string(p, pos, end, &kend, &esc, st)
+            if pos < 0:
+                return -1
+            klen = -1 if esc else kend - ks
         pos = expect_char(p, pos, end, 58, st)
         if pos < 0:
             return -1
@@ -587,7 +591,7 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                 elif c == 112 or c == 113:
                     if v != 34 and not num:
                         c = 0
-                elif c == 109:
+                elif c == 109 or c == 77:
                     if v != 116 and v != 102:
                         c = 0
                 elif not num:
@@ -659,6 +663,8 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             elif c == 109:  # m
                 pos = read_bool(p, pos, end, &fl.m, st)
                 fl.seen |= 1ULL << F_m
+            elif c == 77:  # M ("ignore" in the docs): read inline, cheaper than a skip
+                pos = read_bool(p, pos, end, &ignored, st)
             elif c == 102:  # f
                 pos = parse_int64(p, pos, end, &fl.f, st)
                 fl.seen |= 1ULL << F_f

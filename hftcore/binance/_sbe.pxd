@@ -16,7 +16,7 @@ from hftcore._status cimport (
     Status,
     status_set,
 )
-from hftcore.binance._json cimport Out
+from hftcore.binance._json cimport POW10, Out
 
 cdef enum:
     SBE_HEADER_SIZE = 8
@@ -46,17 +46,6 @@ cdef inline int read_header(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     if h.schema_id != SBE_SCHEMA_ID or h.version != SBE_SCHEMA_VERSION:
         return status_set(st, ST_BAD_SCHEMA, pos + 4, h.schema_id, h.version)
     return 0
-
-
-cdef extern from *:
-    """
-    static const int64_t hft_pow10[19] = {
-        1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL,
-        1000000000LL, 10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL,
-        100000000000000LL, 1000000000000000LL, 10000000000000000LL,
-        100000000000000000LL, 1000000000000000000LL};
-    """
-    const int64_t *POW10 "hft_pow10"
 
 
 cdef inline int scale8(int64_t m, int exponent, int64_t *out, Py_ssize_t offset,
