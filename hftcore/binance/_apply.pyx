@@ -10,6 +10,7 @@ these functions parse and apply, and return the header for the caller to check.
 
 import numpy as np
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.stdint cimport int8_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
@@ -271,9 +272,13 @@ cdef int raise_apply(const Status *st, object source) except -1:
 
 
 cdef object head_tuple(const DepthHead *h):
-    return DepthHeader(h.event_time, h.transaction_time, h.first_update_id,
-                       h.final_update_id, h.prev_final_update_id, h.n_bids, h.n_asks,
-                       bool(h.is_snapshot))
+    # tuple.__new__ directly: the NamedTuple's Python-level __new__ costs a frame.
+    return _tuple_new(DepthHeader, (h.event_time, h.transaction_time, h.first_update_id,
+                                    h.final_update_id, h.prev_final_update_id, h.n_bids,
+                                    h.n_asks, bool(h.is_snapshot)))
+
+
+_tuple_new = tuple.__new__
 
 
 def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
@@ -303,12 +308,20 @@ def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
     DecodeError
         Malformed message or not a depth message; the book is then left untouched.
     """
-    cdef int64_t mult = time_mult(time_unit)
+    cdef int64_t mult = 1_000_000 if time_unit == "ms" else time_mult(time_unit)
+    cdef const uint8_t[::1] view
+    cdef Py_ssize_t end
+    cdef const uint8_t *p
     if isinstance(msg, str):
-        msg = msg.encode("utf-8")
-    cdef const uint8_t[::1] view = msg
-    cdef Py_ssize_t end = view.shape[0]
-    cdef const uint8_t *p = &view[0] if end > 0 else NULL
+        msg = (<str>msg).encode("utf-8")
+    if PyBytes_CheckExact(msg):
+        # The common case (a WebSocket frame): no buffer-protocol round trip.
+        p = <const uint8_t *>PyBytes_AS_STRING(msg)
+        end = PyBytes_GET_SIZE(msg)
+    else:
+        view = msg
+        end = view.shape[0]
+        p = &view[0] if end > 0 else NULL
     cdef Level stack[STACK_LEVELS]
     cdef LevelBuf buf
     cdef DepthHead h
@@ -422,9 +435,16 @@ def apply_depth_sbe(L2Book book not None, msg):
         Truncated, wrong schema, not a depth template, inexact exponent; the book is then
         left untouched.
     """
-    cdef const uint8_t[::1] view = msg
-    cdef Py_ssize_t end = view.shape[0]
-    cdef const uint8_t *p = &view[0] if end > 0 else NULL
+    cdef const uint8_t[::1] view
+    cdef Py_ssize_t end
+    cdef const uint8_t *p
+    if PyBytes_CheckExact(msg):
+        p = <const uint8_t *>PyBytes_AS_STRING(msg)
+        end = PyBytes_GET_SIZE(msg)
+    else:
+        view = msg
+        end = view.shape[0]
+        p = &view[0] if end > 0 else NULL
     cdef Level stack[STACK_LEVELS]
     cdef LevelBuf buf
     cdef DepthHead h
