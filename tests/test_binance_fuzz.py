@@ -83,6 +83,9 @@ def fuzz_json(data: bytes):
     t = run(decode_many, guarded(data))
     if t is not None:
         check_tables(t)
+    t = decode_many(guarded(data), errors="skip")  # never raises on content
+    check_tables(t)
+    assert t.counts["invalid"] == 0 or t.errors
     run(decode_many, [data])
     run(decode, data)
     run(lambda d: apply_depth_json(L2Book(max_levels=64), d), guarded(data))

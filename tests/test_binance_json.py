@@ -261,6 +261,7 @@ def test_decode_many_counts_every_kind():
     assert t.counts == {
         "trade": 1, "aggTrade": 1, "depthUpdate": 3, "depthSnapshot": 2, "bookTicker": 2,
         "kline": 1, "control": 4, "error": 4, "serverShutdown": 1, "unknown": 2,
+        "invalid": 0,
     }  # fmt: skip
     assert sum(t.counts.values()) == len(ALL_DOCS)
     assert len(t["depth"]) == 2 + 2 + 10
@@ -625,3 +626,18 @@ def test_sbe_corpus_decodes_like_json_corpus():
             np.testing.assert_array_equal(j[table][c], s[table][c], err_msg=f"{table}.{c}")
     # SBE times are µs, JSON ms: the same instant to the millisecond
     np.testing.assert_array_equal(j["depth"]["event_time"], s["depth"]["event_time"] // MS * MS)
+
+
+def test_errors_skip_counts_and_resumes():
+    good = [TRADE.replace("\n", ""), BOOK_TICKER.replace("\n", "")]
+    bad = '{"e":"trade","p":"1e5"}'
+    lines = [good[0], bad, good[1], "{oops", good[0]]
+    for data in ("\n".join(lines), lines):
+        t = decode_many(data, errors="skip")
+        assert t.n_messages == 5
+        assert t.counts["invalid"] == 2 and t.counts["trade"] == 2
+        assert t.kinds.tolist()[1] == 0 and t.kinds.tolist()[3] == 0
+        assert [e.source for e in t.errors] == ["message 1", "message 3"]
+        assert t["trades"]["msg_index"].tolist() == [0, 4]
+    with pytest.raises(ValueError, match="errors"):
+        decode_many(lines, errors="ignore")

@@ -12,7 +12,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from hftcore._status cimport (
     ST_BAD_SYNTAX,
@@ -1062,6 +1062,14 @@ cdef class OutBuffers:
         self._bind()
         return 0
 
+    def add_invalid(self):
+        """Record one undecodable message (skip mode)."""
+        if self.out.n[<int>T_KINDS] >= self.out.cap[<int>T_KINDS]:
+            self.grow(T_KINDS)
+        self.out.kinds[self.out.n[<int>T_KINDS]] = K_INVALID
+        self.out.n[<int>T_KINDS] += 1
+        self.out.counts[<int>K_INVALID] += 1
+
     def result(self):
         """``(tables dict, counts dict)``, arrays trimmed to the rows used."""
         cdef int t
@@ -1074,6 +1082,7 @@ cdef class OutBuffers:
             a.resize(n, refcheck=False)
             tables[TABLE_NAMES[t]] = a
         counts = {KIND_NAMES[k]: int(self.out.counts[k]) for k in range(1, N_KINDS)}
+        counts["invalid"] = int(self.out.counts[<int>K_INVALID])
         return tables, counts
 
 
@@ -1086,11 +1095,14 @@ cdef int raise_decode(const Status *st, object source) except -1:
     raise DecodeError(reason, st.offset, source)
 
 
-def decode_json(const uint8_t[::1] buf, starts, ends, int64_t time_mult, caps):
+def decode_json(const uint8_t[::1] buf, starts, ends, int64_t time_mult, caps,
+                bint skip_errors=False):
     """Decode JSON messages from ``buf`` into tables (the engine of ``decode_many``).
 
     ``starts``/``ends`` (int64 arrays) delimit the messages of a list input, or are None
-    for newline-delimited (whitespace-separated) JSON. Returns ``(tables, counts)``.
+    for newline-delimited (whitespace-separated) JSON. With ``skip_errors`` a bad message
+    is counted as ``invalid`` and decoding resumes with the next one (the next line of a
+    buffer). Returns ``(tables, counts, errors)``.
     """
     cdef OutBuffers ob = OutBuffers(caps)
     cdef Status st
@@ -1114,8 +1126,9 @@ def decode_json(const uint8_t[::1] buf, starts, ends, int64_t time_mult, caps):
             for i in range(n_msgs):
                 if not 0 <= sp[i] <= ep[i] <= end:
                     raise ValueError(f"message {i} bounds outside the buffer")
+    errors = []
     if end == 0 and sp == NULL:
-        return ob.result()
+        return ob.result() + (errors,)
     while True:
         status_clear(&st)
         with nogil:
@@ -1128,5 +1141,29 @@ def decode_json(const uint8_t[::1] buf, starts, ends, int64_t time_mult, caps):
         if sp != NULL:
             # Offsets within the failing message read better for a list input.
             st.offset -= sp[msg]
-        raise_decode(&st, f"message {msg}")
-    return ob.result()
+        if not skip_errors:
+            raise_decode(&st, f"message {msg}")
+        # Skip mode: count the message as invalid, keep the error, resume after it.
+        if len(errors) < MAX_KEPT_ERRORS:
+            try:
+                raise_decode(&st, f"message {msg}")
+            except Exception as exc:
+                errors.append(exc)
+        ob.add_invalid()
+        msg += 1
+        if sp == NULL:
+            pos = next_line(p, pos, end)
+    return ob.result() + (errors,)
+
+
+cdef Py_ssize_t next_line(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end) noexcept:
+    """Offset after the next newline at or after ``pos`` (``end`` if none): where a
+    newline-delimited stream resumes after a bad line."""
+    cdef const void *q = memchr(p + pos, 10, end - pos)
+    if q == NULL:
+        return end
+    return (<const uint8_t *>q - p) + 1
+
+
+# Errors kept by ``errors="skip"`` (all are counted).
+MAX_KEPT_ERRORS = 100

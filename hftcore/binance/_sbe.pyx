@@ -348,7 +348,7 @@ def decode_sbe_tables(const uint8_t[::1] buf, starts, ends, caps):
         if sp != NULL:
             st.offset -= sp[msg]
         raise_status(&st, f"message {msg}")
-    return ob.result()
+    return ob.result() + ([],)
 
 
 def header_fields(msg):

@@ -83,15 +83,19 @@ class BinanceTables(Mapping):
     counts : dict of str to int
         Messages per kind, including ``control``, ``error``, ``serverShutdown`` and
         ``unknown`` (well-formed messages of other kinds, e.g. ``24hrTicker``), which
-        are counted, never dropped silently.
+        are counted, never dropped silently; ``invalid`` counts messages skipped with
+        ``errors="skip"``.
     kinds : numpy.ndarray of uint8
-        The kind code of every message (names in :data:`KINDS`).
+        The kind code of every message (names in :data:`KINDS`; 0 is ``invalid``).
+    errors : list of DecodeError
+        With ``errors="skip"``: the first 100 errors (each names its message).
     """
 
-    def __init__(self, tables: dict, counts: dict):
+    def __init__(self, tables: dict, counts: dict, errors: list | None = None):
         self.kinds = tables.pop("kinds")
         self._tables = tables
         self.counts = counts
+        self.errors = errors or []
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self._tables[name]
@@ -175,7 +179,7 @@ def _initial_caps(nbytes: int, n_msgs: int | None) -> list[int]:
     ]
 
 
-def decode_many(data, time_unit: str = "ms") -> BinanceTables:
+def decode_many(data, time_unit: str = "ms", errors: str = "raise") -> BinanceTables:
     """Decode many Binance JSON stream messages into tables in one nogil pass.
 
     Parameters
@@ -187,6 +191,10 @@ def decode_many(data, time_unit: str = "ms") -> BinanceTables:
         (``{"stream": .., "data": ..}``) are unwrapped.
     time_unit : {"ms", "us"}
         Unit of the stream's times (``"us"`` for ``timeUnit=MICROSECOND`` streams).
+    errors : {"raise", "skip"}
+        ``"skip"``: a bad message is counted (``counts["invalid"]``, kind 0), its error
+        kept in ``errors``, and decoding resumes with the next message (for a buffer, the
+        next line). For recorded streams with the odd corrupt line.
 
     Returns
     -------
@@ -211,11 +219,15 @@ def decode_many(data, time_unit: str = "ms") -> BinanceTables:
     (4325001000000, 1)
     """
     mult = _time_mult(time_unit)
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
     buf, starts, ends = _prepare(data)
     view = memoryview(buf).cast("B") if not isinstance(buf, bytes) else buf
     caps = _initial_caps(len(view), None if starts is None else len(starts))
-    tables, counts = _json.decode_json(view, starts, ends, mult, caps)
-    return BinanceTables(tables, counts)
+    tables, counts, errs = _json.decode_json(
+        view, starts, ends, mult, caps, skip_errors=errors == "skip"
+    )
+    return BinanceTables(tables, counts, errs)
 
 
 def _sym(raw: bytes) -> str:
@@ -436,7 +448,7 @@ def decode_many_sbe(data) -> BinanceTables:
     buf, starts, ends = _prepare_binary(data)
     view = memoryview(buf).cast("B") if not isinstance(buf, bytes) else buf
     caps = _initial_caps(len(view) * 2, None if starts is None else len(starts))
-    tables, counts = _sbe.decode_sbe_tables(view, starts, ends, caps)
+    tables, counts, _ = _sbe.decode_sbe_tables(view, starts, ends, caps)
     return BinanceTables(tables, counts)
 
 
