@@ -253,6 +253,12 @@ class BookSync:
     applied_direct : int
         Events of ``applied`` that took the raw JSON fast path.
 
+    Notes
+    -----
+    Not thread-safe: feed events from one thread, and read :attr:`book` from that
+    thread too (or between calls to :meth:`feed`). The ``snapshot`` callable runs
+    inside :meth:`feed` and blocks it.
+
     Examples
     --------
     >>> sync = BookSync("BTCUSDT", snapshot=my_snapshot_fn)      # doctest: +SKIP
