@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from docutils import nodes
 from docutils.parsers.rst.directives.misc import Include
 
 import hftcore
@@ -62,8 +63,13 @@ class IncludeIfExists(Include):
 
     def run(self):
         source_dir = Path(self.state.document.current_source).parent
-        if not (source_dir / self.arguments[0]).exists():
-            return []
+        path = source_dir / self.arguments[0]
+        if not path.exists():
+            text = (
+                f"(Not generated for this build of the docs: {path.name} is written by "
+                "python asv_benchmarks/peers.py; run it, then rebuild the docs.)"
+            )
+            return [nodes.paragraph(text=text)]
         return super().run()
 
 
