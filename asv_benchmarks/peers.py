@@ -1,0 +1,577 @@
+#!/usr/bin/env python
+"""hftcore side by side with peer libraries: same machine, same input, one run.
+
+Sections
+--------
+itch-decode  decode a generated day-shaped ITCH 5.0 stream held in memory: hftcore
+             ``itch.decode`` (every field of every type) vs itch-book, itchcpp, itchfeed,
+             meatpy. Messages/second and how many times faster hftcore is.
+itch-book    build every symbol's book from a realistic day (thousands of symbols, hundreds
+             of thousands of resting orders) and from a 50-symbol day: hftcore
+             ``itch.OrderBook.apply`` vs itch-book, itchcpp ``BookManager``, meatpy. Each
+             library runs in its own subprocess so its peak RSS growth (VmHWM, which sees C
+             allocations) is measured alone.
+binance      one corpus (50% depth diffs of 1-20 levels a side, 30% trades, 20% bookTicker):
+             json, orjson, msgspec (typed Structs, strict=False) decoding with exact
+             int64 8-decimal conversion; msgspec + bmoscon order-book applying the diffs;
+             hftbacktest's ROIVector depth applying the same levels; hftcore decode_many,
+             decode+apply (``L2Book.apply_depth_json``) and SBE. ns per message and per level.
+
+Method: inputs generated (or loaded from a cache) and held in memory before timing; each
+measurement warmed up once, then timed ``--runs`` times (default 5) with the GC disabled;
+median and min reported. Slow peers run on a prefix of the same input (said in the table).
+
+How to run
+----------
+Peers live in a benchmark-only venv, never as hftcore dependencies::
+
+    python -m venv /work/venvs/peers
+    /work/venvs/peers/bin/pip install -r asv_benchmarks/requirements-peers.txt
+    python setup.py build_ext --inplace -j 2          # hftcore, in place, in this checkout
+    PYTHONPATH=$PWD /work/venvs/peers/bin/python asv_benchmarks/peers.py
+
+(or ``pip install --no-build-isolation .`` into the venv after installing Cython and
+setuptools there, then drop PYTHONPATH). Flags: ``--quick`` (small sizes, CI smoke),
+``--only itch-decode|itch-book|binance``, ``--messages N``, ``--runs N``, ``--out FILE``
+(Markdown; default docs/benchmarks/peers.md, ``--out -`` for none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from peers import itch_peers, timing  # noqa: E402
+
+CACHE = Path(tempfile.gettempdir()) / "hftcore-peers"
+SECTIONS = ("itch-decode", "itch-book", "binance")
+PEER_DISTS = {
+    "hftcore": "hftcore",
+    "itch-book": "itch-book",
+    "itchcpp": "itchcpp",
+    "itchfeed": "itchfeed",
+    "meatpy": "meatpy",
+    "order-book": "order-book",
+    "hftbacktest": "hftbacktest",
+    "msgspec": "msgspec",
+    "orjson": "orjson",
+    "numpy": "numpy",
+}
+NOT_AVAILABLE = "not available in this build"
+
+
+def version_of(dist: str) -> str:
+    if dist == "hftcore":
+        try:
+            import hftcore
+
+            return getattr(hftcore, "__version__", "?")
+        except ImportError:
+            return "-"
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# -- inputs ---------------------------------------------------------------------------
+
+
+def itch_day(messages: int, symbols: int, seed: int = 1) -> tuple[Path, str]:
+    """Path of a cached generated day and which generator made it."""
+    try:
+        from hftcore.sim import itch as sim_itch
+
+        gen, source = sim_itch.generate, "hftcore.sim.itch.generate"
+    except ImportError:
+        from peers import itch_day as fallback
+
+        gen, source = fallback.generate, "asv_benchmarks/peers/itch_day.py"
+    key = hashlib.sha1(f"{source}-{messages}-{symbols}-{seed}".encode()).hexdigest()[:12]
+    path = CACHE / f"itch-{messages}-{symbols}-{key}.itch"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        print(f"  generating {messages:,} messages over {symbols:,} symbols ({source}) ...")
+        data = gen(messages=messages, symbols=symbols, seed=seed)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path, source
+
+
+# -- results --------------------------------------------------------------------------
+
+
+class Row(dict):
+    """One measurement: section, case, library, api, n (units timed), median_s, min_s..."""
+
+
+def fmt_rate(n: int, seconds: float) -> str:
+    return f"{n / seconds / 1e6:,.2f}" if seconds else "-"
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.1f}x" if x >= 10 else f"{x:,.2f}x"
+
+
+# -- ITCH decode ----------------------------------------------------------------------
+
+
+def run_itch_decode(args) -> list[Row]:
+    path, source = itch_day(args.messages, args.symbols)
+    buf = path.read_bytes()
+    total, counts = timing.frame_offsets(buf)
+    n_all = sum(counts.values())
+    print(f"\n[itch-decode] {n_all:,} messages, {len(buf) / 1e6:,.1f} MB ({source})")
+    prefixes = {
+        "itchcpp": args.prefix_fast,
+        "itchfeed": args.prefix_slow,
+        "meatpy": args.prefix_slow,
+    }
+    apis = {
+        "hftcore": "itch.decode(buf): every field, every type -> numpy tables",
+        "itch-book": 'Session(tables=["messages"]).feed + take_messages (order-flow rows only)',
+        "itchcpp": "MessageParser().parse_stream(buf): one object per message",
+        "itchfeed": "pure Python (ITCH_NO_CPP=1) MessageParser().parse_stream(buf)",
+        "meatpy": "ITCH50MessageReader over an in-memory file: one object per message",
+    }
+    rows = []
+    for lib, make in itch_peers.DECODERS.items():
+        limit = prefixes.get(lib)
+        n = min(limit, n_all) if limit else n_all
+        data = buf[: timing.frame_offsets(buf, n)[0]] if n < n_all else buf
+        row = Row(section="itch-decode", case=f"{n_all:,}-message day", library=lib,
+                  version=version_of(PEER_DISTS[lib]), api=apis[lib], n=n,
+                  note="" if n == n_all else f"first {n:,} messages")  # fmt: skip
+        try:
+            fn = make(data)
+            row["median_s"], row["min_s"] = timing.measure(fn, args.runs)
+        except (ImportError, AttributeError) as e:
+            row["note"] = f"{NOT_AVAILABLE}: {e}" if lib == "hftcore" else f"cannot run: {e}"
+        except Exception as e:  # noqa: BLE001 - a peer failing is a result, not a crash
+            row["note"] = f"failed: {type(e).__name__}: {e}"[:160]
+        rows.append(row)
+        print_row(row)
+    ratio_vs_hftcore(rows)
+    return rows
+
+
+# -- ITCH books (one subprocess per library) ------------------------------------------
+
+
+def book_worker(lib: str, path: str, n: int, max_orders: int, runs: int) -> dict:
+    """Runs in a fresh interpreter: time one library's book build, report peak RSS growth."""
+    buf = Path(path).read_bytes()
+    end, _ = timing.frame_offsets(buf, n)
+    if end < len(buf):
+        buf = buf[:end]
+    out = {}
+    try:
+        fn = itch_peers.BOOKS[lib](buf, max_orders)
+        base_hwm = timing.proc_status_kb("VmHWM")
+        base_rss = timing.proc_status_kb("VmRSS")
+        result = fn()  # first build: its peak is what one book build costs
+        out["rss_delta_mb"] = (timing.proc_status_kb("VmHWM") - max(base_hwm, base_rss)) / 1024
+        if lib == "itch-book":
+            out["resting_orders"] = result.stats()["live_orders"]
+        del result
+        out["median_s"], out["min_s"] = timing.measure(fn, runs, warmup=0)
+    except (ImportError, AttributeError) as e:
+        out["error"] = f"{NOT_AVAILABLE}: {e}" if lib == "hftcore" else f"cannot run: {e}"
+    except Exception as e:  # noqa: BLE001
+        out["error"] = f"failed: {type(e).__name__}: {e}"[:160]
+    return out
+
+
+def run_itch_book(args) -> list[Row]:
+    rows = []
+    days = [("day", args.messages, args.symbols), ("50-symbol", args.messages_50, 50)]
+    apis = {
+        "hftcore": "itch.OrderBook(max_orders=...).apply(buf)",
+        "itch-book": "Session(tables=[], depth=0).feed(buf): all books",
+        "itchcpp": "book.BookManager().process_stream(buf): all books",
+        "meatpy": "one ITCH50MarketProcessor per stock, routed by locate",
+    }
+    for label, messages, symbols in days:
+        path, source = itch_day(messages, symbols)
+        buf = path.read_bytes()
+        _, counts = timing.frame_offsets(buf)
+        n_all = sum(counts.values())
+        orders_ever = counts.get("A", 0) + counts.get("F", 0) + counts.get("U", 0)
+        max_orders = max(orders_ever, 1)
+        case = f"{label}: {n_all:,} msgs, {symbols:,} symbols"
+        print(f"\n[itch-book] {case} ({source})")
+        del buf
+        book_rows = []
+        for lib in itch_peers.BOOKS:
+            n = min(args.prefix_slow, n_all) if lib == "meatpy" else n_all
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--_book-worker", lib,
+                   str(path), str(n), str(max_orders), str(args.runs)]  # fmt: skip
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+            try:
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+            except (IndexError, json.JSONDecodeError):
+                res = {"error": f"worker failed: {proc.stderr.strip()[-160:]}"}
+            row = Row(section="itch-book", case=case, library=lib,
+                      version=version_of(PEER_DISTS[lib]), api=apis[lib], n=n,
+                      note="" if n == n_all else f"first {n:,} messages")  # fmt: skip
+            if "error" in res:
+                row["note"] = res["error"]
+            else:
+                row.update(median_s=res["median_s"], min_s=res["min_s"])
+                row["rss_mb"] = res["rss_delta_mb"]
+                if "resting_orders" in res:
+                    row["resting"] = res["resting_orders"]
+            if lib == "hftcore":
+                row["api"] += f" (max_orders={max_orders:,})"
+            book_rows.append(row)
+            print_row(row)
+        ratio_vs_hftcore(book_rows)
+        resting = next((r["resting"] for r in book_rows if "resting" in r), None)
+        for r in book_rows:
+            r["case"] += f", {resting:,} resting at end" if resting else ""
+        rows += book_rows
+    return rows
+
+
+# -- Binance --------------------------------------------------------------------------
+
+
+def binance_corpus(messages: int) -> tuple[list[bytes], str]:
+    try:
+        from hftcore.sim import binance as sim_binance
+
+        corpus = sim_binance.generate_corpus(messages=messages, seed=1)
+        source = "hftcore.sim.binance.generate_corpus"
+        if isinstance(corpus, (bytes, bytearray)):
+            corpus = bytes(corpus).splitlines()
+        return [bytes(c) for c in corpus], source
+    except (ImportError, AttributeError):
+        from peers import binance_corpus as fallback
+
+        return fallback.generate(messages), "asv_benchmarks/peers/binance_corpus.py"
+
+
+def run_binance(args) -> list[Row]:
+    import orjson
+    from peers import binance_peers as bp
+
+    corpus, source = binance_corpus(args.binance_messages)
+    depth = [c for c in corpus if c.startswith(b'{"e":"depthUpdate"')]
+    other = [c for c in corpus if not c.startswith(b'{"e":"depthUpdate"')]
+    levels = sum(len(m["b"]) + len(m["a"]) for m in map(orjson.loads, depth))
+    nd_buf = b"\n".join(corpus) + b"\n"
+    print(
+        f"\n[binance] {len(corpus):,} messages ({len(depth):,} depth diffs with {levels:,} "
+        f"levels, {len(other):,} trades/bookTicker), {len(nd_buf) / 1e6:.1f} MB ({source})"
+    )
+    rows = []
+
+    def add(case, lib, dist, api, make, n, n_levels=0):
+        row = Row(section="binance", case=case, library=lib, version=version_of(dist),
+                  api=api, n=n, levels=n_levels, note="")  # fmt: skip
+        try:
+            fn = make()
+            row["median_s"], row["min_s"] = timing.measure(fn, args.runs)
+        except (ImportError, AttributeError, NotImplementedError) as e:
+            row["note"] = (f"{NOT_AVAILABLE}: {e}" if lib.startswith("hftcore")
+                           else f"cannot run: {e}")  # fmt: skip
+        except Exception as e:  # noqa: BLE001
+            row["note"] = f"failed: {type(e).__name__}: {e}"[:160]
+        rows.append(row)
+        print_row(row)
+        return row
+
+    mixed = "decode, mixed corpus"
+    add(mixed, "hftcore", "hftcore", "binance.decode_many(ndjson buffer) -> tables",
+        lambda: hftcore_decode_many(nd_buf), len(corpus), levels)  # fmt: skip
+    add(mixed, "json", "numpy", "json.loads + exact int conversion",
+        lambda: bp.json_decoder(corpus), len(corpus), levels)  # fmt: skip
+    add(mixed, "orjson", "orjson", "orjson.loads + exact int conversion",
+        lambda: bp.orjson_decoder(corpus), len(corpus), levels)  # fmt: skip
+    add(mixed, "msgspec", "msgspec", "typed Structs (strict=False), str -> exact int",
+        lambda: bp.msgspec_decoder(corpus), len(corpus), levels)  # fmt: skip
+    add(mixed, "msgspec float", "msgspec", "typed Structs (strict=False) str->float, round(x*1e8)",
+        lambda: bp.msgspec_float_decoder(corpus), len(corpus), levels)  # fmt: skip
+    sbe = hftcore_sbe_corpus(corpus)
+    add(mixed, "hftcore SBE", "hftcore", "binance SBE decode of the same events",
+        lambda: hftcore_sbe_decode(sbe), len(corpus), levels)  # fmt: skip
+    ratio_vs_hftcore([r for r in rows if r["case"] == mixed], per_unit=True)
+
+    nodepth = "decode, trades + bookTicker only"
+    add(nodepth, "hftcore", "hftcore", "binance.decode_many(ndjson buffer) -> tables",
+        lambda: hftcore_decode_many(b"\n".join(other) + b"\n"), len(other))  # fmt: skip
+    add(nodepth, "msgspec", "msgspec", "typed Structs (strict=False), str -> exact int",
+        lambda: bp.msgspec_decoder(other), len(other))  # fmt: skip
+    add(nodepth, "orjson", "orjson", "orjson.loads + exact int conversion",
+        lambda: bp.orjson_decoder(other), len(other))  # fmt: skip
+    ratio_vs_hftcore([r for r in rows if r["case"] == nodepth], per_unit=True)
+
+    apply = "depth diffs: decode + apply to a book"
+    add(apply, "hftcore", "hftcore", "L2Book.apply_depth_json(msg) per diff",
+        lambda: hftcore_apply(depth), len(depth), levels)  # fmt: skip
+    add(apply, "msgspec + order-book", "order-book",
+        "msgspec Struct decode, exact int, OrderBook bids/asks set/del",
+        lambda: bp.msgspec_orderbook_apply(depth), len(depth), levels)  # fmt: skip
+    add(apply, "hftbacktest", "hftbacktest",
+        "ROIVectorMarketDepthBacktest.elapse over pre-built depth events (apply only)",
+        lambda: hftbacktest_apply(depth), len(depth), levels)  # fmt: skip
+    ratio_vs_hftcore([r for r in rows if r["case"] == apply], per_unit=True)
+    return rows
+
+
+def hftcore_decode_many(buf: bytes):
+    from hftcore import binance
+
+    binance.decode_many(buf)  # fail here (not while timing) if unavailable
+    return lambda: binance.decode_many(buf)
+
+
+def hftcore_apply(depth: list[bytes]):
+    from hftcore.book import L2Book
+
+    L2Book(max_levels=5000).apply_depth_json(depth[0])
+
+    def run():
+        book = L2Book(max_levels=5000)
+        apply = book.apply_depth_json
+        for msg in depth:
+            apply(msg)
+        return book
+
+    return run
+
+
+def hftcore_sbe_corpus(corpus: list[bytes]):
+    """The same events SBE-encoded with hftcore's encoder, or None when unavailable."""
+    try:
+        from hftcore.binance import sbe
+    except ImportError:
+        return None
+    for name in ("encode_json", "from_json", "encode_events"):
+        conv = getattr(sbe, name, None)
+        if conv is not None:
+            try:
+                return conv(corpus)
+            except Exception:  # noqa: BLE001
+                return None
+    return None
+
+
+def hftcore_sbe_decode(sbe_buf):
+    if sbe_buf is None:
+        raise NotImplementedError("hftcore.binance.sbe (encoder + decode_many)")
+    from hftcore.binance import sbe
+
+    return lambda: sbe.decode_many(sbe_buf)
+
+
+def hftbacktest_apply(depth: list[bytes]):
+    """Build hftbacktest's event array from the diffs (not timed), time its depth apply."""
+    import numpy as np
+    import orjson
+    from hftbacktest import (
+        BUY_EVENT,
+        DEPTH_EVENT,
+        EXCH_EVENT,
+        LOCAL_EVENT,
+        SELL_EVENT,
+        BacktestAsset,
+        ROIVectorMarketDepthBacktest,
+    )
+    from hftbacktest.binding import event_dtype
+
+    rows = []
+    prices = []
+    for i, line in enumerate(depth):
+        m = orjson.loads(line)
+        ts = m["E"] * 1_000_000 + i  # ns, strictly increasing
+        for flag, levels in ((BUY_EVENT, m["b"]), (SELL_EVENT, m["a"])):
+            for p, q in levels:
+                ev = DEPTH_EVENT | EXCH_EVENT | LOCAL_EVENT | flag
+                rows.append((ev, ts, ts, float(p), float(q), 0, 0, 0.0))
+                prices.append(float(p))
+    events = np.array(rows, dtype=event_dtype)
+    span = int(events["exch_ts"][-1] - events["exch_ts"][0] + 1_000)
+    lo, hi = min(prices) * 0.9, max(prices) * 1.1
+
+    def run():
+        asset = (BacktestAsset().data(events).linear_asset(1.0).constant_order_latency(0, 0)
+                 .risk_adverse_queue_model().no_partial_fill_exchange()
+                 .trading_value_fee_model(0.0, 0.0).tick_size(0.01).lot_size(1e-8)
+                 .roi_lb(lo).roi_ub(hi).last_trades_capacity(0))  # fmt: skip
+        hbt = ROIVectorMarketDepthBacktest([asset])
+        return hbt, span
+
+    # Construction (data load, ROI vector allocation) is setup; time only elapse().
+    def timed():
+        hbt, span_ = holder.pop()
+        hbt.elapse(span_)
+        holder.append(run())
+
+    holder = [run()]
+    return timed
+
+
+# -- output ---------------------------------------------------------------------------
+
+
+def ratio_vs_hftcore(rows: list[Row], per_unit: bool = False) -> None:
+    """``ratio``: how many times faster hftcore is than the peer (per message)."""
+    ref = next((r for r in rows if r["library"] == "hftcore" and "median_s" in r), None)
+    for r in rows:
+        if ref is None or "median_s" not in r:
+            r["ratio"] = None
+            continue
+        r["ratio"] = (r["median_s"] / r["n"]) / (ref["median_s"] / ref["n"])
+
+
+def print_row(r: Row) -> None:
+    if "median_s" not in r:
+        print(f"  {r['library']:<22} -- {r['note']}")
+        return
+    per = r["median_s"] / r["n"] * 1e9
+    extra = f"  rss +{r['rss_mb']:.0f} MB" if "rss_mb" in r else ""
+    lvl = f"  {r['median_s'] / r['levels'] * 1e9:,.1f} ns/level" if r.get("levels") else ""
+    print(f"  {r['library']:<22} {fmt_rate(r['n'], r['median_s']):>9} M msg/s  "
+          f"{per:>10,.1f} ns/msg{lvl}{extra}  {r['note']}")  # fmt: skip
+
+
+def machine_info(args) -> list[str]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    versions = ", ".join(f"{d} {version_of(d)}" for d in PEER_DISTS.values())
+    return [
+        f"- Date: {now}",
+        f"- CPU: {cpu}; {os.cpu_count()} logical cores; load average at start: {load}",
+        f"- Python {platform.python_version()} ({platform.machine()}, {platform.system()})",
+        f"- Versions: {versions}",
+        f"- Runs: {args.runs} timed after 1 warm-up, GC off, inputs in memory; median (min)",
+        f"- Command: `{' '.join(['python', 'asv_benchmarks/peers.py', *sys.argv[1:]])}`",
+    ]
+
+
+def markdown(rows: list[Row], args, info: list[str]) -> str:
+    out = ["# hftcore vs peer libraries", "",
+           "Generated by `asv_benchmarks/peers.py` (one run, same machine, same inputs).", "",
+           *info, "",
+           "Ratio = hftcore's speed / the peer's (per message): `>1` means hftcore is faster.",
+           "The machine was shared with other jobs during the run (2 cores): expect noise of",
+           "tens of percent; ratios within one run are more reliable than absolute figures.",
+           ""]  # fmt: skip
+    for section in SECTIONS:
+        sec = [r for r in rows if r["section"] == section]
+        if not sec:
+            continue
+        out += [f"## {section}", ""]
+        for case in dict.fromkeys(r["case"] for r in sec):
+            out += [f"### {case}", ""]
+            cr = [r for r in sec if r["case"] == case]
+            if section == "binance":
+                out += ["| library | version | ns/msg median (min) | ns/level | ratio | API | note |",
+                        "|---|---|---|---|---|---|---|"]  # fmt: skip
+            else:
+                mem = " peak RSS growth |" if section == "itch-book" else ""
+                out += [f"| library | version | M msg/s median (min) | ratio |{mem} API | note |",
+                        "|---|---|---|---|" + ("---|" if mem else "") + "---|---|"]  # fmt: skip
+            for r in cr:
+                if "median_s" in r:
+                    med, mn = r["median_s"], r["min_s"]
+                    if section == "binance":
+                        perf = f"{med / r['n'] * 1e9:,.0f} ({mn / r['n'] * 1e9:,.0f})"
+                        lvl = f"{med / r['levels'] * 1e9:,.1f}" if r.get("levels") else "-"
+                    else:
+                        perf = f"{fmt_rate(r['n'], med)} ({fmt_rate(r['n'], mn)})"
+                else:
+                    perf, lvl = "-", "-"
+                ratio = fmt_ratio(r.get("ratio"))
+                cells = [r["library"], r["version"], perf]
+                if section == "binance":
+                    cells.append(lvl)
+                cells.append(ratio)
+                if section == "itch-book":
+                    cells.append(f"{r['rss_mb']:,.0f} MB" if "rss_mb" in r else "-")
+                cells += [r["api"], r.get("note", "")]
+                out.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+            out.append("")
+    return "\n".join(out)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="hftcore vs peer libraries (itchcpp, itchfeed, meatpy, itch-book, json, "
+        "orjson, msgspec, order-book, hftbacktest) on the same inputs, in one run.",
+        epilog="Run with the peers venv's python and hftcore importable (PYTHONPATH or "
+        "installed). Inputs are generated once and cached under " + str(CACHE) + ".",
+    )
+    p.add_argument("--quick", action="store_true", help="small sizes (CI smoke test)")
+    p.add_argument("--only", choices=SECTIONS, action="append", help="run only this section")
+    p.add_argument("--messages", type=int, help="ITCH day size (default 2,000,000)")
+    p.add_argument("--symbols", type=int, help="ITCH day symbols (default 5,000)")
+    p.add_argument("--binance-messages", type=int, help="Binance corpus size (default 20,000)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per measurement (default 5)")
+    p.add_argument("--out", default=str(HERE.parent / "docs" / "benchmarks" / "peers.md"),
+                   help="Markdown output file; '-' for none")  # fmt: skip
+    p.add_argument("--_book-worker", nargs=5, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    q = a.quick
+    a.messages = a.messages or (200_000 if q else 2_000_000)
+    a.symbols = a.symbols or (500 if q else 5_000)
+    a.messages_50 = min(a.messages, 100_000 if q else 1_000_000)
+    a.binance_messages = a.binance_messages or (2_000 if q else 20_000)
+    a.prefix_fast = 100_000 if q else 500_000
+    a.prefix_slow = 20_000 if q else 50_000
+    if q:
+        a.runs = min(a.runs, 5)
+    return a
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args._book_worker:
+        lib, path, n, max_orders, runs = args._book_worker
+        print(json.dumps(book_worker(lib, path, int(n), int(max_orders), int(runs))))
+        return 0
+    info = machine_info(args)
+    print("\n".join(info))
+    rows: list[Row] = []
+    only = args.only or SECTIONS
+    if "itch-decode" in only:
+        rows += run_itch_decode(args)
+    if "itch-book" in only:
+        rows += run_itch_book(args)
+    if "binance" in only:
+        rows += run_binance(args)
+    md = markdown(rows, args, info)
+    if args.out != "-":
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(md + "\n")
+        print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
