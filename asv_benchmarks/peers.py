@@ -73,6 +73,8 @@ NOT_AVAILABLE = "not available in this build"
 
 
 def version_of(dist: str) -> str:
+    if dist == "python":
+        return f"stdlib {platform.python_version()}"
     if dist == "hftcore":
         try:
             import hftcore
@@ -182,12 +184,12 @@ def book_worker(lib: str, path: str, n: int, max_orders: int, runs: int) -> dict
     out = {}
     try:
         fn = itch_peers.BOOKS[lib](buf, max_orders)
-        base_hwm = timing.proc_status_kb("VmHWM")
-        base_rss = timing.proc_status_kb("VmRSS")
-        result = fn()  # first build: its peak is what one book build costs
-        out["rss_delta_mb"] = (timing.proc_status_kb("VmHWM") - max(base_hwm, base_rss)) / 1024
-        if lib == "itch-book":
-            out["resting_orders"] = result.stats()["live_orders"]
+        # Peak RSS from here on is the book build's own: reset VmHWM to the current RSS
+        # (the input is already loaded); without that, fall back to the larger of the two.
+        timing.reset_peak_rss()
+        base = max(timing.proc_status_kb("VmHWM"), timing.proc_status_kb("VmRSS"))
+        result = fn()  # the first build: its peak is what one book build costs
+        out["rss_delta_mb"] = (timing.proc_status_kb("VmHWM") - base) / 1024
         del result
         out["median_s"], out["min_s"] = timing.measure(fn, runs, warmup=0)
     except (ImportError, AttributeError) as e:
@@ -211,9 +213,9 @@ def run_itch_book(args) -> list[Row]:
         buf = path.read_bytes()
         _, counts = timing.frame_offsets(buf)
         n_all = sum(counts.values())
-        orders_ever = counts.get("A", 0) + counts.get("F", 0) + counts.get("U", 0)
-        max_orders = max(orders_ever, 1)
-        case = f"{label}: {n_all:,} msgs, {symbols:,} symbols"
+        peak, resting = cached_live_orders(path, buf)
+        max_orders = peak + peak // 4 + 1024  # hftcore's live-order capacity: peak + 25%
+        case = f"{label}: {n_all:,} msgs, {symbols:,} symbols, {resting:,} resting at end"
         print(f"\n[itch-book] {case} ({source})")
         del buf
         book_rows = []
@@ -234,18 +236,26 @@ def run_itch_book(args) -> list[Row]:
             else:
                 row.update(median_s=res["median_s"], min_s=res["min_s"])
                 row["rss_mb"] = res["rss_delta_mb"]
-                if "resting_orders" in res:
-                    row["resting"] = res["resting_orders"]
+                if n == n_all and resting:
+                    row["bytes_per_order"] = res["rss_delta_mb"] * 2**20 / resting
             if lib == "hftcore":
                 row["api"] += f" (max_orders={max_orders:,})"
             book_rows.append(row)
             print_row(row)
         ratio_vs_hftcore(book_rows)
-        resting = next((r["resting"] for r in book_rows if "resting" in r), None)
-        for r in book_rows:
-            r["case"] += f", {resting:,} resting at end" if resting else ""
         rows += book_rows
     return rows
+
+
+def cached_live_orders(path: Path, buf: bytes) -> tuple[int, int]:
+    """(peak, final) live orders of a cached day, computed once by a reference walk."""
+    side = path.with_suffix(".orders.json")
+    if side.exists():
+        peak, final = json.loads(side.read_text())
+    else:
+        peak, final = itch_peers.live_orders(buf)
+        side.write_text(json.dumps([peak, final]))
+    return peak, final
 
 
 # -- Binance --------------------------------------------------------------------------
@@ -267,13 +277,12 @@ def binance_corpus(messages: int) -> tuple[list[bytes], str]:
 
 
 def run_binance(args) -> list[Row]:
-    import orjson
     from peers import binance_peers as bp
 
     corpus, source = binance_corpus(args.binance_messages)
     depth = [c for c in corpus if c.startswith(b'{"e":"depthUpdate"')]
     other = [c for c in corpus if not c.startswith(b'{"e":"depthUpdate"')]
-    levels = sum(len(m["b"]) + len(m["a"]) for m in map(orjson.loads, depth))
+    levels = sum(len(m["b"]) + len(m["a"]) for m in map(json.loads, depth))
     nd_buf = b"\n".join(corpus) + b"\n"
     print(
         f"\n[binance] {len(corpus):,} messages ({len(depth):,} depth diffs with {levels:,} "
@@ -299,7 +308,7 @@ def run_binance(args) -> list[Row]:
     mixed = "decode, mixed corpus"
     add(mixed, "hftcore", "hftcore", "binance.decode_many(ndjson buffer) -> tables",
         lambda: hftcore_decode_many(nd_buf), len(corpus), levels)  # fmt: skip
-    add(mixed, "json", "numpy", "json.loads + exact int conversion",
+    add(mixed, "json", "python", "json.loads + exact int conversion",
         lambda: bp.json_decoder(corpus), len(corpus), levels)  # fmt: skip
     add(mixed, "orjson", "orjson", "orjson.loads + exact int conversion",
         lambda: bp.orjson_decoder(corpus), len(corpus), levels)  # fmt: skip
@@ -317,8 +326,13 @@ def run_binance(args) -> list[Row]:
         lambda: hftcore_decode_many(b"\n".join(other) + b"\n"), len(other))  # fmt: skip
     add(nodepth, "msgspec", "msgspec", "typed Structs (strict=False), str -> exact int",
         lambda: bp.msgspec_decoder(other), len(other))  # fmt: skip
+    add(nodepth, "msgspec float", "msgspec",
+        "typed Structs (strict=False) str->float, round(x*1e8)",
+        lambda: bp.msgspec_float_decoder(other), len(other))  # fmt: skip
     add(nodepth, "orjson", "orjson", "orjson.loads + exact int conversion",
         lambda: bp.orjson_decoder(other), len(other))  # fmt: skip
+    add(nodepth, "json", "python", "json.loads + exact int conversion",
+        lambda: bp.json_decoder(other), len(other))  # fmt: skip
     ratio_vs_hftcore([r for r in rows if r["case"] == nodepth], per_unit=True)
 
     apply = "depth diffs: decode + apply to a book"
@@ -383,7 +397,6 @@ def hftcore_sbe_decode(sbe_buf):
 def hftbacktest_apply(depth: list[bytes]):
     """Build hftbacktest's event array from the diffs (not timed), time its depth apply."""
     import numpy as np
-    import orjson
     from hftbacktest import (
         BUY_EVENT,
         DEPTH_EVENT,
@@ -398,7 +411,7 @@ def hftbacktest_apply(depth: list[bytes]):
     rows = []
     prices = []
     for i, line in enumerate(depth):
-        m = orjson.loads(line)
+        m = json.loads(line)
         ts = m["E"] * 1_000_000 + i  # ns, strictly increasing
         for flag, levels in ((BUY_EVENT, m["b"]), (SELL_EVENT, m["a"])):
             for p, q in levels:
@@ -407,7 +420,7 @@ def hftbacktest_apply(depth: list[bytes]):
                 prices.append(float(p))
     events = np.array(rows, dtype=event_dtype)
     span = int(events["exch_ts"][-1] - events["exch_ts"][0] + 1_000)
-    lo, hi = min(prices) * 0.9, max(prices) * 1.1
+    lo, hi = min(prices) - 1.0, max(prices) + 1.0  # ROI: just the prices seen
 
     def run():
         asset = (BacktestAsset().data(events).linear_asset(1.0).constant_order_latency(0, 0)
@@ -512,7 +525,10 @@ def markdown(rows: list[Row], args, info: list[str]) -> str:
                     cells.append(lvl)
                 cells.append(ratio)
                 if section == "itch-book":
-                    cells.append(f"{r['rss_mb']:,.0f} MB" if "rss_mb" in r else "-")
+                    mem = f"{r['rss_mb']:,.0f} MB" if "rss_mb" in r else "-"
+                    if r.get("bytes_per_order"):
+                        mem += f" ({r['bytes_per_order']:,.0f} B/resting order)"
+                    cells.append(mem)
                 cells += [r["api"], r.get("note", "")]
                 out.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
             out.append("")

@@ -154,3 +154,36 @@ BOOKS = {
     "itchcpp": itchcpp_book,
     "meatpy": meatpy_book,
 }
+
+
+def live_orders(buf) -> tuple[int, int]:
+    """(peak, final) number of live orders in a stream: a plain reference walk, so hftcore's
+    ``max_orders`` (live-order capacity) can be sized from the input, not guessed."""
+    import struct
+
+    ref_at = struct.Struct(">Q").unpack_from
+    u32_at = struct.Struct(">I").unpack_from
+    shares: dict[int, int] = {}
+    peak = pos = 0
+    end = len(buf)
+    while pos + 3 <= end:
+        length = (buf[pos] << 8) | buf[pos + 1]
+        t = buf[pos + 2]
+        body = pos + 2
+        if t in (0x41, 0x46):  # A, F: order_ref at 11, shares at 20
+            shares[ref_at(buf, body + 11)[0]] = u32_at(buf, body + 20)[0]
+            peak = max(peak, len(shares))
+        elif t == 0x44:  # D
+            shares.pop(ref_at(buf, body + 11)[0], None)
+        elif t == 0x55:  # U: original ref at 11, new ref at 19, shares at 27
+            shares.pop(ref_at(buf, body + 11)[0], None)
+            shares[ref_at(buf, body + 19)[0]] = u32_at(buf, body + 27)[0]
+        elif t in (0x45, 0x43, 0x58):  # E, C, X: executed/cancelled shares at 19
+            ref = ref_at(buf, body + 11)[0]
+            left = shares.get(ref, 0) - u32_at(buf, body + 19)[0]
+            if left > 0:
+                shares[ref] = left
+            else:
+                shares.pop(ref, None)
+        pos += 2 + length
+    return peak, len(shares)
