@@ -39,16 +39,28 @@ cdef extern from *:
     #define HFT_FROM_LE32(x) HFT_BSWAP32(x)
     #define HFT_FROM_LE64(x) HFT_BSWAP64(x)
     #endif
-    static inline uint16_t hft_be16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return HFT_FROM_BE16(v); }
-    static inline uint32_t hft_be32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return HFT_FROM_BE32(v); }
-    static inline uint64_t hft_be64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return HFT_FROM_BE64(v); }
+    static inline uint16_t hft_be16(const uint8_t *p) {
+        uint16_t v; memcpy(&v, p, 2); return HFT_FROM_BE16(v);
+    }
+    static inline uint32_t hft_be32(const uint8_t *p) {
+        uint32_t v; memcpy(&v, p, 4); return HFT_FROM_BE32(v);
+    }
+    static inline uint64_t hft_be64(const uint8_t *p) {
+        uint64_t v; memcpy(&v, p, 8); return HFT_FROM_BE64(v);
+    }
     /* 48-bit big-endian (ITCH timestamps): two loads, no branch. */
     static inline uint64_t hft_be48(const uint8_t *p) {
         return ((uint64_t)hft_be16(p) << 32) | (uint64_t)hft_be32(p + 2);
     }
-    static inline uint16_t hft_le16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return HFT_FROM_LE16(v); }
-    static inline uint32_t hft_le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return HFT_FROM_LE32(v); }
-    static inline uint64_t hft_le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return HFT_FROM_LE64(v); }
+    static inline uint16_t hft_le16(const uint8_t *p) {
+        uint16_t v; memcpy(&v, p, 2); return HFT_FROM_LE16(v);
+    }
+    static inline uint32_t hft_le32(const uint8_t *p) {
+        uint32_t v; memcpy(&v, p, 4); return HFT_FROM_LE32(v);
+    }
+    static inline uint64_t hft_le64(const uint8_t *p) {
+        uint64_t v; memcpy(&v, p, 8); return HFT_FROM_LE64(v);
+    }
     /* Unaligned native-endian stores into output rows. */
     static inline void hft_st8(uint8_t *p, uint8_t v) { *p = v; }
     static inline void hft_st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
