@@ -261,19 +261,27 @@ def cached_live_orders(path: Path, buf: bytes) -> tuple[int, int]:
 # -- Binance --------------------------------------------------------------------------
 
 
-def binance_corpus(messages: int) -> tuple[list[bytes], str]:
+def binance_corpus(messages: int, seed: int = 1) -> tuple[list[bytes], str]:
+    """The corpus as a list of messages (cached as newline-delimited JSON)."""
     try:
         from hftcore.sim import binance as sim_binance
 
-        corpus = sim_binance.generate_corpus(messages=messages, seed=1)
-        source = "hftcore.sim.binance.generate_corpus"
-        if isinstance(corpus, (bytes, bytearray)):
-            corpus = bytes(corpus).splitlines()
-        return [bytes(c) for c in corpus], source
+        gen, source = sim_binance.generate_corpus, "hftcore.sim.binance.generate_corpus"
     except (ImportError, AttributeError):
         from peers import binance_corpus as fallback
 
-        return fallback.generate(messages), "asv_benchmarks/peers/binance_corpus.py"
+        gen, source = fallback.generate, "asv_benchmarks/peers/binance_corpus.py"
+    key = hashlib.sha1(f"{source}-{messages}-{seed}".encode()).hexdigest()[:12]
+    path = CACHE / f"binance-{messages}-{key}.ndjson"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        corpus = gen(messages=messages, seed=seed)
+        if isinstance(corpus, (bytes, bytearray, memoryview)):
+            corpus = bytes(corpus).splitlines()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(b"".join(bytes(c).rstrip(b"\n") + b"\n" for c in corpus))
+        tmp.replace(path)
+    return path.read_bytes().splitlines(), source
 
 
 def run_binance(args) -> list[Row]:
@@ -372,26 +380,15 @@ def hftcore_apply(depth: list[bytes]):
 
 def hftcore_sbe_corpus(corpus: list[bytes]):
     """The same events SBE-encoded with hftcore's encoder, or None when unavailable."""
-    try:
-        from hftcore.binance import sbe
-    except ImportError:
-        return None
-    for name in ("encode_json", "from_json", "encode_events"):
-        conv = getattr(sbe, name, None)
-        if conv is not None:
-            try:
-                return conv(corpus)
-            except Exception:  # noqa: BLE001
-                return None
     return None
 
 
 def hftcore_sbe_decode(sbe_buf):
     if sbe_buf is None:
-        raise NotImplementedError("hftcore.binance.sbe (encoder + decode_many)")
-    from hftcore.binance import sbe
+        raise NotImplementedError("no SBE encoder to build the corpus with")
+    from hftcore import binance
 
-    return lambda: sbe.decode_many(sbe_buf)
+    return lambda: binance.decode_many_sbe(sbe_buf)
 
 
 def hftbacktest_apply(depth: list[bytes]):
@@ -546,7 +543,7 @@ def parse_args(argv=None):
     p.add_argument("--only", choices=SECTIONS, action="append", help="run only this section")
     p.add_argument("--messages", type=int, help="ITCH day size (default 2,000,000)")
     p.add_argument("--symbols", type=int, help="ITCH day symbols (default 5,000)")
-    p.add_argument("--binance-messages", type=int, help="Binance corpus size (default 20,000)")
+    p.add_argument("--binance-messages", type=int, help="Binance corpus size (default 50,000)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per measurement (default 5)")
     p.add_argument("--out", default=str(HERE.parent / "docs" / "benchmarks" / "peers.md"),
                    help="Markdown output file; '-' for none")  # fmt: skip
@@ -556,9 +553,9 @@ def parse_args(argv=None):
     a.messages = a.messages or (200_000 if q else 2_000_000)
     a.symbols = a.symbols or (500 if q else 5_000)
     a.messages_50 = min(a.messages, 100_000 if q else 1_000_000)
-    a.binance_messages = a.binance_messages or (2_000 if q else 20_000)
-    a.prefix_fast = 100_000 if q else 500_000
-    a.prefix_slow = 20_000 if q else 50_000
+    a.binance_messages = a.binance_messages or (2_000 if q else 50_000)
+    a.prefix_fast = 100_000 if q else None  # itchcpp: whole day in a full run
+    a.prefix_slow = 20_000 if q else 200_000  # pure-Python peers: a prefix of the day
     if q:
         a.runs = min(a.runs, 5)
     return a
