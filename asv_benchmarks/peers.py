@@ -606,6 +606,7 @@ def main(argv=None) -> int:
     if "binance" in only:
         rows += run_binance(args)
     md = markdown(rows, args, info)
+    print("\n" + md)
     if args.out != "-":
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
