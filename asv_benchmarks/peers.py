@@ -220,7 +220,7 @@ def run_itch_book(args) -> list[Row]:
         del buf
         book_rows = []
         for lib in itch_peers.BOOKS:
-            n = min(args.prefix_slow, n_all) if lib == "meatpy" else n_all
+            n = min(args.prefix_book, n_all) if lib == "meatpy" else n_all
             cmd = [sys.executable, str(Path(__file__).resolve()), "--_book-worker", lib,
                    str(path), str(n), str(max_orders), str(args.runs)]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
@@ -571,7 +571,7 @@ def parse_args(argv=None):
     p.add_argument("--only", choices=SECTIONS, action="append", help="run only this section")
     p.add_argument("--messages", type=int, help="ITCH day size (default 2,000,000)")
     p.add_argument("--symbols", type=int, help="ITCH day symbols (default 5,000)")
-    p.add_argument("--binance-messages", type=int, help="Binance corpus size (default 50,000)")
+    p.add_argument("--binance-messages", type=int, help="Binance corpus size (default 30,000)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per measurement (default 5)")
     p.add_argument("--out", default=str(HERE.parent / "docs" / "benchmarks" / "peers.md"),
                    help="Markdown output file; '-' for none")  # fmt: skip
@@ -581,9 +581,10 @@ def parse_args(argv=None):
     a.messages = a.messages or (200_000 if q else 2_000_000)
     a.symbols = a.symbols or (500 if q else 5_000)
     a.messages_50 = min(a.messages, 100_000 if q else 1_000_000)
-    a.binance_messages = a.binance_messages or (2_000 if q else 50_000)
+    a.binance_messages = a.binance_messages or (2_000 if q else 30_000)
     a.prefix_fast = 100_000 if q else None  # itchcpp: whole day in a full run
-    a.prefix_slow = 20_000 if q else 200_000  # pure-Python peers: a prefix of the day
+    a.prefix_slow = 20_000 if q else 200_000  # pure-Python decoders: a prefix of the day
+    a.prefix_book = 20_000 if q else 50_000  # meatpy's books: 10-100 us per message
     if q:
         a.runs = min(a.runs, 5)
     return a
