@@ -6,7 +6,10 @@ Batch first: :func:`decode` turns a buffer into one numpy table per message type
 """
 
 from hftcore.itch import spec
+from hftcore.itch.book import OrderBook
+from hftcore.itch.decoder import Tables, concat_tables, decode, iter_messages
 from hftcore.itch.encode import encode, encode_stream, encode_table
+from hftcore.itch.files import iter_file, read_file
 from hftcore.itch.spec import BY_TYPE, MESSAGES, TYPES, dtype
 
 __all__ = [
@@ -18,4 +21,11 @@ __all__ = [
     "encode",
     "encode_table",
     "encode_stream",
+    "decode",
+    "Tables",
+    "concat_tables",
+    "iter_messages",
+    "read_file",
+    "iter_file",
+    "OrderBook",
 ]

@@ -1,0 +1,506 @@
+"""Keep a local L2 book in sync with a Binance diff-depth stream.
+
+Follows Binance's documented procedure ("How to manage a local order book correctly",
+spot ``web-socket-streams.md`` and the USD-M futures equivalent):
+
+1. Buffer the diff events of ``<symbol>@depth``.
+2. Fetch a REST depth snapshot; its ``lastUpdateId`` becomes the book's update id.
+   Spot: a snapshot whose ``lastUpdateId`` is strictly less than the ``U`` of the first
+   buffered event is fetched again.
+3. Drop events already in the snapshot (spot: ``u <= lastUpdateId``; USD-M:
+   ``u < lastUpdateId``).
+4. Spot, every event from then on: ``u <=`` the local update id is stale (ignored);
+   ``U >`` local id ``+ 1`` means events were missed (a gap); otherwise
+   ``U <= local id + 1 <= u``: apply it and set the local id to ``u``.
+   USD-M: the first event applied must have ``U <= lastUpdateId <= u`` (a first event
+   starting after ``lastUpdateId`` means the snapshot is too old: fetch again); after
+   that each event's ``pu`` must equal the previous event's ``u`` (else a gap).
+5. A gap discards the book and starts again from step 2 (a resync).
+
+Quantities are absolute; 0 removes a level, and removing an absent level is normal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from hftcore.binance.records import DepthSnapshot, DepthUpdate
+from hftcore.book import L2Book
+from hftcore.errors import HftcoreError, SequenceGap
+
+__all__ = ["BookSync", "SnapshotError", "rest_snapshot", "snapshot_url"]
+
+log = logging.getLogger("hftcore.binance.sync")
+
+MARKETS = ("spot", "usdm")
+_REST = {
+    "spot": ("https://api.binance.com/api/v3/depth", 5000),
+    "usdm": ("https://fapi.binance.com/fapi/v1/depth", 1000),
+}
+_SCALE_DIGITS = 8
+
+
+class SnapshotError(HftcoreError, RuntimeError):
+    """The depth snapshot could not be fetched or understood.
+
+    The sync keeps its buffered events and fetches again on the next :meth:`BookSync.feed`.
+
+    Parameters
+    ----------
+    symbol : str
+        The book's symbol.
+    reason : str
+        What went wrong.
+    """
+
+    def __init__(self, symbol, reason):
+        self.symbol = symbol
+        self.reason = reason
+        super().__init__(f"{symbol}: depth snapshot failed: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.symbol, self.reason))
+
+
+def snapshot_url(symbol: str, market: str = "spot", limit: int | None = None) -> str:
+    """REST depth snapshot URL for ``symbol``.
+
+    Parameters
+    ----------
+    symbol : str
+        E.g. ``"BTCUSDT"`` (case-insensitive).
+    market : {"spot", "usdm"}
+        Binance Spot (``/api/v3/depth``) or USD-M futures (``/fapi/v1/depth``).
+    limit : int, optional
+        Levels per side; the market's maximum (spot 5000, USD-M 1000) when omitted.
+    """
+    base, max_limit = _REST[_check_market(market)]
+    return f"{base}?symbol={symbol.upper()}&limit={limit or max_limit}"
+
+
+def rest_snapshot(
+    symbol: str, market: str = "spot", limit: int | None = None, timeout: float = 10.0
+) -> Callable[[], bytes]:
+    """A ``snapshot`` callable for :class:`BookSync` that fetches Binance's REST depth.
+
+    Parameters
+    ----------
+    symbol, market, limit
+        As for :func:`snapshot_url`.
+    timeout : float
+        Seconds before the HTTP request gives up.
+
+    Returns
+    -------
+    callable
+        Takes no arguments, returns the response body (bytes).
+    """
+    url = snapshot_url(symbol, market, limit)
+
+    def fetch() -> bytes:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.read()
+
+    fetch.url = url
+    return fetch
+
+
+def _check_market(market):
+    if market not in MARKETS:
+        raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
+    return market
+
+
+def _fixed(text, where):
+    """Exact decimal string -> int64 with 8 implied decimals."""
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: expected a decimal string, got {text!r}")
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    if (
+        not whole.isdigit()
+        or (frac and not frac.isdigit())
+        or len(frac) > _SCALE_DIGITS
+        or not whole.isascii()
+        or not frac.isascii()
+    ):
+        raise ValueError(f"{where}: not an exact 8-decimal number: {text!r}")
+    value = int(whole) * 10**_SCALE_DIGITS + int(frac.ljust(_SCALE_DIGITS, "0") or 0)
+    if value >= 2**63:
+        raise ValueError(f"{where}: out of int64 range: {text!r}")
+    return value
+
+
+def _levels(rows, where):
+    if not isinstance(rows, list):
+        raise ValueError(f"{where}: expected a list of [price, qty], got {type(rows).__name__}")
+    out = np.empty((len(rows), 2), dtype=np.int64)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) < 2:
+            raise ValueError(f"{where}[{i}]: expected [price, qty], got {row!r}")
+        out[i, 0] = _fixed(row[0], f"{where}[{i}] price")
+        out[i, 1] = _fixed(row[1], f"{where}[{i}] qty")
+    return out
+
+
+def parse_snapshot(body) -> DepthSnapshot:
+    """Parse a REST depth snapshot body (``{"lastUpdateId":..,"bids":..,"asks":..}``).
+
+    Parameters
+    ----------
+    body : bytes, str, dict or DepthSnapshot
+        The response body as received, already-parsed JSON, or a record (returned as is).
+
+    Returns
+    -------
+    DepthSnapshot
+
+    Raises
+    ------
+    ValueError
+        For a body that is not a depth snapshot, naming the offending field.
+    """
+    if isinstance(body, DepthSnapshot):
+        return body
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        try:
+            body = json.loads(bytes(body) if not isinstance(body, str) else body)
+        except ValueError as exc:
+            raise ValueError(f"snapshot body is not JSON: {exc}") from None
+    if not isinstance(body, dict) or "lastUpdateId" not in body:
+        raise ValueError("snapshot body has no lastUpdateId (not a depth snapshot?)")
+    last = body["lastUpdateId"]
+    if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+        raise ValueError(f"snapshot lastUpdateId is not an update id: {last!r}")
+    ms = 1_000_000
+    return DepthSnapshot(
+        last_update_id=last,
+        event_time=int(body.get("E", 0)) * ms,
+        transaction_time=int(body.get("T", 0)) * ms,
+        symbol=str(body.get("symbol", body.get("s", ""))),
+        bids=_levels(body.get("bids"), "bids"),
+        asks=_levels(body.get("asks"), "asks"),
+    )
+
+
+class BookSync:
+    """A local Binance order book kept in sync from diff-depth events and REST snapshots.
+
+    Feed every ``<symbol>@depth`` event to :meth:`feed`, in the order received. The sync
+    buffers events, fetches a snapshot through ``snapshot``, aligns the two exactly as
+    Binance documents, then applies events to :attr:`book`; a gap in the update ids
+    starts a resync (new snapshot) on its own.
+
+    Parameters
+    ----------
+    symbol : str
+        The book's symbol, e.g. ``"BTCUSDT"``; events for another symbol are refused.
+    market : {"spot", "usdm"}, default "spot"
+        Binance Spot or USD-M futures: the alignment rules differ (see the module doc).
+    snapshot : callable, optional
+        Called with no arguments when a snapshot is needed; returns the REST body
+        (``bytes`` / ``str``), its parsed JSON (``dict``) or a
+        :class:`~hftcore.binance.records.DepthSnapshot`. Defaults to
+        :func:`rest_snapshot` for ``symbol`` and ``market`` (a blocking HTTP GET).
+    max_levels : int, default 5000
+        Capacity per side of the :class:`~hftcore.book.L2Book`.
+    on_gap : callable, optional
+        Called as ``on_gap(gap)`` with a :class:`hftcore.SequenceGap` when the stream
+        breaks, before the resync starts.
+    max_buffer : int, default 10000
+        Events kept while waiting for a snapshot; the oldest go first (a snapshot is
+        always newer than them, so they would be discarded anyway).
+    snapshot_retries : int, default 3
+        Immediate refetches when a snapshot turns out older than the buffered stream;
+        after that the sync waits for the next event before fetching again.
+
+    Attributes
+    ----------
+    book : L2Book
+        The local book; only valid while :attr:`state` is ``"live"``.
+    state : str
+        ``"syncing"`` (before the first sync), ``"live"``, or ``"resyncing"`` (after a
+        gap, until the book is aligned again).
+    last_update_id : int or None
+        Update id the book reflects (the snapshot's ``lastUpdateId``, then each applied
+        event's ``u``); ``None`` before the first snapshot.
+    applied : int
+        Events applied to the book.
+    stale_dropped : int
+        Events ignored because the book already contains them (older than the snapshot,
+        or out of order / repeated).
+    gaps : int
+        Breaks in the update ids found in the stream.
+    resyncs : int
+        Resyncs started (after gaps or :meth:`resync` calls).
+    snapshots : int
+        Snapshots fetched and parsed.
+    stale_snapshots : int
+        Snapshots discarded because they were older than the buffered stream.
+
+    Examples
+    --------
+    >>> sync = BookSync("BTCUSDT", snapshot=my_snapshot_fn)      # doctest: +SKIP
+    >>> for msg in websocket:                                    # doctest: +SKIP
+    ...     sync.feed(msg)
+    ...     if sync.state == "live":
+    ...         print(sync.book.bbo())
+    """
+
+    def __init__(
+        self,
+        symbol: str,
+        market: str = "spot",
+        snapshot: Callable[[], object] | None = None,
+        *,
+        max_levels: int = 5000,
+        on_gap: Callable[[SequenceGap], object] | None = None,
+        max_buffer: int = 10_000,
+        snapshot_retries: int = 3,
+    ):
+        if not symbol or not isinstance(symbol, str):
+            raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
+        self.symbol = symbol.upper()
+        self.market = _check_market(market)
+        self.snapshot = snapshot if snapshot is not None else rest_snapshot(symbol, market)
+        self.book = L2Book(max_levels=max_levels)
+        self.on_gap = on_gap
+        self.snapshot_retries = snapshot_retries
+        self.state = "syncing"
+        self.last_update_id: int | None = None
+        self.applied = 0
+        self.stale_dropped = 0
+        self.gaps = 0
+        self.resyncs = 0
+        self.snapshots = 0
+        self.stale_snapshots = 0
+        self._buffer: deque[DepthUpdate] = deque(maxlen=max_buffer)
+        self._bridged = False  # the first event after the snapshot has been applied
+        self._decode = None
+
+    # -- public ---------------------------------------------------------------------
+
+    def feed(self, event) -> int:
+        """Take one diff-depth event, in the order received.
+
+        Parameters
+        ----------
+        event : bytes, str or DepthUpdate
+            Raw JSON of a ``depthUpdate`` (spot or USD-M, plain or in the
+            combined-stream envelope ``{"stream":..,"data":..}``), or a decoded record.
+
+        Returns
+        -------
+        int
+            Events applied to the book during this call (buffered ones included).
+
+        Raises
+        ------
+        SnapshotError
+            When a snapshot was needed and ``snapshot`` failed; the event stays
+            buffered and the next call fetches again.
+        ValueError
+            For an event of another symbol or market, or that is not a depth diff.
+        """
+        update = self._as_update(event)
+        before = self.applied
+        if self.state == "live":
+            self._process(update)
+        else:
+            self._buffer.append(update)
+        if self.state != "live":
+            self._sync()
+        return self.applied - before
+
+    def resync(self, reason: str = "requested") -> None:
+        """Discard the book and align it again from a new snapshot.
+
+        Call it after reconnecting the stream; the next :meth:`feed` fetches the
+        snapshot. Events buffered so far are kept.
+        """
+        log.info("%s: resync (%s)", self.symbol, reason)
+        self.resyncs += 1
+        self.state = "resyncing"
+        self.book.clear()
+        self.last_update_id = None
+        self._bridged = False
+
+    def stats(self) -> dict:
+        """The counters and state as a dict (for logging)."""
+        return {
+            "symbol": self.symbol,
+            "market": self.market,
+            "state": self.state,
+            "last_update_id": self.last_update_id,
+            "applied": self.applied,
+            "stale_dropped": self.stale_dropped,
+            "gaps": self.gaps,
+            "resyncs": self.resyncs,
+            "snapshots": self.snapshots,
+            "stale_snapshots": self.stale_snapshots,
+            "buffered": len(self._buffer),
+            "dropped_levels": self.book.dropped,
+        }
+
+    def __repr__(self):
+        return (
+            f"<BookSync {self.symbol} {self.market} {self.state} "
+            f"last_update_id={self.last_update_id} applied={self.applied} "
+            f"gaps={self.gaps} resyncs={self.resyncs}>"
+        )
+
+    # -- internals ------------------------------------------------------------------
+
+    def _as_update(self, event) -> DepthUpdate:
+        if not isinstance(event, DepthUpdate):
+            if self._decode is None:
+                from hftcore.binance import decode
+
+                self._decode = decode
+            decoded = self._decode(event)
+            if not isinstance(decoded, DepthUpdate):
+                raise ValueError(
+                    f"{self.symbol}: expected a depthUpdate event, got {type(decoded).__name__}"
+                )
+            event = decoded
+        if event.symbol and event.symbol.upper() != self.symbol:
+            raise ValueError(f"{self.symbol}: got a depth event for {event.symbol}")
+        if self.market == "usdm" and event.prev_final_update_id < 0:
+            raise ValueError(f"{self.symbol}: USD-M depth event without pu (a spot event?)")
+        return event
+
+    def _fetch(self) -> DepthSnapshot:
+        try:
+            body = self.snapshot()
+        except Exception as exc:
+            raise SnapshotError(self.symbol, f"{type(exc).__name__}: {exc}") from exc
+        try:
+            snap = parse_snapshot(body)
+        except ValueError as exc:
+            raise SnapshotError(self.symbol, str(exc)) from exc
+        if snap.symbol and snap.symbol.upper() != self.symbol:
+            raise SnapshotError(self.symbol, f"snapshot is for {snap.symbol}")
+        self.snapshots += 1
+        return snap
+
+    def _sync(self) -> None:
+        """Align buffered events with a snapshot (fetching as needed), then drain them.
+
+        A gap while draining puts the event back at the front of the buffer and clears
+        ``last_update_id``, so the loop fetches a new snapshot and carries on.
+        """
+        attempts = 0
+        while self._buffer:
+            if self.state != "live" and self.last_update_id is None:
+                if attempts > self.snapshot_retries:
+                    return  # let the stream move on before asking again
+                attempts += 1
+                snap = self._fetch()
+                first = self._buffer[0].first_update_id
+                # Spot step 4: a snapshot strictly older than the first buffered event's
+                # U is fetched again. (USD-M checks its bridge in _process.)
+                if self.market == "spot" and snap.last_update_id < first:
+                    self._stale_snapshot(snap.last_update_id, first)
+                    continue
+                self._load(snap)
+            self._process(self._buffer.popleft())
+
+    def _load(self, snap: DepthSnapshot) -> None:
+        self.book.load_snapshot(snap.bids, snap.asks)
+        self.last_update_id = snap.last_update_id
+        self._bridged = False
+        log.info(
+            "%s: snapshot lastUpdateId=%d (%d bids, %d asks), %d events buffered",
+            self.symbol,
+            snap.last_update_id,
+            len(snap.bids),
+            len(snap.asks),
+            len(self._buffer),
+        )
+
+    def _process(self, ev: DepthUpdate) -> None:
+        """Check one event against the book's update id; apply, ignore or resync."""
+        first, final = ev.first_update_id, ev.final_update_id
+        lid = self.last_update_id
+        if self.market == "spot":
+            # One rule from the snapshot on: u <= local id is already in the book;
+            # U beyond local id + 1 means events were missed; otherwise U <= id+1 <= u.
+            if final <= lid:
+                self.stale_dropped += 1
+                return
+            if first > lid + 1:
+                missing = (
+                    f"update id {lid + 1}"
+                    if first == lid + 2
+                    else f"update ids {lid + 1}..{first - 1}"
+                )
+                self._gap(ev, lid + 1, first, missing)
+                return
+            self._apply(ev)
+            self.state = "live"
+            return
+        if not self._bridged:
+            # USD-M: the first event must satisfy U <= lastUpdateId <= u.
+            if final < lid:
+                self.stale_dropped += 1
+                return
+            if first > lid:
+                self._buffer.appendleft(ev)
+                self.book.clear()
+                self.last_update_id = None
+                self._stale_snapshot(lid, first)
+                return
+            self._apply(ev)
+            self._bridged = True
+            self.state = "live"
+            return
+        if final <= lid:
+            self.stale_dropped += 1  # repeated or out of order
+            return
+        if ev.prev_final_update_id != lid:
+            pu = ev.prev_final_update_id
+            missing = (
+                f"the events after u={lid} up to u={pu}"
+                if pu > lid
+                else f"nothing known (pu={pu} does not continue u={lid})"
+            )
+            self._gap(ev, lid, pu, missing)
+            return
+        self._apply(ev)
+
+    def _apply(self, ev: DepthUpdate) -> None:
+        self.book.update_levels(0, ev.bids)
+        self.book.update_levels(1, ev.asks)
+        self.last_update_id = ev.final_update_id
+        self.applied += 1
+
+    def _stale_snapshot(self, last_update_id: int, first: int) -> None:
+        self.stale_snapshots += 1
+        log.info(
+            "%s: snapshot lastUpdateId=%d is older than the buffered stream (U=%d); fetching again",
+            self.symbol,
+            last_update_id,
+            first,
+        )
+
+    def _gap(self, ev: DepthUpdate, expected: int, received: int, missing: str) -> None:
+        self.gaps += 1
+        log.warning(
+            "%s: depth gap after update id %d: missing %s (event U=%d u=%d%s); resyncing",
+            self.symbol,
+            self.last_update_id,
+            missing,
+            ev.first_update_id,
+            ev.final_update_id,
+            f" pu={ev.prev_final_update_id}" if self.market == "usdm" else "",
+        )
+        if self.on_gap is not None:
+            self.on_gap(SequenceGap(expected, received, source=f"{self.symbol}@depth"))
+        self.resync("gap")
+        self._buffer.appendleft(ev)

@@ -1,0 +1,546 @@
+# cython: language_level=3
+"""Fixed-size L2 (price-level) book: two preallocated sorted int64 arrays per side.
+
+Each side keeps its levels sorted with the best level at the end of the arrays (bids
+ascend, asks descend), so an update at or near the touch moves few elements and the best
+bid/ask is read in O(1). A level is found by a short scan back from the touch, then by
+binary search; insertion and removal shift the tail with ``memmove``.
+"""
+
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memmove
+
+from operator import index as _index
+
+import numpy as np
+
+# Levels this close to the touch are found by a linear scan before falling back to
+# binary search: near-touch updates dominate real depth streams.
+cdef enum:
+    TOUCH_SCAN = 8
+
+_SCALE = 100_000_000  # 8 implied decimals
+_apply_json = None    # hftcore.binance._apply functions, imported on first use
+_apply_sbe = None
+
+
+cdef inline bint worse(int side, int64_t a, int64_t b) noexcept nogil:
+    """True when price ``a`` is further from the touch than ``b`` on ``side``."""
+    if side == BID:
+        return a < b
+    return a > b
+
+
+cdef inline Py_ssize_t lower_bound(int side, const int64_t *px, Py_ssize_t n,
+                                   int64_t price) noexcept nogil:
+    """Index of the first level not worse than ``price`` (``n`` if all are worse)."""
+    cdef Py_ssize_t lo = 0, hi = n, mid, i
+    # Scan back from the touch first: most updates land within a few levels of it.
+    i = n
+    while i > 0 and n - i < TOUCH_SCAN:
+        if worse(side, px[i - 1], price):
+            return i
+        i -= 1
+    hi = i
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if worse(side, px[mid], price):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef int parse_side(object side) except -1:
+    if isinstance(side, str):
+        s = side.lower()
+        if s in ("bid", "b", "bids", "buy"):
+            return BID
+        if s in ("ask", "a", "asks", "sell"):
+            return ASK
+    elif not isinstance(side, bool) and isinstance(side, (int, np.integer)):
+        if side == 0:
+            return BID
+        if side == 1:
+            return ASK
+    raise ValueError(f"side must be 0/'bid'/'b' or 1/'ask'/'a', got {side!r}")
+
+
+cdef object side_array(L2Book book, int side, object n):
+    """Levels of one side as an (k, 2) int64 array, best first."""
+    cdef Py_ssize_t count = book.n_bids if side == BID else book.n_asks
+    cdef Py_ssize_t k, i
+    cdef int64_t *px = book.bid_px if side == BID else book.ask_px
+    cdef int64_t *qt = book.bid_qty if side == BID else book.ask_qty
+    if n is None:
+        k = count
+    else:
+        k = n
+        if k < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if k > count:
+            k = count
+    out = np.empty((k, 2), dtype=np.int64)
+    cdef int64_t[:, ::1] o = out
+    with nogil:
+        for i in range(k):
+            o[i, 0] = px[count - 1 - i]
+            o[i, 1] = qt[count - 1 - i]
+    return out
+
+
+def _fmt(int64_t v):
+    """Exact decimal text of an 8-implied-decimal integer."""
+    sign = "-" if v < 0 else ""
+    a = -v if v < 0 else v
+    whole, frac = divmod(a, _SCALE)
+    text = f"{frac:08d}".rstrip("0")
+    return f"{sign}{whole}.{text}" if text else f"{sign}{whole}"
+
+
+def _int64_array(obj, name):
+    """``obj`` as an int64 array; floats are refused, never silently truncated."""
+    arr = np.asarray(obj)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers (8 implied decimals), got {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _levels_array(obj, name):
+    arr = _int64_array(obj, name)
+    if arr.size == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (n, 2) [price, qty], got {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+cdef class L2Book:
+    """Fixed-size L2 (price-level) order book with exact integer prices and quantities.
+
+    Prices and quantities are int64 with 8 implied decimals (Binance's scale: the
+    decimal string ``"0.0024"`` is ``240000``). Memory for ``max_levels`` levels per side
+    is allocated once at construction; updates allocate nothing.
+
+    Parameters
+    ----------
+    max_levels : int, default 5000
+        Capacity of each side. Binance only guarantees the top 5000 levels of a book,
+        which is why that is the default.
+
+    Attributes
+    ----------
+    max_levels : int
+        Capacity per side.
+    dropped : int
+        Levels discarded because a side was full (see Notes).
+    updates : int
+        Level updates applied (every ``update`` row, including removals).
+
+    Notes
+    -----
+    Capacity: when a new level arrives on a full side, the level furthest from the
+    touch is dropped to make room and counted in ``dropped``. A new level that is itself
+    worse than every level of a full side is not inserted and is counted in ``dropped``
+    too. No data is lost silently: ``dropped`` stays 0 as long as no side ever overflows.
+
+    A quantity of 0 removes the level; removing a level that is not in the book is a
+    no-op (Binance documents that this happens). Quantities must not be negative.
+
+    ``side`` is ``0``, ``"bid"`` or ``"b"`` for bids and ``1``, ``"ask"`` or ``"a"`` for
+    asks.
+
+    Examples
+    --------
+    >>> book = L2Book(max_levels=100)
+    >>> book.update("bid", 100_00000000, 2_00000000)
+    >>> book.update("ask", 101_00000000, 1_00000000)
+    >>> book.bbo()
+    (10000000000, 200000000, 10100000000, 100000000)
+    """
+
+    def __cinit__(self, Py_ssize_t max_levels=5000):
+        if max_levels < 1:
+            raise ValueError(f"max_levels must be >= 1, got {max_levels}")
+        self.max_levels = max_levels
+        self.bid_px = <int64_t *>malloc(max_levels * sizeof(int64_t))
+        self.bid_qty = <int64_t *>malloc(max_levels * sizeof(int64_t))
+        self.ask_px = <int64_t *>malloc(max_levels * sizeof(int64_t))
+        self.ask_qty = <int64_t *>malloc(max_levels * sizeof(int64_t))
+        if (self.bid_px == NULL or self.bid_qty == NULL or self.ask_px == NULL
+                or self.ask_qty == NULL):
+            raise MemoryError(f"cannot allocate an L2Book of max_levels={max_levels}")
+        self.n_bids = 0
+        self.n_asks = 0
+        self.dropped = 0
+        self.updates = 0
+
+    def __dealloc__(self):
+        free(self.bid_px)
+        free(self.bid_qty)
+        free(self.ask_px)
+        free(self.ask_qty)
+
+    # -- the nogil core (declared in _l2book.pxd) ------------------------------------
+
+    cdef int set_level(self, int side, int64_t price, int64_t qty) noexcept nogil:
+        cdef int64_t *px
+        cdef int64_t *qt
+        cdef Py_ssize_t n, i
+        cdef Py_ssize_t cap = self.max_levels
+        if side == BID:
+            px = self.bid_px
+            qt = self.bid_qty
+            n = self.n_bids
+        else:
+            px = self.ask_px
+            qt = self.ask_qty
+            n = self.n_asks
+        self.updates += 1
+        i = lower_bound(side, px, n, price)
+        if i < n and px[i] == price:
+            if qty > 0:
+                qt[i] = qty
+                return 0
+            # Remove: close the hole by shifting the better levels down.
+            memmove(px + i, px + i + 1, (n - 1 - i) * sizeof(int64_t))
+            memmove(qt + i, qt + i + 1, (n - 1 - i) * sizeof(int64_t))
+            n -= 1
+        elif qty <= 0:
+            return 0  # removing an absent level
+        elif n < cap:
+            memmove(px + i + 1, px + i, (n - i) * sizeof(int64_t))
+            memmove(qt + i + 1, qt + i, (n - i) * sizeof(int64_t))
+            px[i] = price
+            qt[i] = qty
+            n += 1
+        else:
+            # Full: the level furthest from the touch (index 0) goes, or the new level
+            # itself when it is the worst of all.
+            self.dropped += 1
+            if i == 0:
+                return 0
+            memmove(px, px + 1, (i - 1) * sizeof(int64_t))
+            memmove(qt, qt + 1, (i - 1) * sizeof(int64_t))
+            px[i - 1] = price
+            qt[i - 1] = qty
+        if side == BID:
+            self.n_bids = n
+        else:
+            self.n_asks = n
+        return 0
+
+    cdef void clear_side(self, int side) noexcept nogil:
+        if side == BID:
+            self.n_bids = 0
+        else:
+            self.n_asks = 0
+
+    # -- Python API ------------------------------------------------------------------
+
+    def update(self, side, price, qty):
+        """Set the quantity of one price level.
+
+        Parameters
+        ----------
+        side : {0, 1, "bid", "ask", "b", "a"}
+            Book side.
+        price : int
+            Price, 8 implied decimals.
+        qty : int
+            New absolute quantity, 8 implied decimals; ``0`` removes the level.
+
+        Raises
+        ------
+        ValueError
+            For an unknown side or a negative quantity.
+        TypeError
+            For a price or quantity that is not an integer.
+        OverflowError
+            For a value outside int64.
+        """
+        cdef int s = parse_side(side)
+        # operator.index: a float price is a bug upstream, never silently truncated.
+        cdef int64_t p = _index(price)
+        cdef int64_t q = _index(qty)
+        if q < 0:
+            raise ValueError(f"negative quantity {q} at price {p}")
+        self.set_level(s, p, q)
+
+    def update_many(self, side, prices, qtys):
+        """Apply many level updates to one side, in order, without the GIL.
+
+        Parameters
+        ----------
+        side : {0, 1, "bid", "ask", "b", "a"}
+            Book side.
+        prices, qtys : array_like of int64
+            Same length; quantity ``0`` removes the level.
+
+        Raises
+        ------
+        ValueError
+            For an unknown side, arrays of different lengths, or a negative quantity
+            (nothing is applied then).
+        TypeError
+            For non-integer arrays.
+        """
+        cdef int s = parse_side(side)
+        cdef const int64_t[::1] p = _int64_array(prices, "prices").reshape(-1)
+        cdef const int64_t[::1] q = _int64_array(qtys, "qtys").reshape(-1)
+        cdef Py_ssize_t n = p.shape[0], i, bad = -1
+        if q.shape[0] != n:
+            raise ValueError(f"prices has {n} rows but qtys has {q.shape[0]}")
+        with nogil:
+            for i in range(n):
+                if q[i] < 0:
+                    bad = i
+                    break
+            if bad < 0:
+                for i in range(n):
+                    self.set_level(s, p[i], q[i])
+        if bad >= 0:
+            raise ValueError(f"negative quantity {q[bad]} at row {bad} (price {p[bad]})")
+
+    def update_levels(self, side, levels):
+        """Apply ``[price, qty]`` rows to one side, in order, without the GIL.
+
+        The shape Binance records carry (:class:`hftcore.binance.records.DepthUpdate`
+        ``bids`` / ``asks``); same rules as :meth:`update_many`.
+
+        Parameters
+        ----------
+        side : {0, 1, "bid", "ask", "b", "a"}
+            Book side.
+        levels : array_like of int64, shape (n, 2)
+            ``[price, qty]`` rows; quantity ``0`` removes the level.
+
+        Raises
+        ------
+        ValueError
+            For an unknown side, a bad shape or a negative quantity (nothing is
+            applied then).
+        """
+        cdef int s = parse_side(side)
+        cdef const int64_t[:, ::1] rows
+        cdef Py_ssize_t n, i, bad = -1
+        if (isinstance(levels, np.ndarray) and levels.dtype == np.int64
+                and levels.ndim == 2 and levels.shape[1] == 2
+                and levels.flags.c_contiguous):
+            rows = levels  # the decoders' records: no conversion
+        else:
+            rows = _levels_array(levels, "levels")
+        n = rows.shape[0]
+        with nogil:
+            for i in range(n):
+                if rows[i, 1] < 0:
+                    bad = i
+                    break
+            if bad < 0:
+                for i in range(n):
+                    self.set_level(s, rows[i, 0], rows[i, 1])
+        if bad >= 0:
+            raise ValueError(f"negative quantity {rows[bad, 1]} at row {bad} "
+                             f"(price {rows[bad, 0]})")
+
+    def load_snapshot(self, bids, asks=None):
+        """Replace the whole book with a snapshot.
+
+        Parameters
+        ----------
+        bids : array_like of int64, shape (n, 2), or DepthSnapshot
+            ``[price, qty]`` rows, or a :class:`hftcore.binance.records.DepthSnapshot`
+            (then ``asks`` is omitted).
+        asks : array_like of int64, shape (n, 2), optional
+            ``[price, qty]`` rows.
+
+        Notes
+        -----
+        Rows with quantity 0 are skipped. Rows may come in any order (the REST order,
+        best first, is the fast path); for a repeated price the last row wins. When a
+        side has more levels than ``max_levels``, the best ``max_levels`` are kept and
+        the rest are counted in ``dropped``.
+
+        Raises
+        ------
+        ValueError
+            For arrays not of shape (n, 2) or negative quantities.
+        """
+        if asks is None:
+            if not (hasattr(bids, "bids") and hasattr(bids, "asks")):
+                raise TypeError("load_snapshot needs (bids, asks) or a DepthSnapshot")
+            bids, asks = bids.bids, bids.asks
+        b = _levels_array(bids, "bids")
+        a = _levels_array(asks, "asks")
+        for name, arr in (("bids", b), ("asks", a)):
+            if arr.shape[0] and arr[:, 1].min() < 0:
+                row = int(np.argmax(arr[:, 1] < 0))
+                raise ValueError(f"negative quantity in {name} row {row}")
+        self.clear_side(BID)
+        self.clear_side(ASK)
+        for side, rows in ((BID, b), (ASK, a)):
+            if self._load_side(side, rows, False):
+                continue
+            # Not in REST order: sort best first, unless a price repeats (then apply
+            # the rows in order, so the last one wins).
+            order = np.argsort(rows[:, 0], kind="stable")
+            if side == BID:
+                order = order[::-1]
+            ordered = np.ascontiguousarray(rows[order])
+            if ordered.shape[0] < 2 or np.all(ordered[1:, 0] != ordered[:-1, 0]):
+                self._load_side(side, ordered, False)
+            else:
+                self._load_side(side, rows, True)
+
+    def _load_side(self, int side, const int64_t[:, ::1] rows, bint sequential):
+        """Fill an empty side; False (and nothing done) when rows are not best first."""
+        cdef Py_ssize_t n = rows.shape[0], i, k = 0, cap = self.max_levels
+        cdef int64_t *px = self.bid_px if side == BID else self.ask_px
+        cdef int64_t *qt = self.bid_qty if side == BID else self.ask_qty
+        cdef bint best_first = True
+        cdef int64_t prev = 0, t
+        cdef bint have_prev = False
+        if sequential:
+            with nogil:
+                for i in range(n):
+                    self.set_level(side, rows[i, 0], rows[i, 1])
+            return True
+        with nogil:
+            # Strictly best first (the REST order, so no repeated price)? Then fill
+            # directly, no shifting.
+            for i in range(n):
+                if have_prev and not worse(side, rows[i, 0], prev):
+                    best_first = False
+                    break
+                prev = rows[i, 0]
+                have_prev = True
+            if best_first:
+                for i in range(n):
+                    if rows[i, 1] == 0:
+                        continue
+                    if k == cap:
+                        self.dropped += 1
+                        continue
+                    px[k] = rows[i, 0]
+                    qt[k] = rows[i, 1]
+                    k += 1
+                self.updates += n
+                # Written best first; the layout wants best last.
+                for i in range(k // 2):
+                    t = px[i]
+                    px[i] = px[k - 1 - i]
+                    px[k - 1 - i] = t
+                    t = qt[i]
+                    qt[i] = qt[k - 1 - i]
+                    qt[k - 1 - i] = t
+                if side == BID:
+                    self.n_bids = k
+                else:
+                    self.n_asks = k
+        return best_first
+
+    def clear(self):
+        """Remove every level of both sides (the counters are kept)."""
+        self.clear_side(BID)
+        self.clear_side(ASK)
+
+    def bbo(self):
+        """Best bid and offer.
+
+        Returns
+        -------
+        tuple of int
+            ``(bid_price, bid_qty, ask_price, ask_qty)``, 8 implied decimals; an empty
+            side gives ``0, 0``.
+        """
+        cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
+        if self.n_bids:
+            bp = self.bid_px[self.n_bids - 1]
+            bq = self.bid_qty[self.n_bids - 1]
+        if self.n_asks:
+            ap = self.ask_px[self.n_asks - 1]
+            aq = self.ask_qty[self.n_asks - 1]
+        return (bp, bq, ap, aq)
+
+    def depth(self, n=None):
+        """Top levels of both sides, best first.
+
+        Parameters
+        ----------
+        n : int, optional
+            Levels per side; all levels when omitted.
+
+        Returns
+        -------
+        bids, asks : numpy.ndarray of int64, shape (k, 2)
+            ``[price, qty]`` rows, best first; ``k = min(n, levels on that side)``.
+        """
+        return side_array(self, BID, n), side_array(self, ASK, n)
+
+    def depth_float(self, n=None):
+        """:meth:`depth` as float64 (prices and quantities divided by 1e8).
+
+        A convenience view for plotting and analysis; floats are not exact, use
+        :meth:`depth` for anything that must be.
+        """
+        b, a = self.depth(n)
+        return b / float(_SCALE), a / float(_SCALE)
+
+    def levels(self, side):
+        """Number of levels on one side."""
+        return self.n_bids if parse_side(side) == BID else self.n_asks
+
+    @property
+    def bid_count(self):
+        """Number of bid levels."""
+        return self.n_bids
+
+    @property
+    def ask_count(self):
+        """Number of ask levels."""
+        return self.n_asks
+
+    @property
+    def crossed(self):
+        """True when the best bid is at or above the best ask (crossed or locked).
+
+        A correctly synchronised book is never crossed; a crossed book signals missed
+        updates.
+        """
+        return (self.n_bids > 0 and self.n_asks > 0
+                and self.bid_px[self.n_bids - 1] >= self.ask_px[self.n_asks - 1])
+
+    def __len__(self):
+        return self.n_bids + self.n_asks
+
+    def apply_depth_json(self, msg):
+        """Decode a Binance JSON depth diff and apply it to this book in one pass.
+
+        Delegates to :func:`hftcore.binance._apply.apply_depth_json`; see there for the
+        accepted input and the return value.
+        """
+        global _apply_json
+        if _apply_json is None:
+            from hftcore.binance._apply import apply_depth_json
+            _apply_json = apply_depth_json
+        return _apply_json(self, msg)
+
+    def apply_depth_sbe(self, msg):
+        """Decode a Binance SBE depth diff and apply it to this book in one pass.
+
+        Delegates to :func:`hftcore.binance._apply.apply_depth_sbe`; see there for the
+        accepted input and the return value.
+        """
+        global _apply_sbe
+        if _apply_sbe is None:
+            from hftcore.binance._apply import apply_depth_sbe
+            _apply_sbe = apply_depth_sbe
+        return _apply_sbe(self, msg)
+
+    def __repr__(self):
+        bp, bq, ap, aq = self.bbo()
+        bid = f"{_fmt(bq)} @ {_fmt(bp)}" if self.n_bids else "-"
+        ask = f"{_fmt(aq)} @ {_fmt(ap)}" if self.n_asks else "-"
+        return (f"<L2Book bid {bid} | ask {ask}; levels {self.n_bids} bids, "
+                f"{self.n_asks} asks (max {self.max_levels}); dropped {self.dropped}>")

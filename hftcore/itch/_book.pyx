@@ -1,0 +1,1030 @@
+# cython: language_level=3
+"""The ITCH 5.0 L3 order book kernel: fixed-size pools, one nogil pass over framed bytes.
+
+See ``_book.pxd`` for the layout. Python-facing conveniences (symbol names, files, the
+command line) live in :mod:`hftcore.itch.book`.
+"""
+
+cimport cython
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memmove, memset
+
+import numpy as np
+
+from hftcore._bytes cimport load_be16, load_be32, load_be48, load_be64
+from hftcore._status cimport (
+    ST_BAD_LENGTH,
+    ST_BAD_VALUE,
+    ST_OK,
+    Status,
+    raise_status,
+    status_clear,
+    status_set,
+)
+
+from hftcore.errors import BookError, BookFull
+from hftcore.itch import spec
+
+cdef extern from *:
+    """
+    #define HFT_BOOK_NIL 0xFFFFFFFFu
+    #define HFT_BOOK_NO_LIMIT 0xFFFFFFFFFFFFFFFFull
+    #define HFT_BOOK_FIB 0x9E3779B97F4A7C15ull
+    """
+    const uint32_t NIL "HFT_BOOK_NIL"           # no slot / end of a list
+    const uint64_t NO_LIMIT "HFT_BOOK_NO_LIMIT"  # apply(until=None)
+    const uint64_t FIB "HFT_BOOK_FIB"            # 2**64 / golden ratio (Fibonacci hashing)
+
+cdef enum:
+    N_LOCATES = 65536
+
+# Byte offsets inside a message (type byte at 0). They must equal hftcore.itch.spec's;
+# the tests check FIELD_OFFSETS against it.
+cdef enum:
+    O_LOCATE = 1
+    O_TIMESTAMP = 5
+    O_REF = 11            # order_ref of A/F/E/C/X/D, original_order_ref of U
+    O_ADD_SIDE = 19
+    O_ADD_SHARES = 20
+    O_ADD_PRICE = 32
+    O_EXEC_SHARES = 19    # executed_shares (E/C), cancelled_shares (X)
+    O_EXEC_MATCH = 23
+    O_C_PRINTABLE = 31
+    O_C_PRICE = 32
+    O_U_NEW_REF = 19
+    O_U_SHARES = 27
+    O_U_PRICE = 31
+    O_STOCK = 11          # stock of R/H/h
+    O_H_STATE = 19
+    O_HALT_MARKET = 19
+    O_HALT_ACTION = 20
+
+FIELD_OFFSETS = {
+    ("A", "order_ref"): O_REF, ("A", "side"): O_ADD_SIDE, ("A", "shares"): O_ADD_SHARES,
+    ("A", "price"): O_ADD_PRICE, ("F", "order_ref"): O_REF, ("F", "side"): O_ADD_SIDE,
+    ("F", "shares"): O_ADD_SHARES, ("F", "price"): O_ADD_PRICE,
+    ("E", "order_ref"): O_REF, ("E", "executed_shares"): O_EXEC_SHARES,
+    ("E", "match_number"): O_EXEC_MATCH, ("C", "order_ref"): O_REF,
+    ("C", "executed_shares"): O_EXEC_SHARES, ("C", "match_number"): O_EXEC_MATCH,
+    ("C", "printable"): O_C_PRINTABLE, ("C", "execution_price"): O_C_PRICE,
+    ("X", "order_ref"): O_REF, ("X", "cancelled_shares"): O_EXEC_SHARES,
+    ("D", "order_ref"): O_REF, ("U", "original_order_ref"): O_REF,
+    ("U", "new_order_ref"): O_U_NEW_REF, ("U", "shares"): O_U_SHARES,
+    ("U", "price"): O_U_PRICE, ("R", "stock"): O_STOCK, ("H", "stock"): O_STOCK,
+    ("H", "trading_state"): O_H_STATE, ("h", "stock"): O_STOCK,
+    ("h", "market_code"): O_HALT_MARKET, ("h", "halt_action"): O_HALT_ACTION,
+    ("*", "stock_locate"): O_LOCATE, ("*", "timestamp"): O_TIMESTAMP,
+}  # fmt: skip
+
+ANOMALY_NAMES = ("", "unknown_order", "duplicate_order", "overfill", "overcancel", "crossed")
+_ANOMALY_TEXT = (
+    "",
+    "reference to an unknown order",
+    "add of an order_ref that is already live",
+    "execution larger than the order's remaining shares",
+    "cancel larger than the order's remaining shares",
+    "add crosses the book (best bid >= best ask)",
+)
+
+#: Rows of :meth:`OrderBookCore.drain_bbo` (mirrors the BboEvent struct).
+BBO_DTYPE = np.dtype(
+    [("seq", "u8"), ("timestamp", "u8"), ("stock_locate", "u2"), ("bid_price", "u4"),
+     ("bid_shares", "u8"), ("ask_price", "u4"), ("ask_shares", "u8")],
+    align=True,
+)  # fmt: skip
+#: Rows of :meth:`OrderBookCore.drain_executions` (mirrors the ExecEvent struct).
+EXEC_DTYPE = np.dtype(
+    [("seq", "u8"), ("timestamp", "u8"), ("stock_locate", "u2"), ("order_ref", "u8"),
+     ("side", "S1"), ("price", "u4"), ("shares", "u4"), ("match_number", "u8"),
+     ("printable", "S1")],
+    align=True,
+)  # fmt: skip
+#: Rows of :meth:`OrderBookCore.depth`: bids best first, then asks best first.
+DEPTH_DTYPE = np.dtype(
+    [("side", "S1"), ("price", "u4"), ("shares", "u8"), ("orders", "u4")], align=True
+)
+#: Rows of :meth:`OrderBookCore.orders_at`, in queue order (front first).
+QUEUE_DTYPE = np.dtype([("order_ref", "u8"), ("shares", "u4")], align=True)
+
+assert BBO_DTYPE.itemsize == sizeof(BboEvent)
+assert EXEC_DTYPE.itemsize == sizeof(ExecEvent)
+
+
+def _length_table():
+    """Message length per type byte, from the spec table (0 = not an ITCH 5.0 type)."""
+    out = [0] * 256
+    for m in spec.MESSAGES:
+        out[ord(m.type)] = m.length
+    return out
+
+
+_LENGTHS = _length_table()
+
+
+# ---------------------------------------------------------------- order_ref hash
+
+cdef inline uint64_t h_home(const BookState *b, uint64_t ref) noexcept nogil:
+    # NASDAQ order refs are dense and increasing through the day: keeping their low bits
+    # puts consecutive refs in consecutive buckets (no collisions among the live window,
+    # and the hot recent orders share cache lines). Folding in the higher bits keeps
+    # refs that differ by a multiple of the table size apart.
+    return (ref ^ ((ref >> b.bits) * FIB >> 40)) & b.mask
+
+
+cdef inline uint32_t h_find(const BookState *b, uint64_t ref, uint64_t *bucket) noexcept nogil:
+    """Pool slot of ``ref`` or NIL; ``bucket`` receives where it is or would go."""
+    cdef uint64_t i = h_home(b, ref)
+    cdef uint32_t e
+    while True:
+        e = b.table[i]
+        if e == 0:
+            bucket[0] = i
+            return NIL
+        if b.orders[e - 1].order_ref == ref:
+            bucket[0] = i
+            return e - 1
+        i = (i + 1) & b.mask
+
+
+cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
+    """Empty bucket ``i``, shifting later entries of its probe run back (no tombstones)."""
+    cdef uint64_t j = i
+    cdef uint64_t k
+    cdef uint32_t e
+    while True:
+        j = (j + 1) & b.mask
+        e = b.table[j]
+        if e == 0:
+            break
+        k = h_home(b, b.orders[e - 1].order_ref)
+        # The entry at j may move to i unless its home lies cyclically in (i, j].
+        if (i <= j and (k <= i or k > j)) or (i > j and k <= i and k > j):
+            b.table[i] = e
+            i = j
+    b.table[i] = 0
+
+
+# ---------------------------------------------------------------- price levels
+
+cdef inline uint64_t price_key(uint32_t price, int side) noexcept nogil:
+    return price if side == 0 else <uint64_t>(NIL - price)
+
+
+cdef inline Py_ssize_t side_search(const SideBook *sb, uint64_t pk, bint *found) noexcept nogil:
+    """Index of the level with key ``pk`` (found) or where it would be inserted."""
+    cdef Py_ssize_t i = sb.n
+    cdef Py_ssize_t base, half, count
+    cdef uint64_t k
+    cdef uint64_t target = pk << 32   # keys[j] < target  <=>  price key of j < pk
+    cdef int steps = 0
+    # Most activity is at the touch (the array's end): look there first.
+    while i > 0 and steps < 4:
+        k = sb.keys[i - 1] >> 32
+        if k == pk:
+            found[0] = True
+            return i - 1
+        if k < pk:
+            found[0] = False
+            return i
+        i -= 1
+        steps += 1
+    if i == 0:
+        found[0] = False
+        return 0
+    # Branch-free lower bound over keys[0:i] (the compiler emits conditional moves).
+    base = 0
+    count = i
+    while count > 1:
+        half = count >> 1
+        base = base + half if sb.keys[base + half - 1] < target else base
+        count -= half
+    base = base + 1 if sb.keys[base] < target else base
+    found[0] = base < sb.n and (sb.keys[base] >> 32) == pk
+    return base
+
+
+cdef inline int side_reserve(SideBook *sb) noexcept nogil:
+    cdef uint32_t cap
+    cdef uint64_t *p
+    if sb.n < sb.cap:
+        return 0
+    cap = sb.cap * 2 if sb.cap else 16
+    p = <uint64_t *>realloc(sb.keys, cap * sizeof(uint64_t))
+    if p == NULL:
+        return -1
+    sb.keys = p
+    sb.cap = cap
+    return 0
+
+
+cdef inline uint32_t best_level(const BookState *b, uint16_t loc, int side) noexcept nogil:
+    cdef const SideBook *sb = &b.stocks[loc].side[side]
+    if sb.n == 0:
+        return NIL
+    return <uint32_t>(sb.keys[sb.n - 1] & NIL)
+
+
+cdef inline bint would_cross(const BookState *b, uint16_t loc, int side,
+                             uint32_t price) noexcept nogil:
+    cdef uint32_t other = best_level(b, loc, 1 - side)
+    if other == NIL:
+        return False
+    if side == 0:
+        return price >= b.levels[other].price
+    return price <= b.levels[other].price
+
+
+# ---------------------------------------------------------------- order operations
+
+cdef inline int fail_anomaly(BookState *b, int what, uint64_t ref) noexcept nogil:
+    """Count an anomaly; in strict mode it is an error (returns -1)."""
+    b.anomalies[what] += 1
+    if b.strict:
+        b.err_anomaly = what
+        b.err_ref = ref
+        return -1
+    return 0
+
+
+cdef int link_order(BookState *b, uint32_t slot, uint16_t loc, int side,
+                    uint32_t price) noexcept nogil:
+    """Put order ``slot`` at the back of the queue at ``price`` (creating the level)."""
+    cdef Stock *st = &b.stocks[loc]
+    cdef SideBook *sb = &st.side[side]
+    cdef uint64_t pk = price_key(price, side)
+    cdef bint found
+    cdef Py_ssize_t i = side_search(sb, pk, &found)
+    cdef uint32_t lv
+    cdef Level *L
+    cdef Order *o = &b.orders[slot]
+    if found:
+        lv = <uint32_t>(sb.keys[i] & NIL)
+        L = &b.levels[lv]
+        o.prev = L.tail
+        o.next = NIL
+        b.orders[L.tail].next = slot
+        L.tail = slot
+        L.count += 1
+        L.shares += o.shares
+    else:
+        if b.level_free != NIL:
+            lv = b.level_free
+            b.level_free = b.levels[lv].head
+        elif b.level_used < b.max_levels:
+            lv = b.level_used
+            b.level_used += 1
+        else:
+            b.err_capacity = 2
+            return -1
+        if side_reserve(sb) < 0:
+            b.err_capacity = 3
+            return -1
+        if i < sb.n:
+            memmove(&sb.keys[i + 1], &sb.keys[i], (sb.n - i) * sizeof(uint64_t))
+        sb.keys[i] = (pk << 32) | lv
+        sb.n += 1
+        L = &b.levels[lv]
+        L.price = price
+        L.count = 1
+        L.shares = o.shares
+        L.head = slot
+        L.tail = slot
+        o.prev = NIL
+        o.next = NIL
+        b.live_levels += 1
+        if b.live_levels > b.peak_levels:
+            b.peak_levels = b.live_levels
+    o.level = lv
+    return 0
+
+
+cdef void unlink_order(BookState *b, uint32_t slot) noexcept nogil:
+    """Take order ``slot`` out of its level's queue (freeing the level when emptied)."""
+    cdef Order *o = &b.orders[slot]
+    cdef uint32_t lv = o.level
+    cdef Level *L = &b.levels[lv]
+    cdef SideBook *sb
+    cdef bint found
+    cdef Py_ssize_t i
+    L.count -= 1
+    L.shares -= o.shares
+    if L.count == 0:
+        sb = &b.stocks[o.stock_locate].side[o.side]
+        i = side_search(sb, price_key(L.price, o.side), &found)
+        if found:  # always, unless the pools were corrupted
+            sb.n -= 1
+            if i < sb.n:
+                memmove(&sb.keys[i], &sb.keys[i + 1], (sb.n - i) * sizeof(uint64_t))
+        L.head = b.level_free
+        b.level_free = lv
+        b.live_levels -= 1
+        return
+    if o.prev != NIL:
+        b.orders[o.prev].next = o.next
+    else:
+        L.head = o.next
+    if o.next != NIL:
+        b.orders[o.next].prev = o.prev
+    else:
+        L.tail = o.prev
+
+
+cdef inline void free_order(BookState *b, uint32_t slot, uint64_t bucket) noexcept nogil:
+    unlink_order(b, slot)
+    h_erase(b, bucket)
+    b.orders[slot].next = b.order_free
+    b.order_free = slot
+    b.live_orders -= 1
+
+
+cdef inline uint32_t take_slot(BookState *b, uint32_t *free_next) noexcept nogil:
+    """A free order slot (not yet taken: call commit_slot once the order is linked)."""
+    cdef uint32_t slot
+    if b.order_free != NIL:
+        slot = b.order_free
+        free_next[0] = b.orders[slot].next
+        return slot
+    if b.order_used < b.max_orders:
+        free_next[0] = NIL
+        return b.order_used
+    b.err_capacity = 1
+    return NIL
+
+
+cdef inline void commit_slot(BookState *b, uint32_t slot, uint32_t free_next) noexcept nogil:
+    if slot == b.order_free:
+        b.order_free = free_next
+    else:
+        b.order_used += 1
+    b.live_orders += 1
+    if b.live_orders > b.peak_orders:
+        b.peak_orders = b.live_orders
+
+
+cdef int add_order(BookState *b, uint64_t ref, int side, uint32_t shares, uint32_t price,
+                   uint16_t loc) noexcept nogil:
+    cdef uint64_t bucket
+    cdef uint32_t slot, free_next
+    cdef Order *o
+    if h_find(b, ref, &bucket) != NIL:
+        return fail_anomaly(b, AN_DUPLICATE_ORDER, ref)
+    if would_cross(b, loc, side, price):
+        if fail_anomaly(b, AN_CROSSED, ref) < 0:
+            return -1
+    slot = take_slot(b, &free_next)
+    if slot == NIL:
+        return -1
+    o = &b.orders[slot]
+    o.order_ref = ref
+    o.price = price
+    o.shares = shares
+    o.stock_locate = loc
+    o.side = <uint8_t>side
+    o.pad = 0
+    if link_order(b, slot, loc, side, price) < 0:
+        return -1
+    commit_slot(b, slot, free_next)
+    b.table[bucket] = slot + 1
+    return 0
+
+
+cdef inline int emit_exec(BookState *b, const Order *o, const uint8_t *m, uint32_t price,
+                          uint32_t shares, char printable) noexcept nogil:
+    cdef ExecEvent *e
+    cdef ExecEvent *p
+    cdef Py_ssize_t cap
+    if b.exec_n == b.exec_cap:
+        cap = b.exec_cap * 2 if b.exec_cap else 4096
+        p = <ExecEvent *>realloc(b.exec_buf, cap * sizeof(ExecEvent))
+        if p == NULL:
+            b.err_capacity = 3
+            return -1
+        b.exec_buf = p
+        b.exec_cap = cap
+    e = &b.exec_buf[b.exec_n]
+    memset(e, 0, sizeof(ExecEvent))
+    e.seq = b.seq
+    e.timestamp = load_be48(m + O_TIMESTAMP)
+    e.stock_locate = o.stock_locate
+    e.order_ref = o.order_ref
+    e.side = b'B' if o.side == 0 else b'S'
+    e.price = price
+    e.shares = shares
+    e.match_number = load_be64(m + O_EXEC_MATCH)
+    e.printable = printable
+    b.exec_n += 1
+    return 0
+
+
+cdef inline int emit_bbo(BookState *b, uint16_t loc, const uint8_t *m) noexcept nogil:
+    """Append a BBO row when the top of ``loc``'s book differs from the last one emitted."""
+    cdef Stock *st = &b.stocks[loc]
+    cdef uint32_t lb = best_level(b, loc, 0)
+    cdef uint32_t la = best_level(b, loc, 1)
+    cdef uint32_t bpx = 0, apx = 0
+    cdef uint64_t bsh = 0, ash = 0
+    cdef BboEvent *e
+    cdef BboEvent *p
+    cdef Py_ssize_t cap
+    if lb != NIL:
+        bpx = b.levels[lb].price
+        bsh = b.levels[lb].shares
+    if la != NIL:
+        apx = b.levels[la].price
+        ash = b.levels[la].shares
+    if (bpx == st.last_bid_px and bsh == st.last_bid_sh and apx == st.last_ask_px
+            and ash == st.last_ask_sh):
+        return 0
+    if b.bbo_n == b.bbo_cap:
+        cap = b.bbo_cap * 2 if b.bbo_cap else 4096
+        p = <BboEvent *>realloc(b.bbo_buf, cap * sizeof(BboEvent))
+        if p == NULL:
+            b.err_capacity = 3
+            return -1
+        b.bbo_buf = p
+        b.bbo_cap = cap
+    e = &b.bbo_buf[b.bbo_n]
+    memset(e, 0, sizeof(BboEvent))
+    e.seq = b.seq
+    e.timestamp = load_be48(m + O_TIMESTAMP)
+    e.stock_locate = loc
+    e.bid_price = bpx
+    e.bid_shares = bsh
+    e.ask_price = apx
+    e.ask_shares = ash
+    st.last_bid_px = bpx
+    st.last_bid_sh = bsh
+    st.last_ask_px = apx
+    st.last_ask_sh = ash
+    b.bbo_n += 1
+    return 0
+
+
+cdef int reduce_order(BookState *b, const uint8_t *m, int kind) noexcept nogil:
+    """E (kind 0), C (1) or X (2): take shares off an order, removing it at zero."""
+    cdef uint64_t ref = load_be64(m + O_REF)
+    cdef uint32_t n = load_be32(m + O_EXEC_SHARES)
+    cdef uint64_t bucket
+    cdef uint32_t slot = h_find(b, ref, &bucket)
+    cdef Order *o
+    cdef uint32_t take
+    if slot == NIL:
+        return fail_anomaly(b, AN_UNKNOWN_ORDER, ref)
+    o = &b.orders[slot]
+    take = n
+    if n > o.shares:
+        if fail_anomaly(b, AN_OVERCANCEL if kind == 2 else AN_OVERFILL, ref) < 0:
+            return -1
+        take = o.shares
+    if kind != 2 and b.track_executions:
+        if kind == 0:
+            if emit_exec(b, o, m, o.price, n, b'Y') < 0:
+                return -1
+        elif emit_exec(b, o, m, load_be32(m + O_C_PRICE), n, <char>m[O_C_PRINTABLE]) < 0:
+            return -1
+    if take == o.shares:
+        free_order(b, slot, bucket)
+    else:
+        o.shares -= take
+        b.levels[o.level].shares -= take
+    return 0
+
+
+cdef int delete_order(BookState *b, const uint8_t *m) noexcept nogil:
+    cdef uint64_t ref = load_be64(m + O_REF)
+    cdef uint64_t bucket
+    cdef uint32_t slot = h_find(b, ref, &bucket)
+    if slot == NIL:
+        return fail_anomaly(b, AN_UNKNOWN_ORDER, ref)
+    free_order(b, slot, bucket)
+    return 0
+
+
+cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
+    """U: a new reference, price and size for an order; it goes to the back of the queue."""
+    cdef uint64_t ref = load_be64(m + O_REF)
+    cdef uint64_t new_ref = load_be64(m + O_U_NEW_REF)
+    cdef uint32_t shares = load_be32(m + O_U_SHARES)
+    cdef uint32_t price = load_be32(m + O_U_PRICE)
+    cdef uint64_t bucket, new_bucket
+    cdef uint32_t slot = h_find(b, ref, &bucket)
+    cdef Order *o
+    cdef int side
+    cdef uint16_t loc
+    cdef bint found, frees_level
+    cdef Level *L
+    if slot == NIL:
+        return fail_anomaly(b, AN_UNKNOWN_ORDER, ref)
+    if new_ref != ref and h_find(b, new_ref, &new_bucket) != NIL:
+        return fail_anomaly(b, AN_DUPLICATE_ORDER, new_ref)
+    o = &b.orders[slot]
+    side = o.side
+    loc = o.stock_locate
+    # Check the level pool before touching anything: the replace must apply whole or not.
+    L = &b.levels[o.level]
+    frees_level = L.count == 1
+    if not frees_level or L.price != price:
+        side_search(&b.stocks[loc].side[side], price_key(price, side), &found)
+        if (not found and not frees_level and b.level_free == NIL
+                and b.level_used >= b.max_levels):
+            b.err_capacity = 2
+            return -1
+    # The opposite side is untouched by taking this order out: check the cross first.
+    if would_cross(b, loc, side, price):
+        if fail_anomaly(b, AN_CROSSED, new_ref) < 0:
+            return -1
+    unlink_order(b, slot)
+    h_erase(b, bucket)
+    h_find(b, new_ref, &new_bucket)
+    o.order_ref = new_ref
+    o.price = price
+    o.shares = shares
+    if link_order(b, slot, loc, side, price) < 0:
+        # Only when growing the side's key array runs out of memory: drop the order.
+        o.next = b.order_free
+        b.order_free = slot
+        b.live_orders -= 1
+        return -1
+    b.table[new_bucket] = slot + 1
+    return 0
+
+
+# ---------------------------------------------------------------- the message loop
+
+cdef inline int apply_one(BookState *b, const uint8_t *m, uint8_t t) noexcept nogil:
+    """Apply one message whose length was checked; -1 on error (details in ``b``)."""
+    cdef uint16_t loc = load_be16(m + O_LOCATE)
+    cdef uint8_t side
+    cdef Stock *st
+    cdef int rc = 0
+    if t == b'A' or t == b'F':
+        if not b.keep[loc]:
+            return 0
+        side = m[O_ADD_SIDE]
+        if side != b'B' and side != b'S':
+            b.err_anomaly = -1   # a field value outside the spec: a decode error
+            return -1
+        rc = add_order(b, load_be64(m + O_REF), side == b'S', load_be32(m + O_ADD_SHARES),
+                       load_be32(m + O_ADD_PRICE), loc)
+    elif t == b'E':
+        if not b.keep[loc]:
+            return 0
+        rc = reduce_order(b, m, 0)
+    elif t == b'C':
+        if not b.keep[loc]:
+            return 0
+        rc = reduce_order(b, m, 1)
+    elif t == b'X':
+        if not b.keep[loc]:
+            return 0
+        rc = reduce_order(b, m, 2)
+    elif t == b'D':
+        if not b.keep[loc]:
+            return 0
+        rc = delete_order(b, m)
+    elif t == b'U':
+        if not b.keep[loc]:
+            return 0
+        rc = replace_order(b, m)
+    elif t == b'P':
+        b.trades += 1
+        return 0
+    elif t == b'Q':
+        b.cross_trades += 1
+        return 0
+    elif t == b'B':
+        b.broken_trades += 1
+        return 0
+    elif t == b'R':
+        directory_entry(b, m, loc)
+        return 0
+    elif t == b'H':
+        b.stocks[loc].trading_state = m[O_H_STATE]
+        return 0
+    elif t == b'h':
+        st = &b.stocks[loc]
+        st.halt_market = m[O_HALT_MARKET]
+        st.halt_action = m[O_HALT_ACTION]
+        return 0
+    else:
+        return 0
+    if rc < 0:
+        return -1
+    if b.track_bbo:
+        return emit_bbo(b, loc, m)
+    return 0
+
+
+cdef void directory_entry(BookState *b, const uint8_t *m, uint16_t loc) noexcept nogil:
+    cdef Stock *st = &b.stocks[loc]
+    cdef uint64_t key = load_be64(m + O_STOCK)
+    cdef Py_ssize_t lo = 0, hi = b.n_wanted, mid
+    memcpy(st.ticker, m + O_STOCK, 8)
+    st.in_directory = 1
+    if b.n_wanted == 0:
+        return
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if b.wanted[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < b.n_wanted and b.wanted[lo] == key:
+        b.keep[loc] = 1
+
+
+cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uint64_t until,
+                             Py_ssize_t *consumed, Py_ssize_t *applied,
+                             Status *st) noexcept nogil:
+    """Walk framed messages of ``buf``; returns 0, 1 (stopped by ``until``) or -1 (error).
+
+    ``consumed`` receives the bytes used (whole messages only; on error, the offending
+    message's start) and ``applied`` the messages walked.
+    """
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t count = 0
+    cdef Py_ssize_t mlen
+    cdef uint16_t expect
+    cdef const uint8_t *m
+    cdef uint8_t t
+    cdef int rc = 0
+    while n - pos >= 2:
+        mlen = load_be16(buf + pos)
+        if mlen == 0:
+            b.ended = True
+            pos += 2
+            break
+        if n - pos - 2 < mlen:
+            break  # a partial message: left for the next call
+        m = buf + pos + 2
+        t = m[0]
+        expect = b.lengths[t]
+        if expect == 0:
+            b.unknown_types += 1  # not an ITCH 5.0 type: skipped by its length, counted
+        elif mlen != expect:
+            rc = status_set(st, ST_BAD_LENGTH, pos, mlen, expect)
+            break
+        else:
+            if until != NO_LIMIT and load_be48(m + O_TIMESTAMP) > until:
+                rc = 1
+                break
+            if apply_one(b, m, t) < 0:
+                if b.err_anomaly == -1:
+                    b.err_anomaly = 0
+                    status_set(st, ST_BAD_VALUE, pos + 2 + O_ADD_SIDE, m[O_ADD_SIDE], 0)
+                rc = -1
+                break
+            b.timestamp = load_be48(m + O_TIMESTAMP)
+        b.type_counts[t] += 1
+        b.seq += 1
+        count += 1
+        pos += 2 + mlen
+    consumed[0] = pos
+    applied[0] = count
+    return rc
+
+
+# ---------------------------------------------------------------- the Python face
+
+#: Defaults of the constructor: room for a busy NASDAQ day (pages are touched lazily).
+DEFAULT_MAX_ORDERS = 8_000_000
+DEFAULT_MAX_LEVELS = 2_000_000
+
+
+def _split_symbols(symbols):
+    """``symbols=`` as (stock locates, sorted tickers as big-endian u64)."""
+    if symbols is None:
+        return [], []
+    if isinstance(symbols, (str, bytes, int)):
+        symbols = [symbols]
+    locates = []
+    tickers = set()
+    for s in symbols:
+        if isinstance(s, str):
+            s = s.encode("ascii")
+        if isinstance(s, bytes):
+            if not 1 <= len(s.rstrip(b" ")) <= 8:
+                raise ValueError(f"ticker {s!r} must have 1 to 8 characters")
+            tickers.add(int.from_bytes(s.ljust(8, b" "), "big"))
+        elif isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+            if not 0 <= s < N_LOCATES:
+                raise ValueError(f"stock_locate {s} out of range [0, 65535]")
+            locates.append(int(s))
+        else:
+            raise TypeError(f"symbols must be tickers (str) or stock locates (int), not {s!r}")
+    return locates, sorted(tickers)
+
+
+cdef int _side_index(object side) except -1:
+    if side in (0, "B", b"B", "bid", "buy"):
+        return 0
+    if side in (1, "S", b"S", "ask", "sell"):
+        return 1
+    raise ValueError(f"side must be 'B' (bid) or 'S' (ask), not {side!r}")
+
+
+cdef class OrderBookCore:
+    """Kernel of :class:`hftcore.itch.OrderBook`: use that class (same constructor)."""
+
+    def __cinit__(self, Py_ssize_t max_orders=DEFAULT_MAX_ORDERS,
+                  Py_ssize_t max_levels=DEFAULT_MAX_LEVELS, symbols=None, *,
+                  bint strict=False, bint bbo=False, bint executions=False):
+        cdef BookState *b = &self.b
+        cdef uint64_t size = 16
+        cdef int bits = 4
+        cdef Py_ssize_t i
+        memset(b, 0, sizeof(BookState))
+        if not 1 <= max_orders < NIL:
+            raise ValueError(f"max_orders must be in [1, {NIL - 1}], got {max_orders}")
+        if not 1 <= max_levels < NIL:
+            raise ValueError(f"max_levels must be in [1, {NIL - 1}], got {max_levels}")
+        # Load factor at most 2/3 when the store is full.
+        while size < <uint64_t>max_orders + (<uint64_t>max_orders >> 1):
+            size <<= 1
+            bits += 1
+        b.max_orders = <uint32_t>max_orders
+        b.max_levels = <uint32_t>max_levels
+        b.mask = size - 1
+        b.shift = 64 - bits
+        b.bits = bits
+        b.order_free = NIL
+        b.level_free = NIL
+        # Untouched pages of these stay virtual: memory grows with the live book.
+        b.orders = <Order *>malloc(max_orders * sizeof(Order))
+        b.table = <uint32_t *>calloc(size, sizeof(uint32_t))
+        b.levels = <Level *>malloc(max_levels * sizeof(Level))
+        b.stocks = <Stock *>calloc(N_LOCATES, sizeof(Stock))
+        b.keep = <uint8_t *>calloc(N_LOCATES, 1)
+        if not (b.orders and b.table and b.levels and b.stocks and b.keep):
+            raise MemoryError("cannot allocate the order book's pools")
+        locates, tickers = _split_symbols(symbols)
+        if symbols is None:
+            memset(b.keep, 1, N_LOCATES)
+        else:
+            for loc in locates:
+                b.keep[loc] = 1
+        if tickers:
+            b.wanted = <uint64_t *>malloc(len(tickers) * sizeof(uint64_t))
+            if b.wanted == NULL:
+                raise MemoryError()
+            for i in range(len(tickers)):
+                b.wanted[i] = tickers[i]
+            b.n_wanted = len(tickers)
+        for i in range(256):
+            b.lengths[i] = _LENGTHS[i]
+        b.strict = strict
+        b.track_bbo = bbo
+        b.track_executions = executions
+
+    def __dealloc__(self):
+        cdef BookState *b = &self.b
+        cdef Py_ssize_t i
+        if b.stocks != NULL:
+            for i in range(N_LOCATES):
+                free(b.stocks[i].side[0].keys)
+                free(b.stocks[i].side[1].keys)
+        free(b.stocks)
+        free(b.orders)
+        free(b.table)
+        free(b.levels)
+        free(b.keep)
+        free(b.wanted)
+        free(b.bbo_buf)
+        free(b.exec_buf)
+
+    def apply(self, const uint8_t[::1] buf, until=None, *, Py_ssize_t base_offset=0,
+              source=None):
+        """Apply the BinaryFILE-framed messages of ``buf``; see :meth:`OrderBook.apply`."""
+        cdef Status st
+        cdef Py_ssize_t consumed = 0, applied = 0, rc
+        cdef uint64_t limit = NO_LIMIT if until is None else <uint64_t>until
+        cdef Py_ssize_t n = buf.shape[0]
+        cdef const uint8_t *p = &buf[0] if n > 0 else NULL
+        status_clear(&st)
+        self.consumed = 0
+        if n == 0 or self.b.ended:
+            return 0
+        with nogil:
+            rc = apply_buffer(&self.b, p, n, limit, &consumed, &applied, &st)
+        self.consumed = consumed
+        self.reached_until = rc == 1
+        if rc < 0:
+            self._raise(&st, base_offset, source)
+        return applied
+
+    cdef int _raise(self, Status *st, Py_ssize_t base_offset, object source) except -1:
+        cdef BookState *b = &self.b
+        cdef int cap = b.err_capacity
+        cdef int an = b.err_anomaly
+        b.err_capacity = 0
+        b.err_anomaly = 0
+        if st.code != ST_OK:
+            st.offset += base_offset
+            return raise_status(st, source)
+        if cap == 1:
+            raise BookFull("order store", b.max_orders, "max_orders")
+        if cap == 2:
+            raise BookFull("price levels", b.max_levels, "max_levels")
+        if cap == 3:
+            raise MemoryError("out of memory growing the order book's event tables")
+        raise BookError(f"{_ANOMALY_TEXT[an]} (order_ref {b.err_ref})", b.seq)
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def seq(self):
+        """Messages walked so far: the next message's ``seq``."""
+        return self.b.seq
+
+    @property
+    def timestamp(self):
+        """Timestamp (ns since midnight) of the last message applied."""
+        return self.b.timestamp
+
+    @property
+    def ended(self):
+        """True once the session's end marker (a zero length prefix) was read."""
+        return bool(self.b.ended)
+
+    @property
+    def live_orders(self):
+        """Orders resting in the book now."""
+        return self.b.live_orders
+
+    @property
+    def live_levels(self):
+        """Price levels in use now, over every stock and side."""
+        return self.b.live_levels
+
+    @property
+    def strict(self):
+        return bool(self.b.strict)
+
+    @property
+    def max_orders(self):
+        return self.b.max_orders
+
+    @property
+    def max_levels(self):
+        return self.b.max_levels
+
+    def _stats(self):
+        cdef BookState *b = &self.b
+        out = {
+            "messages": b.seq,
+            "live_orders": b.live_orders,
+            "live_levels": b.live_levels,
+            "peak_orders": b.peak_orders,
+            "peak_levels": b.peak_levels,
+            "max_orders": b.max_orders,
+            "max_levels": b.max_levels,
+            "trades": b.trades,
+            "cross_trades": b.cross_trades,
+            "broken_trades": b.broken_trades,
+            "unknown_types": b.unknown_types,
+            "by_type": {chr(i): b.type_counts[i] for i in range(256) if b.type_counts[i]},
+        }
+        for i in range(1, AN_COUNT):
+            out[ANOMALY_NAMES[i]] = b.anomalies[i]
+        out["anomalies"] = sum(b.anomalies[i] for i in range(1, AN_COUNT))
+        return out
+
+    def _directory(self):
+        """``[(stock_locate, ticker bytes)]`` of every stock seen in an R message."""
+        cdef BookState *b = &self.b
+        cdef Py_ssize_t i
+        out = []
+        for i in range(N_LOCATES):
+            if b.stocks[i].in_directory:
+                out.append((i, b.stocks[i].ticker[:8]))
+        return out
+
+    def _directory_version(self):
+        """Changes whenever the stock directory may have changed (R messages seen)."""
+        return self.b.type_counts[<int>b'R']
+
+    def _kept(self, Py_ssize_t loc):
+        return bool(self.b.keep[loc & 0xFFFF])
+
+    def _trading_state(self, Py_ssize_t loc):
+        cdef Stock *st = &self.b.stocks[loc & 0xFFFF]
+        return (chr(st.trading_state) if st.trading_state else "",
+                chr(st.halt_action) if st.halt_action else "",
+                chr(st.halt_market) if st.halt_market else "")
+
+    # ------------------------------------------------------------ queries
+
+    def _bbo(self, Py_ssize_t loc):
+        cdef BookState *b = &self.b
+        cdef uint32_t lb = best_level(b, <uint16_t>loc, 0)
+        cdef uint32_t la = best_level(b, <uint16_t>loc, 1)
+        return (
+            b.levels[lb].price if lb != NIL else 0,
+            b.levels[lb].shares if lb != NIL else 0,
+            b.levels[la].price if la != NIL else 0,
+            b.levels[la].shares if la != NIL else 0,
+        )
+
+    def _depth(self, Py_ssize_t loc, Py_ssize_t levels):
+        cdef BookState *b = &self.b
+        cdef SideBook *sb
+        cdef Level *L
+        cdef Py_ssize_t i, k, row = 0
+        cdef int side
+        nb = min(levels, b.stocks[loc].side[0].n)
+        na = min(levels, b.stocks[loc].side[1].n)
+        out = np.zeros(nb + na, dtype=DEPTH_DTYPE)
+        for side in range(2):
+            sb = &b.stocks[loc].side[side]
+            k = nb if side == 0 else na
+            for i in range(k):
+                L = &b.levels[sb.keys[sb.n - 1 - i] & NIL]
+                out[row] = (b"B" if side == 0 else b"S", L.price, L.shares, L.count)
+                row += 1
+        return out
+
+    def _orders_at(self, Py_ssize_t loc, side, Py_ssize_t price):
+        cdef BookState *b = &self.b
+        cdef int s = _side_index(side)
+        cdef SideBook *sb = &b.stocks[loc].side[s]
+        cdef bint found
+        cdef Py_ssize_t i
+        cdef uint32_t slot
+        cdef Level *L
+        if not 0 <= price <= 0xFFFFFFFF:
+            return np.zeros(0, dtype=QUEUE_DTYPE)
+        i = side_search(sb, price_key(<uint32_t>price, s), &found)
+        if not found:
+            return np.zeros(0, dtype=QUEUE_DTYPE)
+        L = &b.levels[sb.keys[i] & NIL]
+        out = np.zeros(L.count, dtype=QUEUE_DTYPE)
+        slot = L.head
+        i = 0
+        while slot != NIL and i < L.count:
+            out[i] = (b.orders[slot].order_ref, b.orders[slot].shares)
+            slot = b.orders[slot].next
+            i += 1
+        return out
+
+    def _order(self, uint64_t order_ref):
+        cdef uint64_t bucket
+        cdef uint32_t slot = h_find(&self.b, order_ref, &bucket)
+        cdef Order *o
+        if slot == NIL:
+            return None
+        o = &self.b.orders[slot]
+        return (o.order_ref, o.stock_locate, "B" if o.side == 0 else "S", o.price, o.shares)
+
+    def _queue_position(self, uint64_t order_ref):
+        cdef BookState *b = &self.b
+        cdef uint64_t bucket
+        cdef uint32_t slot = h_find(b, order_ref, &bucket)
+        cdef uint32_t cur
+        cdef uint64_t ahead = 0, shares = 0
+        if slot == NIL:
+            return None
+        cur = b.levels[b.orders[slot].level].head
+        while cur != slot and cur != NIL:
+            ahead += 1
+            shares += b.orders[cur].shares
+            cur = b.orders[cur].next
+        return ahead, shares
+
+    # ------------------------------------------------------------ event tables
+
+    def drain_bbo(self):
+        """Top-of-book changes recorded since the last drain (a ``BBO_DTYPE`` array).
+
+        Raises
+        ------
+        RuntimeError
+            The book was built without ``bbo=True``.
+        """
+        cdef BookState *b = &self.b
+        if not b.track_bbo:
+            raise RuntimeError("top-of-book events are off: build the book with bbo=True")
+        out = np.empty(b.bbo_n, dtype=BBO_DTYPE)
+        cdef uint8_t[::1] view = out.view(np.uint8)
+        if b.bbo_n:
+            memcpy(&view[0], b.bbo_buf, b.bbo_n * sizeof(BboEvent))
+        b.bbo_n = 0
+        return out
+
+    def drain_executions(self):
+        """Executions recorded since the last drain (an ``EXEC_DTYPE`` array).
+
+        Raises
+        ------
+        RuntimeError
+            The book was built without ``executions=True``.
+        """
+        cdef BookState *b = &self.b
+        if not b.track_executions:
+            raise RuntimeError("execution events are off: build the book with executions=True")
+        out = np.empty(b.exec_n, dtype=EXEC_DTYPE)
+        cdef uint8_t[::1] view = out.view(np.uint8)
+        if b.exec_n:
+            memcpy(&view[0], b.exec_buf, b.exec_n * sizeof(ExecEvent))
+        b.exec_n = 0
+        return out

@@ -1,0 +1,213 @@
+"""The order book against a plain reference book on generated days, and fuzzing."""
+
+import os
+import random
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, os.path.dirname(__file__))  # --import-mode=importlib: reach the helper
+from itch_reference_book import ReferenceBook, generate_day, message_offsets, parse  # noqa: E402
+
+from hftcore.errors import BookError, BookFull, DecodeError
+from hftcore.itch import OrderBook, encode
+
+
+def _depth_rows(book, loc):
+    return [(s.decode(), int(p), int(q), int(c)) for s, p, q, c in book.depth(loc, 10**6)]
+
+
+def _assert_same(book, ref, locates):
+    for loc in locates:
+        assert _depth_rows(book, loc) == ref.depth(loc), f"stock_locate {loc}"
+    assert book.live_orders == len(ref.orders)
+    for order_ref, (loc, side, price, shares) in list(ref.orders.items())[:200]:
+        rec = book.order(order_ref)
+        assert (rec.stock_locate, rec.side, rec.price, rec.shares) == (loc, side, price, shares)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_depth_matches_reference_through_the_day(seed):
+    buf, tickers = generate_day(messages=6000, symbols=6, seed=seed)
+    offsets = message_offsets(buf)
+    book = OrderBook(max_orders=10_000, max_levels=1_000, executions=True)
+    ref = ReferenceBook()
+    # Compare at several points in the stream, then at the end.
+    cuts = sorted({0, *random.Random(seed).sample(range(len(offsets)), 6), len(offsets) - 1})
+    for a, b in zip(cuts, cuts[1:]):
+        part = buf[offsets[a] : offsets[b]]
+        assert book.apply(part) == b - a
+        assert book.consumed == len(part)
+        ref.apply(part)
+        _assert_same(book, ref, list(tickers))
+    stats = book.stats()
+    assert stats["anomalies"] == 0
+    assert book.symbols == {t: loc for loc, t in tickers.items()}
+    # Executions: same rows as the reference recorded.
+    ex = book.drain_executions()
+    got = [
+        (int(r["seq"]), int(r["stock_locate"]), int(r["order_ref"]), r["side"].decode(),
+         int(r["price"]), int(r["shares"]), int(r["match_number"]))
+        for r in ex
+    ]  # fmt: skip
+    assert got == ref.executions
+
+
+def test_queue_order_matches_reference():
+    buf, tickers = generate_day(messages=4000, symbols=3, seed=11)
+    book = OrderBook(max_orders=10_000, max_levels=1_000)
+    book.apply(buf)
+    ref = ReferenceBook()
+    ref.apply(buf)
+    for (loc, side), levels in ref.levels.items():
+        for price, refs in levels.items():
+            q = book.orders_at(loc, side, price)
+            assert q["order_ref"].tolist() == refs
+            shares = [ref.orders[r][3] for r in refs]
+            assert q["shares"].tolist() == shares
+            for i, r in enumerate(refs):
+                pos = book.queue_position(r)
+                assert (pos.orders_ahead, pos.shares_ahead) == (i, sum(shares[:i]))
+
+
+def test_symbols_restriction_gives_the_same_books():
+    buf, tickers = generate_day(messages=5000, symbols=6, seed=5)
+    full = OrderBook(max_orders=10_000, max_levels=1_000)
+    full.apply(buf)
+    some = OrderBook(max_orders=10_000, max_levels=1_000, symbols=[tickers[2], 5])
+    assert some.apply(buf) == full.seq
+    for loc in tickers:
+        if loc in (2, 5):
+            assert _depth_rows(some, loc) == _depth_rows(full, loc)
+        else:
+            assert len(some.depth(loc)) == 0
+    assert set(some.symbols) == {tickers[2], tickers[5]}
+    assert some.stats()["anomalies"] == 0
+
+
+def test_apply_in_chunks_split_at_every_offset_equals_one_apply():
+    buf, tickers = generate_day(messages=300, symbols=3, seed=9)
+    whole = OrderBook(max_orders=1_000, max_levels=500, bbo=True)
+    whole.apply(buf)
+    want = {loc: _depth_rows(whole, loc) for loc in tickers}
+    want_bbo = whole.drain_bbo()
+    for cut in range(len(buf) + 1):
+        book = OrderBook(max_orders=1_000, max_levels=500, bbo=True)
+        n1 = book.apply(buf[:cut])
+        rest = buf[book.consumed :]
+        n2 = book.apply(rest)
+        assert book.consumed == len(rest)
+        assert n1 + n2 == whole.seq
+        assert {loc: _depth_rows(book, loc) for loc in tickers} == want
+        assert np.array_equal(book.drain_bbo(), want_bbo)
+
+
+def test_bbo_events_follow_the_top_of_book():
+    buf, tickers = generate_day(messages=3000, symbols=4, seed=21)
+    book = OrderBook(max_orders=10_000, max_levels=1_000, bbo=True)
+    ref = ReferenceBook()
+    expected = []
+    last = {}
+    for (t, f), (a, b) in zip(parse(buf), zip(message_offsets(buf), message_offsets(buf)[1:])):
+        ref.apply_one(t, f)
+        if t in "AFECXDU":
+            loc = f[0] if t not in "ECXDU" else None
+            if loc is None:
+                loc = f[0]
+            d = ref.depth(loc, 1)
+            bid = next(((p, q) for s, p, q, _ in d if s == "B"), (0, 0))
+            ask = next(((p, q) for s, p, q, _ in d if s == "S"), (0, 0))
+            top = (*bid, *ask)
+            if last.get(loc, (0, 0, 0, 0)) != top:
+                expected.append((ref.seq, loc, *top))
+                last[loc] = top
+        ref.seq += 1
+    book.apply(buf)
+    got = book.drain_bbo()
+    rows = [
+        (int(r["seq"]), int(r["stock_locate"]), int(r["bid_price"]), int(r["bid_shares"]),
+         int(r["ask_price"]), int(r["ask_shares"]))
+        for r in got
+    ]  # fmt: skip
+    assert rows == expected
+    assert len(book.drain_bbo()) == 0  # drained
+
+
+def test_book_full_on_a_generated_day_is_clean():
+    buf, _ = generate_day(messages=3000, symbols=3, seed=4)
+    book = OrderBook(max_orders=20, max_levels=1_000)
+    with pytest.raises(BookFull, match="max_orders"):
+        book.apply(buf)
+    assert book.live_orders == 20
+
+
+# ---------------------------------------------------------------- fuzzing
+
+_DAY, _ = generate_day(messages=800, symbols=3, seed=77)
+
+
+def _apply_all(buf, **kw):
+    book = OrderBook(max_orders=2_000, max_levels=1_000, bbo=True, executions=True, **kw)
+    try:
+        book.apply(buf)
+    except (DecodeError, BookError, BookFull):
+        pass
+    # The book must still answer queries consistently afterwards.
+    for loc in range(0, 5):
+        d = book.depth(loc, 50)
+        assert (d["orders"] > 0).all()
+    book.drain_bbo()
+    book.drain_executions()
+    return book
+
+
+def test_fuzz_mutations_and_truncations():
+    rng = random.Random(1234)
+    data = bytearray(_DAY)
+    for _ in range(1500):
+        buf = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            buf[rng.randrange(len(buf))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            buf = buf[: rng.randrange(len(buf))]
+        _apply_all(bytes(buf), strict=rng.random() < 0.3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=400))
+def test_fuzz_random_bytes(data):
+    _apply_all(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from("AFEXCDUPQBRH"), max_size=40), st.integers(0, 2**32))
+def test_fuzz_valid_framing_random_references(types, seed):
+    rng = random.Random(seed)
+    parts = []
+    for t in types:
+        f = {"stock_locate": rng.randint(0, 3), "timestamp": rng.randint(0, 10**9)}
+        ref = rng.randint(0, 6)
+        if t in "AF":
+            f |= {"order_ref": ref, "side": rng.choice("BS"), "shares": rng.randint(0, 9)}
+            f |= {"price": rng.randint(0, 5)}
+        elif t in "EXC":
+            key = "cancelled_shares" if t == "X" else "executed_shares"
+            f |= {"order_ref": ref, key: rng.randint(0, 12)}
+        elif t == "D":
+            f |= {"order_ref": ref}
+        elif t == "U":
+            f |= {"original_order_ref": ref, "new_order_ref": rng.randint(0, 6)}
+            f |= {"shares": rng.randint(0, 9), "price": rng.randint(0, 5)}
+        parts.append(encode(t, **f))
+    buf = b"".join(parts)
+    book = _apply_all(buf)
+    ref = ReferenceBook()
+    ref.apply(buf)
+    for loc in range(4):
+        assert _depth_rows(book, loc) == ref.depth(loc)
+    stats = book.stats()
+    for k in ("unknown_order", "duplicate_order", "overfill", "overcancel", "crossed"):
+        assert stats[k] == ref.anomalies[k], k

@@ -1,0 +1,187 @@
+"""read_file / iter_file: plain and gzip files, chunking, truncation."""
+
+import gzip
+import struct
+import warnings
+
+import numpy as np
+import pytest
+
+from hftcore import DecodeError, itch
+from hftcore.itch import spec
+
+
+def random_tables(rng, n):
+    """Random-valued tables of every type, ``n`` messages in all, seq a random interleave."""
+    kinds = rng.integers(0, len(spec.TYPES), size=n)
+    tables = {}
+    for i, t in enumerate(spec.TYPES):
+        seqs = np.flatnonzero(kinds == i)
+        arr = np.zeros(len(seqs), dtype=spec.dtype(t))
+        arr["seq"] = seqs
+        for f in spec.BY_TYPE[t].all_fields:
+            if f.kind in ("alpha", "enum"):
+                codes = rng.integers(ord("A"), ord("Z") + 1, size=(len(seqs), f.size))
+                arr[f.name] = codes.astype(np.uint8).view(f"S{f.size}").ravel()
+            else:
+                hi = (1 << (8 * f.size)) - 1
+                arr[f.name] = rng.integers(0, hi, size=len(seqs), dtype=np.uint64, endpoint=True)
+        tables[t] = arr
+    return tables
+
+
+@pytest.fixture(scope="module")
+def stream():
+    rng = np.random.default_rng(21)
+    tables = random_tables(rng, 3000)
+    return itch.encode_stream(tables), tables
+
+
+def assert_same(a, b):
+    for t in spec.TYPES:
+        assert np.array_equal(a[t], b[t]), t
+    assert a.counts == b.counts
+    assert (a.consumed, a.messages, a.unknown, a.next_seq) == (
+        b.consumed,
+        b.messages,
+        b.unknown,
+        b.next_seq,
+    )
+
+
+def write(tmp_path, name, data, compress=False):
+    path = tmp_path / name
+    if compress:
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def test_plain_file_equals_decode_and_source_tables(tmp_path, stream):
+    wire, tables = stream
+    got = itch.read_file(write(tmp_path, "day.itch", wire))
+    assert_same(got, itch.decode(wire))
+    for t in spec.TYPES:
+        assert np.array_equal(got[t], tables[t])
+    assert got.consumed == len(wire)
+
+
+def test_gz_equals_plain(tmp_path, stream):
+    wire, _ = stream
+    plain = itch.read_file(write(tmp_path, "day.itch", wire))
+    gz = itch.read_file(write(tmp_path, "day.itch.gz", wire, compress=True))
+    assert_same(gz, plain)
+
+
+def test_gzip_detected_by_magic_not_name(tmp_path, stream):
+    wire, _ = stream
+    got = itch.read_file(write(tmp_path, "day.bin", wire, compress=True))
+    assert_same(got, itch.decode(wire))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("chunk", [1, 37, 1000, 1 << 20])
+def test_iter_file_chunks_concatenate_to_read_file(tmp_path, stream, compress, chunk):
+    wire, _ = stream
+    path = write(tmp_path, "day.itch" + (".gz" if compress else ""), wire, compress)
+    parts = list(itch.iter_file(path, chunk_bytes=chunk))
+    if chunk < len(wire) // 2:
+        assert len(parts) > 1
+    seq = 0
+    for p in parts:
+        assert p.seq_start == seq
+        seq = p.next_seq
+    assert_same(itch.concat_tables(parts), itch.read_file(path))
+
+
+def test_iter_file_types(tmp_path, stream):
+    wire, _ = stream
+    path = write(tmp_path, "day.itch", wire)
+    whole = itch.concat_tables(itch.iter_file(path, chunk_bytes=5000, types="AU"))
+    full = itch.decode(wire)
+    for t in spec.TYPES:
+        assert np.array_equal(whole[t], full[t]) if t in "AU" else len(whole[t]) == 0
+    assert whole.counts == full.counts
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_zero_length_file(tmp_path, compress):
+    path = write(tmp_path, "empty.itch", b"", compress)
+    t = itch.read_file(path)
+    assert t.messages == 0 and t.consumed == 0
+    assert list(itch.iter_file(path)) == []
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("cut", [1, 2, 10])
+def test_truncated_file_names_path_and_offset(tmp_path, stream, compress, cut):
+    wire, _ = stream
+    # Cut inside the last message: the error points at that message's length prefix.
+    starts = []
+    pos = 0
+    while pos < len(wire):
+        starts.append(pos)
+        pos += 2 + struct.unpack(">H", wire[pos : pos + 2])[0]
+    last_start = starts[-1]
+    truncated = wire[: last_start + cut]
+    path = write(tmp_path, "cut.itch", truncated, compress)
+    with pytest.raises(DecodeError) as err:
+        itch.read_file(path)
+    assert err.value.offset == last_start
+    assert str(path) in str(err.value)
+    with pytest.raises(DecodeError) as err2:
+        list(itch.iter_file(path, chunk_bytes=4096))
+    assert err2.value.offset == last_start
+
+
+def test_bad_length_in_file_reports_file_offset(tmp_path, stream):
+    wire, _ = stream
+    bad_at = 0
+    for _ in range(500):  # skip ahead 500 messages
+        bad_at += 2 + struct.unpack(">H", wire[bad_at : bad_at + 2])[0]
+    t = chr(wire[bad_at + 2])
+    broken = bytearray(wire)
+    broken[bad_at : bad_at + 2] = struct.pack(">H", spec.BY_TYPE[t].length - 1)
+    path = write(tmp_path, "bad.itch", bytes(broken))
+    for call in (
+        lambda: itch.read_file(path),
+        lambda: list(itch.iter_file(path, chunk_bytes=3000)),
+    ):
+        with pytest.raises(DecodeError) as err:
+            call()
+        assert err.value.offset == bad_at
+        assert str(path) in str(err.value)
+
+
+def test_end_of_session_then_trailing_bytes_warns(tmp_path, stream):
+    wire, _ = stream
+    path = write(tmp_path, "eos.itch", wire + b"\x00\x00" + wire[:40])
+    with pytest.warns(UserWarning, match="after the end-of-session"):
+        t = itch.read_file(path)
+    assert t.end_of_session and t.consumed == len(wire) + 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t2 = itch.read_file(write(tmp_path, "eos2.itch", wire + b"\x00\x00"))
+    assert t2.end_of_session
+
+
+def test_corrupt_gzip_is_a_decode_error(tmp_path, stream):
+    wire, _ = stream
+    path = write(tmp_path, "day.itch.gz", wire, compress=True)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data[: len(data) - 3]))
+    with pytest.raises(DecodeError) as err:
+        itch.read_file(path)
+    assert str(path) in str(err.value)
+
+
+def test_progress_writes_to_stderr_when_forced(tmp_path, stream, capsys):
+    wire, _ = stream
+    path = write(tmp_path, "day.itch.gz", wire, compress=True)
+    itch.read_file(path, progress=True)
+    assert "day.itch.gz" in capsys.readouterr().err
+    itch.read_file(path, progress=False)
+    assert capsys.readouterr().err == ""
