@@ -58,9 +58,30 @@ def itchfeed_decode(buf):
     return lambda: _consume(parser().parse_stream(buf))
 
 
+def strip_types(buf, types: bytes) -> bytes:
+    """``buf`` without the messages of the given types (framing kept)."""
+    out = bytearray()
+    pos, end = 0, len(buf)
+    start = 0
+    while pos + 3 <= end:
+        nxt = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
+        if buf[pos + 2] in types:
+            out += buf[start:pos]
+            start = nxt
+        pos = nxt
+    out += buf[start:end]
+    return bytes(out)
+
+
+# meatpy 0.5 unpacks DLCR ('O') as 51 bytes; ITCH 5.0 defines it as 48, so it cannot
+# read a stream containing one. It gets the same stream without them (one a day).
+MEATPY_SKIPS = b"O"
+
+
 def meatpy_decode(buf):
     from meatpy.itch50 import ITCH50MessageReader
 
+    buf = strip_types(buf, MEATPY_SKIPS)
     return lambda: _consume(ITCH50MessageReader()._read_messages(io.BytesIO(buf)))
 
 
@@ -122,6 +143,7 @@ def meatpy_book(buf, max_orders):
     # checks priority and raises unless its ``skip_exception`` hook says otherwise.
     lob.LimitOrderBook.skip_exception = lambda self, e: True
     day = datetime.datetime(2026, 1, 2)
+    buf = strip_types(buf, MEATPY_SKIPS)
 
     def run():
         procs: dict[int, ITCH50MarketProcessor] = {}
