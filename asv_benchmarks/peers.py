@@ -217,6 +217,7 @@ def run_itch_book(args) -> list[Row]:
     ]
     apis = {
         "hftcore": "itch.OrderBook(max_orders=...).apply(buf)",
+        "hftcore, default size": "itch.OrderBook().apply(buf) (default capacities)",
         "itch-book": "Session(tables=[], depth=0).feed(buf): all books",
         "itchcpp": "book.BookManager().process_stream(buf): all books",
         "meatpy": "one ITCH50MarketProcessor per stock, routed by locate",
@@ -246,7 +247,7 @@ def run_itch_book(args) -> list[Row]:
             if lib == "meatpy" and counts.get("O"):
                 note += "; without DLCR (O): meatpy reads it as 51 bytes, the spec says 48"
             row = Row(section="itch-book", case=case, library=lib,
-                      version=version_of(PEER_DISTS[lib]), api=apis[lib], n=n,
+                      version=version_of(PEER_DISTS[lib.split(",")[0]]), api=apis[lib], n=n,
                       note=note.lstrip("; "))  # fmt: skip
             if "error" in res:
                 row["note"] = res["error"]
@@ -256,7 +257,7 @@ def run_itch_book(args) -> list[Row]:
                 if n == n_all and resting:
                     row["bytes_per_order"] = res["rss_delta_mb"] * 2**20 / resting
             if lib == "hftcore":
-                row["api"] += f" (max_orders={max_orders:,})"
+                row["api"] += f" (max_orders={max_orders:,}: peak live orders + 25%)"
             book_rows.append(row)
             print_row(row)
         ratio_vs_hftcore(book_rows)
@@ -510,7 +511,10 @@ NOTES = {
     "itch-book": [
         "Each library runs in a fresh subprocess; 'peak RSS growth' is VmHWM after the first "
         "build minus RSS before it (input already loaded), so C/C++ allocations count. "
-        "hftcore preallocates its order store for `max_orders` (peak live orders + 25%).",
+        "hftcore preallocates its order store for `max_orders`: one row sized as a user "
+        "would (peak live orders + 25%, ratios are against it), one with the default "
+        "capacities (8M orders): its order_ref hash slows down sharply once the day's "
+        "order refs span more than its table (about 1.5-3x `max_orders`).",
         "meatpy keeps one `ITCH50MarketProcessor` per stock (its design); messages are routed "
         "by stock locate, and its execution-priority check is relaxed through its "
         "`skip_exception` hook because the synthetic day executes orders out of "

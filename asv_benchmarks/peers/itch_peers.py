@@ -110,6 +110,17 @@ def hftcore_book(buf, max_orders):
     return run
 
 
+def hftcore_book_default(buf, max_orders):
+    from hftcore import itch
+
+    def run():
+        book = itch.OrderBook()
+        book.apply(buf)
+        return book
+
+    return run
+
+
 def itchbook_book(buf, max_orders):
     from itch_book._core import Session
 
@@ -172,6 +183,7 @@ DECODERS = {
 
 BOOKS = {
     "hftcore": hftcore_book,
+    "hftcore, default size": hftcore_book_default,
     "itch-book": itchbook_book,
     "itchcpp": itchcpp_book,
     "meatpy": meatpy_book,
