@@ -279,40 +279,62 @@ def cached_live_orders(path: Path, buf: bytes) -> tuple[int, int]:
 # -- Binance --------------------------------------------------------------------------
 
 
-def binance_corpus(messages: int, seed: int = 1) -> tuple[list[bytes], str]:
-    """The corpus as a list of messages (cached as newline-delimited JSON)."""
+def binance_corpus(messages: int, seed: int = 1) -> tuple[list[bytes], list[bytes] | None, str]:
+    """(JSON messages, the same events as SBE messages or None, source); JSON is cached."""
     try:
         from hftcore.sim import binance as sim_binance
 
-        gen, source = sim_binance.generate_corpus, "hftcore.sim.binance.generate_corpus"
+        gen, source = sim_binance.generate_messages, "hftcore.sim.binance"
     except (ImportError, AttributeError):
         from peers import binance_corpus as fallback
 
-        gen, source = fallback.generate, "asv_benchmarks/peers/binance_corpus.py"
+        gen, source, sim_binance = fallback.generate, "asv_benchmarks/peers/binance_corpus.py", None
     key = hashlib.sha1(f"{source}-{messages}-{seed}".encode()).hexdigest()[:12]
     path = CACHE / f"binance-{messages}-{key}.ndjson"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         corpus = gen(messages=messages, seed=seed)
-        if isinstance(corpus, (bytes, bytearray, memoryview)):
-            corpus = bytes(corpus).splitlines()
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(b"".join(bytes(c).rstrip(b"\n") + b"\n" for c in corpus))
         tmp.replace(path)
-    return path.read_bytes().splitlines(), source
+    sbe = None
+    if sim_binance is not None and hasattr(sim_binance, "generate_sbe_messages"):
+        sbe = sim_binance.generate_sbe_messages(messages=messages, seed=seed)
+    return path.read_bytes().splitlines(), sbe, source
+
+
+def by_symbol(lines: list, symbols: list[str]) -> list[list]:
+    """Group messages by symbol, keeping stream order (one book per symbol)."""
+    groups: dict[str, list] = {}
+    for line, sym in zip(lines, symbols, strict=True):
+        groups.setdefault(sym, []).append(line)
+    return list(groups.values())
 
 
 def run_binance(args) -> list[Row]:
     from peers import binance_peers as bp
 
-    corpus, source = binance_corpus(args.binance_messages)
-    depth = [c for c in corpus if c.startswith(b'{"e":"depthUpdate"')]
-    other = [c for c in corpus if not c.startswith(b'{"e":"depthUpdate"')]
-    levels = sum(len(m["b"]) + len(m["a"]) for m in map(json.loads, depth))
+    corpus, sbe, source = binance_corpus(args.binance_messages)
+    is_depth = [c.startswith(b'{"e":"depthUpdate"') for c in corpus]
+    depth = [c for c, d in zip(corpus, is_depth, strict=True) if d]
+    other = [c for c, d in zip(corpus, is_depth, strict=True) if not d]
+    parsed = [json.loads(c) for c in depth]
+    levels = sum(len(m["b"]) + len(m["a"]) for m in parsed)
+    symbols = [m["s"] for m in parsed]
+    depth_groups = by_symbol(depth, symbols)
     nd_buf = b"\n".join(corpus) + b"\n"
+    other_buf = b"\n".join(other) + b"\n"
+    if sbe is not None and len(sbe) != len(corpus):
+        sbe = None
+    sbe_depth = sbe_other = sbe_groups = None
+    if sbe is not None:
+        sbe_depth = [m for m, d in zip(sbe, is_depth, strict=True) if d]
+        sbe_other = [m for m, d in zip(sbe, is_depth, strict=True) if not d]
+        sbe_groups = by_symbol(sbe_depth, symbols)
     print(
         f"\n[binance] {len(corpus):,} messages ({len(depth):,} depth diffs with {levels:,} "
-        f"levels, {len(other):,} trades/bookTicker), {len(nd_buf) / 1e6:.1f} MB ({source})"
+        f"levels, {len(other):,} trades/bookTicker; {len(depth_groups)} symbol(s)), "
+        f"{len(nd_buf) / 1e6:.1f} MB JSON ({source})"
     )
     rows = []
 
@@ -331,46 +353,42 @@ def run_binance(args) -> list[Row]:
         print_row(row)
         return row
 
-    mixed = "decode, mixed corpus"
-    add(mixed, "hftcore", "hftcore", "binance.decode_many(ndjson buffer) -> tables",
-        lambda: hftcore_decode_many(nd_buf), len(corpus), levels)  # fmt: skip
-    add(mixed, "json", "python", "json.loads + exact int conversion",
-        lambda: bp.json_decoder(corpus), len(corpus), levels)  # fmt: skip
-    add(mixed, "orjson", "orjson", "orjson.loads + exact int conversion",
-        lambda: bp.orjson_decoder(corpus), len(corpus), levels)  # fmt: skip
-    add(mixed, "msgspec", "msgspec", "typed Structs (strict=False), str -> exact int",
-        lambda: bp.msgspec_decoder(corpus), len(corpus), levels)  # fmt: skip
-    add(mixed, "msgspec float", "msgspec", "typed Structs (strict=False) str->float, round(x*1e8)",
-        lambda: bp.msgspec_float_decoder(corpus), len(corpus), levels)  # fmt: skip
-    sbe = hftcore_sbe_corpus(corpus)
-    add(mixed, "hftcore SBE", "hftcore", "binance SBE decode of the same events",
-        lambda: hftcore_sbe_decode(sbe), len(corpus), levels)  # fmt: skip
-    ratio_vs_hftcore([r for r in rows if r["case"] == mixed], per_unit=True)
+    exact = "exact int conversion"
+    typed = "typed Structs (strict=False), str -> " + exact
+    floaty = "typed Structs (strict=False) str -> float, round(x*1e8)"
+    for case, lines, buf, sbe_part, n_lv in (
+        ("decode, mixed corpus", corpus, nd_buf, sbe, levels),
+        ("decode, trades + bookTicker only", other, other_buf, sbe_other, 0),
+    ):
+        add(case, "hftcore", "hftcore", "binance.decode_many(ndjson buffer) -> tables",
+            lambda buf=buf: hftcore_decode_many(buf), len(lines), n_lv)  # fmt: skip
+        add(case, "hftcore SBE", "hftcore", "binance.decode_many_sbe(same events as SBE)",
+            lambda p=sbe_part: hftcore_sbe_decode(p), len(lines), n_lv)  # fmt: skip
+        add(case, "msgspec", "msgspec", typed,
+            lambda lines=lines: bp.msgspec_decoder(lines), len(lines), n_lv)  # fmt: skip
+        add(case, "msgspec float", "msgspec", floaty,
+            lambda lines=lines: bp.msgspec_float_decoder(lines), len(lines), n_lv)  # fmt: skip
+        add(case, "orjson", "orjson", "orjson.loads + " + exact,
+            lambda lines=lines: bp.orjson_decoder(lines), len(lines), n_lv)  # fmt: skip
+        add(case, "json", "python", "json.loads + " + exact,
+            lambda lines=lines: bp.json_decoder(lines), len(lines), n_lv)  # fmt: skip
+        ratio_vs_hftcore([r for r in rows if r["case"] == case])
 
-    nodepth = "decode, trades + bookTicker only"
-    add(nodepth, "hftcore", "hftcore", "binance.decode_many(ndjson buffer) -> tables",
-        lambda: hftcore_decode_many(b"\n".join(other) + b"\n"), len(other))  # fmt: skip
-    add(nodepth, "msgspec", "msgspec", "typed Structs (strict=False), str -> exact int",
-        lambda: bp.msgspec_decoder(other), len(other))  # fmt: skip
-    add(nodepth, "msgspec float", "msgspec",
-        "typed Structs (strict=False) str->float, round(x*1e8)",
-        lambda: bp.msgspec_float_decoder(other), len(other))  # fmt: skip
-    add(nodepth, "orjson", "orjson", "orjson.loads + exact int conversion",
-        lambda: bp.orjson_decoder(other), len(other))  # fmt: skip
-    add(nodepth, "json", "python", "json.loads + exact int conversion",
-        lambda: bp.json_decoder(other), len(other))  # fmt: skip
-    ratio_vs_hftcore([r for r in rows if r["case"] == nodepth], per_unit=True)
-
-    apply = "depth diffs: decode + apply to a book"
+    apply = "depth diffs: decode + apply to a book per symbol"
     add(apply, "hftcore", "hftcore", "L2Book.apply_depth_json(msg) per diff",
-        lambda: hftcore_apply(depth), len(depth), levels)  # fmt: skip
+        lambda: hftcore_apply(depth_groups, "apply_depth_json"), len(depth), levels)  # fmt: skip
+    add(apply, "hftcore, batch", "hftcore",
+        "binance.apply_depth_json_many(book, ndjson of the symbol's diffs)",
+        lambda: hftcore_apply_many(depth_groups), len(depth), levels)  # fmt: skip
+    add(apply, "hftcore SBE", "hftcore", "L2Book.apply_depth_sbe(msg) per diff",
+        lambda: hftcore_apply(sbe_groups, "apply_depth_sbe"), len(depth), levels)  # fmt: skip
     add(apply, "msgspec + order-book", "order-book",
         "msgspec Struct decode, exact int, OrderBook bids/asks set/del",
-        lambda: bp.msgspec_orderbook_apply(depth), len(depth), levels)  # fmt: skip
+        lambda: bp.msgspec_orderbook_apply(depth_groups), len(depth), levels)  # fmt: skip
     add(apply, "hftbacktest", "hftbacktest",
         "ROIVectorMarketDepthBacktest.elapse over pre-built depth events (apply only)",
-        lambda: hftbacktest_apply(depth), len(depth), levels)  # fmt: skip
-    ratio_vs_hftcore([r for r in rows if r["case"] == apply], per_unit=True)
+        lambda: hftbacktest_apply(depth_groups), len(depth), levels)  # fmt: skip
+    ratio_vs_hftcore([r for r in rows if r["case"] == apply])
     return rows
 
 
@@ -381,36 +399,58 @@ def hftcore_decode_many(buf: bytes):
     return lambda: binance.decode_many(buf)
 
 
-def hftcore_apply(depth: list[bytes]):
+def hftcore_apply(groups, method: str):
+    if groups is None:
+        raise NotImplementedError("no SBE corpus (hftcore.sim.binance.generate_sbe_messages)")
     from hftcore.book import L2Book
 
-    L2Book(max_levels=5000).apply_depth_json(depth[0])
+    getattr(L2Book(max_levels=5000), method)(groups[0][0])
 
     def run():
-        book = L2Book(max_levels=5000)
-        apply = book.apply_depth_json
-        for msg in depth:
-            apply(msg)
-        return book
+        books = []
+        for msgs in groups:
+            book = L2Book(max_levels=5000)
+            apply = getattr(book, method)
+            for msg in msgs:
+                apply(msg)
+            books.append(book)
+        return books
 
     return run
 
 
-def hftcore_sbe_corpus(corpus: list[bytes]):
-    """The same events SBE-encoded with hftcore's encoder, or None when unavailable."""
-    return None
+def hftcore_apply_many(groups):
+    from hftcore import binance
+    from hftcore.book import L2Book
+
+    apply_many = binance.apply_depth_json_many
+    bufs = [b"\n".join(msgs) + b"\n" for msgs in groups]
+
+    def run():
+        books = []
+        for buf in bufs:
+            book = L2Book(max_levels=5000)
+            apply_many(book, buf)
+            books.append(book)
+        return books
+
+    return run
 
 
-def hftcore_sbe_decode(sbe_buf):
-    if sbe_buf is None:
-        raise NotImplementedError("no SBE encoder to build the corpus with")
+def hftcore_sbe_decode(msgs):
+    if msgs is None:
+        raise NotImplementedError("no SBE corpus (hftcore.sim.binance.generate_sbe_messages)")
     from hftcore import binance
 
-    return lambda: binance.decode_many_sbe(sbe_buf)
+    buf = b"".join(msgs)
+    binance.decode_many_sbe(buf)
+    return lambda: binance.decode_many_sbe(buf)
 
 
-def hftbacktest_apply(depth: list[bytes]):
-    """Build hftbacktest's event array from the diffs (not timed), time its depth apply."""
+def hftbacktest_apply(groups: list[list[bytes]]):
+    """Build hftbacktest's event arrays (one asset per symbol) before timing; time elapse."""
+    import math
+
     import numpy as np
     from hftbacktest import (
         BUY_EVENT,
@@ -422,43 +462,54 @@ def hftbacktest_apply(depth: list[bytes]):
         ROIVectorMarketDepthBacktest,
     )
     from hftbacktest.binding import event_dtype
+    from peers.binance_peers import to_e8
 
-    rows = []
-    prices = []
-    for i, line in enumerate(depth):
-        m = json.loads(line)
-        ts = m["E"] * 1_000_000 + i  # ns, strictly increasing
-        for flag, levels in ((BUY_EVENT, m["b"]), (SELL_EVENT, m["a"])):
-            for p, q in levels:
-                ev = DEPTH_EVENT | EXCH_EVENT | LOCAL_EVENT | flag
-                rows.append((ev, ts, ts, float(p), float(q), 0, 0, 0.0))
-                prices.append(float(p))
-    events = np.array(rows, dtype=event_dtype)
-    span = int(events["exch_ts"][-1] - events["exch_ts"][0] + 1_000)
-    lo, hi = min(prices) - 1.0, max(prices) + 1.0  # ROI: just the prices seen
+    setups = []
+    for lines in groups:
+        rows = []
+        ticks = []
+        for i, line in enumerate(lines):
+            m = json.loads(line)
+            ts = m["E"] * 1_000_000 + i  # ns, strictly increasing
+            for flag, levels in ((BUY_EVENT, m["b"]), (SELL_EVENT, m["a"])):
+                for p, q in levels:
+                    ev = DEPTH_EVENT | EXCH_EVENT | LOCAL_EVENT | flag
+                    rows.append((ev, ts, ts, float(p), float(q), 0, 0, 0.0))
+                    ticks.append(to_e8(p))
+        events = np.array(rows, dtype=event_dtype)
+        uniq = sorted(set(ticks))
+        tick = 0
+        for a, b in zip(uniq, uniq[1:], strict=False):
+            tick = math.gcd(tick, b - a)
+        tick = (tick or 1_000_000) / 1e8
+        span = int(events["exch_ts"][-1] - events["exch_ts"][0] + 1_000)
+        setups.append((events, tick, uniq[0] / 1e8 - tick, uniq[-1] / 1e8 + tick, span))
 
-    def run():
-        asset = (BacktestAsset().data(events).linear_asset(1.0).constant_order_latency(0, 0)
-                 .risk_adverse_queue_model().no_partial_fill_exchange()
-                 .trading_value_fee_model(0.0, 0.0).tick_size(0.01).lot_size(1e-8)
-                 .roi_lb(lo).roi_ub(hi).last_trades_capacity(0))  # fmt: skip
-        hbt = ROIVectorMarketDepthBacktest([asset])
-        return hbt, span
+    def build():
+        out = []
+        for events, tick, lo, hi, span in setups:
+            asset = (BacktestAsset().data(events).linear_asset(1.0).constant_order_latency(0, 0)
+                     .risk_adverse_queue_model().no_partial_fill_exchange()
+                     .trading_value_fee_model(0.0, 0.0).tick_size(tick).lot_size(1e-8)
+                     .roi_lb(lo).roi_ub(hi).last_trades_capacity(0))  # fmt: skip
+            out.append((ROIVectorMarketDepthBacktest([asset]), span))
+        return out
 
     # Construction (data load, ROI vector allocation) is setup; time only elapse().
-    def timed():
-        hbt, span_ = holder.pop()
-        hbt.elapse(span_)
-        holder.append(run())
+    holder = [build()]
 
-    holder = [run()]
+    def timed():
+        for hbt, span in holder.pop():
+            hbt.elapse(span)
+        holder.append(build())
+
     return timed
 
 
 # -- output ---------------------------------------------------------------------------
 
 
-def ratio_vs_hftcore(rows: list[Row], per_unit: bool = False) -> None:
+def ratio_vs_hftcore(rows: list[Row]) -> None:
     """``ratio``: how many times faster hftcore is than the peer (per message)."""
     ref = next((r for r in rows if r["library"] == "hftcore" and "median_s" in r), None)
     for r in rows:

@@ -169,24 +169,28 @@ def msgspec_float_decoder(corpus):
     return run
 
 
-def msgspec_orderbook_apply(depth_lines):
-    """msgspec decode + exact conversion + bmoscon ``order-book`` applying each level."""
+def msgspec_orderbook_apply(groups):
+    """msgspec decode + exact conversion + bmoscon ``order-book`` applying each level;
+    ``groups``: the depth messages of each symbol (one book per symbol)."""
     from order_book import OrderBook
 
     (depth, _, _), _ = _msgspec_types()
 
     def run():
-        book = OrderBook()
-        bids, asks = book.bids, book.asks
-        for line in depth_lines:
-            m = depth(line)
-            for side, levels in ((bids, m.b), (asks, m.a)):
-                for p, q in levels:
-                    price, qty = to_e8(p), to_e8(q)
-                    if qty:
-                        side[price] = qty
-                    elif price in side:
-                        del side[price]
-        return book
+        books = []
+        for lines in groups:
+            book = OrderBook()
+            bids, asks = book.bids, book.asks
+            for line in lines:
+                m = depth(line)
+                for side, levels in ((bids, m.b), (asks, m.a)):
+                    for p, q in levels:
+                        price, qty = to_e8(p), to_e8(q)
+                        if qty:
+                            side[price] = qty
+                        elif price in side:
+                            del side[price]
+            books.append(book)
+        return books
 
     return run
