@@ -7,10 +7,19 @@ import statistics
 import time
 
 
-def measure(fn, runs: int = 5, warmup: int = 1) -> tuple[float, float]:
-    """Time ``fn()`` ``runs`` times after ``warmup`` calls, GC off; return (median, min) s."""
+def measure(fn, runs: int = 5, warmup: int = 1, budget_s: float = 40.0, first_s=None):
+    """Time ``fn()`` ``runs`` times after ``warmup`` calls, GC off.
+
+    Returns (median s, min s, runs done). When one call takes so long that ``runs`` calls
+    would exceed ``budget_s``, fewer runs are done (at least 2) and the caller says so.
+    ``first_s``: the duration of a call already made (counts as the warm-up).
+    """
     for _ in range(warmup):
+        t0 = time.perf_counter_ns()
         fn()
+        first_s = (time.perf_counter_ns() - t0) / 1e9
+    if first_s and first_s * runs > budget_s:
+        runs = max(2, int(budget_s / first_s))
     enabled = gc.isenabled()
     gc.collect()
     gc.disable()
@@ -23,7 +32,7 @@ def measure(fn, runs: int = 5, warmup: int = 1) -> tuple[float, float]:
     finally:
         if enabled:
             gc.enable()
-    return statistics.median(times) / 1e9, min(times) / 1e9
+    return statistics.median(times) / 1e9, min(times) / 1e9, runs
 
 
 def proc_status_kb(field: str) -> int:
