@@ -223,3 +223,17 @@ def test_console_script(day):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["messages"] == 30_000
+
+
+def test_bad_arguments_are_usage_errors(tmp_path, capsys):
+    for argv in (
+        ["itch", "simulate", str(tmp_path / "x.itch"), "--symbols", "0"],
+        ["itch", "simulate", str(tmp_path / "x.itch"), "--messages", "-5"],
+        ["itch", "dump", str(tmp_path / "x.itch"), "--limit", "many"],
+        ["demo", "--symbols", "70000"],
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2, argv
+        assert "error: argument" in capsys.readouterr().err
+    assert not (tmp_path / "x.itch").exists()
