@@ -259,7 +259,7 @@ def run_itch_book(args) -> list[Row]:
             else:
                 row.update(median_s=res["median_s"], min_s=res["min_s"], runs=res["runs"])
                 row["rss_mb"] = res["rss_delta_mb"]
-                if n == n_all and resting:
+                if n == n_all and resting >= 10_000 and res["rss_delta_mb"] >= 2:
                     row["bytes_per_order"] = res["rss_delta_mb"] * 2**20 / resting
             if lib == "hftcore":
                 row["api"] += f" (max_orders={max_orders:,}: peak live orders + 25%)"
@@ -640,7 +640,7 @@ def markdown(rows: list[Row], args, info: list[str]) -> str:
                     cells.append(lvl)
                 cells.append(ratio)
                 if section == "itch-book":
-                    mem = f"{r['rss_mb']:,.0f} MB" if "rss_mb" in r else "-"
+                    mem = f"{r['rss_mb']:,.1f} MB" if "rss_mb" in r else "-"
                     if r.get("bytes_per_order"):
                         mem += f" ({r['bytes_per_order']:,.0f} B/resting order)"
                     cells.append(mem)
