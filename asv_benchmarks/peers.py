@@ -3,23 +3,27 @@
 
 Sections
 --------
-itch-decode  decode a generated day-shaped ITCH 5.0 stream held in memory: hftcore
-             ``itch.decode`` (every field of every type) vs itch-book, itchcpp, itchfeed,
-             meatpy. Messages/second and how many times faster hftcore is.
-itch-book    build every symbol's book from a realistic day (thousands of symbols, hundreds
-             of thousands of resting orders) and from a 50-symbol day: hftcore
-             ``itch.OrderBook.apply`` vs itch-book, itchcpp ``BookManager``, meatpy. Each
-             library runs in its own subprocess so its peak RSS growth (VmHWM, which sees C
-             allocations) is measured alone.
-binance      one corpus (50% depth diffs of 1-20 levels a side, 30% trades, 20% bookTicker):
-             json, orjson, msgspec (typed Structs, strict=False) decoding with exact
-             int64 8-decimal conversion; msgspec + bmoscon order-book applying the diffs;
-             hftbacktest's ROIVector depth applying the same levels; hftcore decode_many,
-             decode+apply (``L2Book.apply_depth_json``) and SBE. ns per message and per level.
+itch-decode  decode a day-shaped ITCH 5.0 stream (``hftcore.sim.itch.generate``, 2M
+             messages) held in memory: hftcore ``itch.decode`` (every field of every type)
+             vs itch-book, itchcpp, itchfeed, meatpy. Messages/second and ratios.
+itch-book    build every symbol's book: from that day, from a dense day (the flow of
+             ``peers/itch_day.py`` leaves hundreds of thousands of orders resting) and from
+             a 50-symbol day: hftcore ``itch.OrderBook.apply`` vs itch-book, itchcpp
+             ``BookManager``, meatpy. Each library runs in its own subprocess, so its peak
+             RSS growth (VmHWM, which sees C allocations) is measured alone.
+binance      one corpus (``hftcore.sim.binance``: 50% depth diffs of 1-20 levels a side, 30%
+             trades, 20% bookTicker): json, orjson, msgspec (typed Structs, strict=False)
+             decoding with exact int64 8-decimal conversion; msgspec + bmoscon order-book
+             applying the diffs; hftbacktest's ROIVector depth applying the same levels;
+             hftcore ``decode_many``, ``decode_many_sbe`` (the same events as SBE) and
+             decode+apply (``L2Book.apply_depth_json`` / ``apply_depth_sbe``). ns per
+             message and per price level.
 
-Method: inputs generated (or loaded from a cache) and held in memory before timing; each
-measurement warmed up once, then timed ``--runs`` times (default 5) with the GC disabled;
-median and min reported. Slow peers run on a prefix of the same input (said in the table).
+Method: inputs generated once (cached under the temp dir) and held in memory before
+timing; each measurement warmed up once, then timed ``--runs`` times (default 5) with the GC
+disabled; median and min reported. Slow peers run on a prefix of the same input, and a
+measurement whose single run is very slow gets fewer runs (both said in the table). Parts
+of hftcore missing from the build are reported as "not available in this build".
 
 How to run
 ----------
