@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from hftcore.binance.records import DepthSnapshot, DepthUpdate
 from hftcore.book import L2Book
-from hftcore.errors import HftcoreError, SequenceGap
+from hftcore.errors import SequenceGap, SnapshotError
 
 __all__ = ["BookSync", "SnapshotError", "rest_snapshot", "snapshot_url"]
 
@@ -43,28 +43,6 @@ _REST = {
 }
 # Verdicts of BookSync._check.
 _APPLY, _STALE, _GAP, _OLD_SNAPSHOT = range(4)
-
-
-class SnapshotError(HftcoreError, RuntimeError):
-    """The depth snapshot could not be fetched or understood.
-
-    The sync keeps its buffered events and fetches again on the next :meth:`BookSync.feed`.
-
-    Parameters
-    ----------
-    symbol : str
-        The book's symbol.
-    reason : str
-        What went wrong.
-    """
-
-    def __init__(self, symbol, reason):
-        self.symbol = symbol
-        self.reason = reason
-        super().__init__(f"{symbol}: depth snapshot failed: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.symbol, self.reason))
 
 
 def snapshot_url(symbol: str, market: str = "spot", limit: int | None = None) -> str:
