@@ -830,7 +830,6 @@ cdef class OrderBookCore:
         b.max_levels = <uint32_t>max_levels
         b.mask = size - 1
         b.shift = 64 - (bits - GROUP_BITS)
-        b.bits = bits
         b.order_free = NIL
         b.level_free = NIL
         # Untouched pages of these stay virtual: memory grows with the live book.
