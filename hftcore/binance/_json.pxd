@@ -1,0 +1,444 @@
+# cython: language_level=3
+"""Declared interface of the Binance JSON scanner: nogil primitives and output rows.
+
+The scanner never builds a Python object per field. Hot primitives (whitespace, strings,
+integers, 8-decimal fixed point, one ``[price, qty]`` level) are inline here so both the
+table decoder (``_json.pyx``) and the book applier (``_apply.pyx``) get them inlined.
+All offsets are absolute from ``p`` (the start of the caller's whole input), so a
+:class:`hftcore.DecodeError` names the byte where the problem is.
+
+Decimal strings are parsed to int64 with 8 implied decimals, exactly: digits after the
+8th must be zeros, otherwise ``ST_TOO_MANY_DECIMALS``. Exponent notation (``"1e5"``) and a
+leading ``+`` are rejected as malformed: Binance never sends them and accepting them would
+invite silent misreads.
+"""
+
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+
+from hftcore._bytes cimport load_le64
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    static const int64_t hft_pow10[19] = {
+        1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL,
+        1000000000LL, 10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL,
+        100000000000000LL, 1000000000000000LL, 10000000000000000LL,
+        100000000000000000LL, 1000000000000000000LL};
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static inline int hft_ctz64(unsigned long long x) {
+        unsigned long i; _BitScanForward64(&i, x); return (int)i;
+    }
+    static inline int hft_mul_ovf(int64_t a, int64_t b, int64_t *out) {
+        if (b != 0 && (a > INT64_MAX / b || a < INT64_MIN / b)) return 1;
+        *out = a * b; return 0;
+    }
+    #else
+    static inline int hft_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+    static inline int hft_mul_ovf(int64_t a, int64_t b, int64_t *out) {
+        return __builtin_mul_overflow(a, b, out);
+    }
+    #endif
+    """
+    int count_trailing_zeros "hft_ctz64"(uint64_t x) noexcept nogil
+    const int64_t *POW10 "hft_pow10"  # 10**0 .. 10**18
+    # a * b into ``out``; nonzero (and ``out`` unspecified) when it overflows int64
+    int mul_overflow "hft_mul_ovf"(int64_t a, int64_t b, int64_t *out) noexcept nogil
+
+
+from hftcore._status cimport (
+    ST_BAD_NUMBER,
+    ST_BAD_SYNTAX,
+    ST_OVERFLOW,
+    ST_TOO_MANY_DECIMALS,
+    ST_TRUNCATED,
+    Status,
+    status_set,
+)
+
+# ---- output rows (numpy dtypes are built from these layouts with offsetof) ----------
+
+cdef struct TradeRow:
+    int64_t event_time        # E, ns
+    int64_t trade_time        # T, ns
+    int64_t trade_id          # t
+    int64_t price             # p, 8 implied decimals
+    int64_t qty               # q, 8 implied decimals
+    int64_t buyer_order_id    # b; -1 when absent (SBE, newer streams)
+    int64_t seller_order_id   # a; -1 when absent
+    int64_t msg_index         # index of the message in the input
+    char symbol[24]           # s, UTF-8, NUL padded
+    uint8_t buyer_is_maker    # m
+
+cdef struct AggTradeRow:
+    int64_t event_time        # E, ns
+    int64_t trade_time        # T, ns
+    int64_t agg_trade_id      # a
+    int64_t price             # p
+    int64_t qty               # q
+    int64_t first_trade_id    # f
+    int64_t last_trade_id     # l
+    int64_t msg_index
+    char symbol[24]
+    uint8_t buyer_is_maker    # m
+
+cdef struct BookTickerRow:
+    int64_t event_time        # E, ns; 0 on spot JSON (absent)
+    int64_t transaction_time  # T, ns; 0 when absent
+    int64_t update_id         # u (order book update id)
+    int64_t bid_price         # b
+    int64_t bid_qty           # B
+    int64_t ask_price         # a
+    int64_t ask_qty           # A
+    int64_t msg_index
+    char symbol[24]
+
+cdef struct DepthRow:
+    int64_t event_time            # E, ns; 0 when absent
+    int64_t transaction_time      # T, ns; 0 when absent (spot)
+    int64_t first_update_id       # U; -1 for snapshots
+    int64_t final_update_id       # u, or lastUpdateId / bookUpdateId for snapshots
+    int64_t prev_final_update_id  # pu (USD-M); -1 when absent
+    int64_t price
+    int64_t qty                   # 0 removes the level
+    int64_t msg_index
+    char symbol[24]               # "" when absent (spot partial depth, REST)
+    uint8_t side                  # 0 bid, 1 ask
+
+cdef struct KlineRow:
+    int64_t event_time               # E, ns
+    int64_t start_time               # k.t, ns
+    int64_t close_time               # k.T, ns
+    int64_t first_trade_id           # k.f
+    int64_t last_trade_id            # k.L
+    int64_t open                     # k.o
+    int64_t high                     # k.h
+    int64_t low                      # k.l
+    int64_t close                    # k.c
+    int64_t volume                   # k.v, base asset
+    int64_t quote_volume             # k.q
+    int64_t taker_buy_base_volume    # k.V
+    int64_t taker_buy_quote_volume   # k.Q
+    int64_t num_trades               # k.n
+    int64_t msg_index
+    char symbol[24]
+    char interval[8]                 # k.i, e.g. "1m"
+    uint8_t is_closed                # k.x
+
+
+# Message kinds (the per-message ``kinds`` column and the counts).
+cdef enum MsgKind:
+    K_INVALID = 0
+    K_TRADE = 1
+    K_AGG_TRADE = 2
+    K_DEPTH = 3
+    K_SNAPSHOT = 4
+    K_BOOK_TICKER = 5
+    K_KLINE = 6
+    K_CONTROL = 7
+    K_ERROR = 8
+    K_SHUTDOWN = 9
+    K_UNKNOWN = 10
+    N_KINDS = 11
+
+# Output tables; a ST_CAPACITY status names one of these in ``a``.
+cdef enum TableId:
+    T_TRADES = 0
+    T_AGG_TRADES = 1
+    T_BOOK_TICKER = 2
+    T_DEPTH = 3
+    T_SNAPSHOTS = 4
+    T_KLINES = 5
+    T_KINDS = 6
+    N_TABLES = 7
+
+
+cdef struct Out:
+    TradeRow *trades
+    AggTradeRow *agg_trades
+    BookTickerRow *book_ticker
+    DepthRow *depth
+    DepthRow *snapshots
+    KlineRow *klines
+    uint8_t *kinds                # one per message: a MsgKind
+    Py_ssize_t n[7]               # rows used per table (TableId)
+    Py_ssize_t cap[7]             # rows allocated per table
+    int64_t counts[11]            # messages per MsgKind
+
+
+# ---- scanner primitives --------------------------------------------------------------
+
+cdef inline bint is_digit(uint8_t c) noexcept nogil:
+    return <uint8_t>(c - 48) < 10
+
+
+cdef inline Py_ssize_t skip_ws(const uint8_t *p, Py_ssize_t pos,
+                               Py_ssize_t end) noexcept nogil:
+    cdef uint8_t c
+    while pos < end:
+        c = p[pos]
+        if c == 32 or c == 10 or c == 13 or c == 9:
+            pos += 1
+        else:
+            break
+    return pos
+
+
+cdef inline Py_ssize_t expect_char(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                   uint8_t ch, Status *st) noexcept nogil:
+    """Skip whitespace, require ``ch``, return the position after it (or -1)."""
+    pos = skip_ws(p, pos, end)
+    if pos >= end:
+        return status_set(st, ST_TRUNCATED, pos, 1, 0)
+    if p[pos] != ch:
+        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+    return pos + 1
+
+
+cdef inline bint swar_8_digits(uint64_t v) noexcept nogil:
+    # Every byte in '0'..'9': high nibble 3, and adding 6 does not carry into it.
+    return ((v & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL and
+            ((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL)
+
+
+cdef inline uint64_t swar_8_digits_value(uint64_t v) noexcept nogil:
+    # Eight digit values 0..9 (most significant in the lowest byte) to their value, in
+    # three multiply steps: pairs, then quads, then the two halves.
+    v = (v * 10) + (v >> 8)
+    v = (((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+         (((v >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32
+    return v
+
+
+cdef inline int swar_digit_run(uint64_t t) noexcept nogil:
+    # ``t`` = 8 input bytes minus '0' each. Bytes 0..9 are digits; the index of the
+    # first other byte (8 if none). Borrows from non-digits only reach later bytes.
+    cdef uint64_t mask = (t | (t + 0x7676767676767676ULL)) & 0x8080808080808080ULL
+    if mask == 0:
+        return 8
+    return count_trailing_zeros(mask) >> 3
+
+
+cdef inline uint64_t swar_8_value(uint64_t v) noexcept nogil:
+    # Eight ASCII digits (first digit in the lowest byte) to their value, in three
+    # multiply steps: pairs, then quads, then the two halves.
+    return swar_8_digits_value(v - 0x3030303030303030ULL)
+
+
+cdef inline Py_ssize_t parse_decimal8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                      int64_t *out, Status *st) noexcept nogil:
+    """Parse ``-?digits(.digits)?`` at ``pos`` into int64 with 8 implied decimals.
+
+    Returns the position after the last digit, or -1 with ``st`` set. The caller checks
+    what follows (a closing quote, or a JSON delimiter for bare numbers).
+    """
+    cdef Py_ssize_t start = pos
+    cdef bint neg = False
+    cdef uint64_t ip = 0
+    cdef uint64_t frac = 0
+    cdef uint64_t val
+    cdef int nd = 0
+    cdef int nf = 0
+    cdef int extra_nonzero = 0
+    cdef uint64_t t
+    cdef uint8_t c
+    if pos < end and p[pos] == 45:  # '-'
+        neg = True
+        pos += 1
+    if end - pos >= 8:
+        # Up to 7 integer digits in one step (no loop, no mispredicted exit).
+        t = load_le64(p + pos) - 0x3030303030303030ULL
+        nd = swar_digit_run(t)
+        if 0 < nd < 8:
+            ip = swar_8_digits_value(t << (8 * (8 - nd)))
+            pos += nd
+        else:
+            nd = 0
+    while pos < end and is_digit(p[pos]):
+        ip = ip * 10 + (p[pos] - 48)
+        if ip > 92233720368ULL:  # int64 max / 1e8: the integer part cannot fit
+            return status_set(st, ST_OVERFLOW, start, 0, 0)
+        nd += 1
+        pos += 1
+    if nd == 0:
+        if pos >= end:
+            return status_set(st, ST_TRUNCATED, pos, 1, 0)
+        return status_set(st, ST_BAD_NUMBER, start, 0, 0)
+    if pos < end and p[pos] == 46:  # '.'
+        pos += 1
+        if end - pos >= 8 and swar_8_digits(load_le64(p + pos)):
+            frac = swar_8_value(load_le64(p + pos))
+            nf = 8
+            pos += 8
+        else:
+            while pos < end and nf < 8 and is_digit(p[pos]):
+                frac = frac * 10 + (p[pos] - 48)
+                nf += 1
+                pos += 1
+            if nf == 0:
+                if pos >= end:
+                    return status_set(st, ST_TRUNCATED, pos, 1, 0)
+                return status_set(st, ST_BAD_NUMBER, start, 0, 0)
+        if nf == 8:
+            # Digits beyond the 8th are fine only when they are zeros.
+            while pos < end and is_digit(p[pos]):
+                c = p[pos]
+                if c != 48:
+                    extra_nonzero = 1
+                nf += 1
+                pos += 1
+            if extra_nonzero:
+                return status_set(st, ST_TOO_MANY_DECIMALS, start, nf, 8)
+        else:
+            while nf < 8:
+                frac *= 10
+                nf += 1
+    else:
+        frac = 0
+    val = ip * 100000000ULL + frac
+    if val > 9223372036854775807ULL:
+        return status_set(st, ST_OVERFLOW, start, 0, 0)
+    out[0] = -<int64_t>val if neg else <int64_t>val
+    return pos
+
+
+cdef inline Py_ssize_t parse_int64(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                   int64_t *out, Status *st) noexcept nogil:
+    """Parse a bare JSON integer at ``pos``; fractions and exponents are malformed."""
+    cdef Py_ssize_t start = pos
+    cdef bint neg = False
+    cdef uint64_t v = 0
+    cdef uint64_t limit, t
+    cdef int nd = 0
+    cdef int k
+    cdef uint8_t d
+    if pos < end and p[pos] == 45:
+        neg = True
+        pos += 1
+    limit = 9223372036854775808ULL if neg else 9223372036854775807ULL
+    # Eight digits at a time while no overflow is possible (at most 18 digits).
+    while end - pos >= 8:
+        t = load_le64(p + pos) - 0x3030303030303030ULL
+        k = swar_digit_run(t)
+        if k == 0 or nd + k > 18:
+            break
+        v = v * <uint64_t>POW10[k] + swar_8_digits_value(t << (8 * (8 - k)) if k < 8 else t)
+        nd += k
+        pos += k
+        if k < 8:
+            break
+    while pos < end and is_digit(p[pos]):
+        d = p[pos] - 48
+        if v > (limit - d) // 10:
+            return status_set(st, ST_OVERFLOW, start, 0, 0)
+        v = v * 10 + d
+        nd += 1
+        pos += 1
+    if nd == 0:
+        if pos >= end:
+            return status_set(st, ST_TRUNCATED, pos, 1, 0)
+        return status_set(st, ST_BAD_NUMBER, start, 0, 0)
+    if pos < end and (p[pos] == 46 or p[pos] == 101 or p[pos] == 69):  # . e E
+        return status_set(st, ST_BAD_NUMBER, start, 0, 0)
+    out[0] = -<int64_t>v if neg else <int64_t>v
+    return pos
+
+
+cdef inline Py_ssize_t parse_decimal_value(const uint8_t *p, Py_ssize_t pos,
+                                           Py_ssize_t end, int64_t *out,
+                                           Status *st) noexcept nogil:
+    """A decimal as a JSON string (``"0.1"``) or a bare JSON number (``0.1``)."""
+    if pos >= end:
+        return status_set(st, ST_TRUNCATED, pos, 1, 0)
+    if p[pos] == 34:  # '"'
+        pos = parse_decimal8(p, pos + 1, end, out, st)
+        if pos < 0:
+            return -1
+        if pos >= end:
+            return status_set(st, ST_TRUNCATED, pos, 1, 0)
+        if p[pos] != 34:
+            return status_set(st, ST_BAD_NUMBER, pos, p[pos], 0)
+        return pos + 1
+    pos = parse_decimal8(p, pos, end, out, st)
+    if pos < 0:
+        return -1
+    if pos < end and (p[pos] == 101 or p[pos] == 69 or p[pos] == 46):
+        return status_set(st, ST_BAD_NUMBER, pos, p[pos], 0)
+    return pos
+
+
+cdef inline Py_ssize_t parse_level(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                   int64_t *price, int64_t *qty,
+                                   Status *st) noexcept nogil:
+    """One ``[price, qty]`` pair starting at ``pos`` (at its ``[``); extra elements are
+    skipped. Returns the position after the closing ``]``."""
+    pos = expect_char(p, pos, end, 91, st)  # '['
+    if pos < 0:
+        return -1
+    pos = skip_ws(p, pos, end)
+    pos = parse_decimal_value(p, pos, end, price, st)
+    if pos < 0:
+        return -1
+    pos = expect_char(p, pos, end, 44, st)  # ','
+    if pos < 0:
+        return -1
+    pos = skip_ws(p, pos, end)
+    pos = parse_decimal_value(p, pos, end, qty, st)
+    if pos < 0:
+        return -1
+    pos = skip_ws(p, pos, end)
+    if pos < end and p[pos] == 93:  # ']'
+        return pos + 1
+    while True:
+        # Tolerate trailing elements (older futures payloads carried a third one).
+        if pos >= end:
+            return status_set(st, ST_TRUNCATED, pos, 1, 0)
+        if p[pos] == 93:
+            return pos + 1
+        if p[pos] != 44:
+            return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+        pos = skip_ws(p, pos + 1, end)
+        pos = skip_value(p, pos, end, 1, st)
+        if pos < 0:
+            return -1
+        pos = skip_ws(p, pos, end)
+
+
+# ---- non-inline helpers (implemented in _json.pyx) -----------------------------------
+
+# Skip one JSON value of any type at ``pos`` (no leading whitespace); ``depth`` is the
+# current nesting. Returns the position after it, or -1 with ``st`` set.
+cdef Py_ssize_t skip_value(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int depth,
+                           Status *st) noexcept nogil
+
+# Scan a JSON string whose opening quote is at ``pos``. Sets ``content_end`` (offset of
+# the closing quote) and ``has_escape``; returns the position after the closing quote.
+cdef Py_ssize_t scan_string(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                            Py_ssize_t *content_end, bint *has_escape,
+                            Status *st) noexcept nogil
+
+# Read a JSON string at ``pos`` into ``dst`` (``cap`` bytes, NUL padded), decoding
+# escapes to UTF-8. A string longer than ``cap`` bytes is ST_BAD_VALUE (a = its length).
+cdef Py_ssize_t read_string(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                            char *dst, Py_ssize_t cap, Status *st) noexcept nogil
+
+# Read a JSON integer time and scale it by ``mult`` to ns (overflow is ST_OVERFLOW).
+cdef Py_ssize_t read_time(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                          int64_t mult, int64_t *out, Status *st) noexcept nogil
+
+# Decode one JSON message at ``pos`` into ``out``; returns the position after it, or -1.
+# ``kind`` receives its MsgKind. Row counters in ``out`` advance only on success.
+cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                               int64_t time_mult, int64_t msg_index, Out *out,
+                               int *kind, Status *st) noexcept nogil
+
+
+# Growable output tables shared by the JSON and SBE decoders. The nogil kernels fill
+# ``out``; on ST_CAPACITY the driver calls ``grow`` and resumes at the same message.
+cdef class OutBuffers:
+    cdef Out out
+    cdef list arrays              # numpy structured arrays, one per TableId
+    cdef void _bind(self)
+    cdef int grow(self, int table) except -1

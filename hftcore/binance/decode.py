@@ -1,0 +1,518 @@
+"""Binance market data decoders: the thin Python layer over the nogil kernels.
+
+Batch path (fast): :func:`decode_many` (JSON) and :func:`decode_many_sbe` (SBE) turn many
+messages into :class:`BinanceTables`, numpy structured arrays, one row per trade, book
+ticker, kline or depth price level. Per-message path (convenient, slower):
+:func:`decode` and :func:`decode_sbe` return one record from :mod:`hftcore.binance.records`.
+
+Prices and quantities are int64 with 8 implied decimals, exactly (``"43250.01000000"`` is
+``4325001000000``); times are int64 nanoseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from hftcore.binance import _json
+from hftcore.binance.records import (
+    AggTrade,
+    BookTicker,
+    ControlReply,
+    DepthSnapshot,
+    DepthUpdate,
+    ErrorReply,
+    Kline,
+    ServerShutdown,
+    Trade,
+    UnknownEvent,
+)
+from hftcore.errors import DecodeError
+
+__all__ = [
+    "BinanceTables",
+    "SCALE",
+    "decode",
+    "decode_many",
+    "decode_sbe",
+    "decode_many_sbe",
+    "KINDS",
+]
+
+#: Fixed-point scale of prices and quantities (8 implied decimals).
+SCALE = 100_000_000
+
+#: Message kind names, indexed by the codes in :attr:`BinanceTables.kinds`.
+KINDS = _json.KIND_NAMES
+
+_TIME_MULT = {"ms": 1_000_000, "us": 1_000}
+
+# Columns holding 8-decimal fixed-point values (for :meth:`BinanceTables.as_float`).
+_FIXED_POINT = {
+    "price",
+    "qty",
+    "bid_price",
+    "bid_qty",
+    "ask_price",
+    "ask_qty",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+}
+
+
+class BinanceTables(Mapping):
+    """Decoded Binance messages as numpy structured arrays, one table per kind.
+
+    Tables: ``trades``, ``agg_trades``, ``book_ticker``, ``depth`` (one row per price
+    level of diff depth events: ``side`` 0 bid / 1 ask, with the event's header fields
+    repeated), ``depth_snapshots`` (levels of REST snapshots and partial book depth
+    events; ``final_update_id`` holds ``lastUpdateId``) and ``klines``. Every row has
+    ``msg_index``, the index of its message in the input.
+
+    Attributes
+    ----------
+    counts : dict of str to int
+        Messages per kind, including ``control``, ``error``, ``serverShutdown`` and
+        ``unknown`` (well-formed messages of other kinds, e.g. ``24hrTicker``), which
+        are counted, never dropped silently; ``invalid`` counts messages skipped with
+        ``errors="skip"``.
+    kinds : numpy.ndarray of uint8
+        The kind code of every message (names in :data:`KINDS`; 0 is ``invalid``).
+    errors : list of DecodeError
+        With ``errors="skip"``: the first 100 errors (each names its message).
+    """
+
+    def __init__(self, tables: dict, counts: dict, errors: list | None = None):
+        self.kinds = tables.pop("kinds")
+        self._tables = tables
+        self.counts = counts
+        self.errors = errors or []
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._tables[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    @property
+    def n_messages(self) -> int:
+        """Number of messages decoded."""
+        return len(self.kinds)
+
+    def as_float(self, table: str, column: str) -> np.ndarray:
+        """A fixed-point column as float64 (``value / 1e8``), for plotting and quick looks.
+
+        Parameters
+        ----------
+        table : str
+            Table name, e.g. ``"trades"``.
+        column : str
+            A price or quantity column, e.g. ``"price"``.
+
+        Returns
+        -------
+        numpy.ndarray of float64
+            Rounded to the nearest double; use the int64 column for exact arithmetic.
+        """
+        if column not in _FIXED_POINT:
+            raise KeyError(f"{column!r} is not a fixed-point price/quantity column")
+        return self._tables[table][column] / SCALE
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"{k}={len(v)}" for k, v in self._tables.items())
+        return f"BinanceTables(messages={self.n_messages}, {rows})"
+
+
+def _time_mult(time_unit: str) -> int:
+    try:
+        return _TIME_MULT[time_unit]
+    except KeyError:
+        raise ValueError(f"time_unit must be 'ms' or 'us', not {time_unit!r}") from None
+
+
+def _as_bytes(msg) -> bytes:
+    if isinstance(msg, str):
+        return msg.encode("utf-8")
+    return msg
+
+
+def _prepare(data):
+    """``(buffer, starts, ends)``: one buffer, with message bounds for a sequence input."""
+    if isinstance(data, str):
+        return data.encode("utf-8"), None, None
+    if isinstance(data, (bytes, bytearray, memoryview, mmap.mmap, np.ndarray)):
+        return data, None, None
+    if isinstance(data, Sequence) or hasattr(data, "__iter__"):
+        parts = [_as_bytes(m) for m in data]
+        lengths = np.fromiter((len(m) for m in parts), dtype=np.int64, count=len(parts))
+        starts = np.zeros(len(parts), dtype=np.int64)
+        if len(parts) > 1:
+            np.cumsum(lengths[:-1] + 1, out=starts[1:])  # + 1: the separator
+        ends = starts + lengths
+        return b"\n".join(parts), starts, ends
+    raise TypeError(f"expected bytes-like, str or a sequence of messages, not {type(data)}")
+
+
+def _initial_caps(nbytes: int, n_msgs: int | None) -> list[int]:
+    # Rough guesses from typical message sizes; tables grow (doubling) when short.
+    n = n_msgs if n_msgs is not None else nbytes // 60 + 16
+    return [
+        n // 2 + 16,  # trades
+        16,  # agg_trades
+        n // 2 + 16,  # book_ticker
+        nbytes // 24 + 16,  # depth levels: a level takes at least ~24 bytes
+        16,  # depth_snapshots
+        16,  # klines
+        n + 16,  # kinds
+    ]
+
+
+def decode_many(data, time_unit: str = "ms", errors: str = "raise") -> BinanceTables:
+    """Decode many Binance JSON stream messages into tables in one nogil pass.
+
+    Parameters
+    ----------
+    data : bytes-like, str, or sequence of bytes/str
+        Newline-delimited JSON (any whitespace between messages works; bytes, bytearray,
+        memoryview, mmap and uint8 arrays are read without copying), or a sequence of
+        single messages (e.g. WebSocket frames). Combined-stream envelopes
+        (``{"stream": .., "data": ..}``) are unwrapped.
+    time_unit : {"ms", "us"}
+        Unit of the stream's times (``"us"`` for ``timeUnit=MICROSECOND`` streams).
+    errors : {"raise", "skip"}
+        ``"skip"``: a bad message is counted (``counts["invalid"]``, kind 0), its error
+        kept in ``errors``, and decoding resumes with the next message (for a buffer, the
+        next line). For recorded streams with the odd corrupt line.
+
+    Returns
+    -------
+    BinanceTables
+        Mapping of table name to numpy structured array, with ``counts`` and ``kinds``.
+
+    Raises
+    ------
+    DecodeError
+        Malformed JSON, a malformed or inexact decimal (more than 8 significant
+        decimals, overflow of int64 at 8 decimals, exponent notation), a missing
+        required field, or a symbol longer than 24 bytes. The error names the message
+        (``source``: ``"message 17"``) and the byte offset (in the buffer, or within the
+        message for a sequence input).
+
+    Examples
+    --------
+    >>> from hftcore import binance
+    >>> t = binance.decode_many(b'{"e":"trade","E":1,"s":"BTCUSDT","t":7,"p":"43250.01",'
+    ...                         b'"q":"0.5","T":1,"m":true}')
+    >>> int(t["trades"]["price"][0]), t.counts["trade"]
+    (4325001000000, 1)
+    """
+    mult = _time_mult(time_unit)
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+    buf, starts, ends = _prepare(data)
+    view = memoryview(buf).cast("B") if not isinstance(buf, bytes) else buf
+    caps = _initial_caps(len(view), None if starts is None else len(starts))
+    tables, counts, errs = _json.decode_json(
+        view, starts, ends, mult, caps, skip_errors=errors == "skip"
+    )
+    return BinanceTables(tables, counts, errs)
+
+
+def _sym(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def _levels(rows: np.ndarray, side: int) -> np.ndarray:
+    sel = rows[rows["side"] == side]
+    out = np.empty((len(sel), 2), dtype=np.int64)
+    out[:, 0] = sel["price"]
+    out[:, 1] = sel["qty"]
+    return out
+
+
+def _record(tables: BinanceTables, kind: str, raw: bytes | None, mult: int):
+    if kind == "trade":
+        r = tables["trades"][0]
+        return Trade(
+            int(r["event_time"]),
+            int(r["trade_time"]),
+            _sym(r["symbol"]),
+            int(r["trade_id"]),
+            int(r["price"]),
+            int(r["qty"]),
+            bool(r["buyer_is_maker"]),
+            int(r["buyer_order_id"]),
+            int(r["seller_order_id"]),
+        )
+    if kind == "depthUpdate":
+        rows = tables["depth"]
+        head = _depth_header(rows)
+        return DepthUpdate(
+            head["event_time"],
+            head["transaction_time"],
+            head["symbol"],
+            head["first_update_id"],
+            head["final_update_id"],
+            head["prev_final_update_id"],
+            _levels(rows, 0),
+            _levels(rows, 1),
+        )
+    if kind == "depthSnapshot":
+        rows = tables["depth_snapshots"]
+        head = _depth_header(rows)
+        return DepthSnapshot(
+            head["final_update_id"],
+            head["event_time"],
+            head["transaction_time"],
+            head["symbol"],
+            _levels(rows, 0),
+            _levels(rows, 1),
+        )
+    if kind == "bookTicker":
+        r = tables["book_ticker"][0]
+        return BookTicker(
+            int(r["event_time"]),
+            int(r["transaction_time"]),
+            _sym(r["symbol"]),
+            int(r["update_id"]),
+            int(r["bid_price"]),
+            int(r["bid_qty"]),
+            int(r["ask_price"]),
+            int(r["ask_qty"]),
+        )
+    if kind == "aggTrade":
+        r = tables["agg_trades"][0]
+        return AggTrade(
+            int(r["event_time"]),
+            int(r["trade_time"]),
+            _sym(r["symbol"]),
+            int(r["agg_trade_id"]),
+            int(r["price"]),
+            int(r["qty"]),
+            int(r["first_trade_id"]),
+            int(r["last_trade_id"]),
+            bool(r["buyer_is_maker"]),
+        )
+    if kind == "kline":
+        r = tables["klines"][0]
+        return Kline(
+            int(r["event_time"]),
+            _sym(r["symbol"]),
+            _sym(r["interval"]),
+            int(r["start_time"]),
+            int(r["close_time"]),
+            int(r["first_trade_id"]),
+            int(r["last_trade_id"]),
+            int(r["open"]),
+            int(r["high"]),
+            int(r["low"]),
+            int(r["close"]),
+            int(r["volume"]),
+            int(r["quote_volume"]),
+            int(r["taker_buy_base_volume"]),
+            int(r["taker_buy_quote_volume"]),
+            int(r["num_trades"]),
+            bool(r["is_closed"]),
+        )
+    # Rare kinds: the scanner has validated the JSON; let json build the values.
+    obj = json.loads(raw)
+    if kind == "control":
+        return ControlReply(obj.get("result"), obj.get("id"))
+    if kind == "error":
+        return ErrorReply(obj.get("code"), obj.get("msg"), obj.get("id"))
+    if isinstance(obj.get("data"), dict):
+        obj = obj["data"]
+    elif isinstance(obj.get("event"), dict):
+        obj = obj["event"]
+    if kind == "serverShutdown":
+        e = obj.get("E", 0)
+        return ServerShutdown(int(e) * mult if isinstance(e, int) else 0)
+    return UnknownEvent(str(obj.get("e", "")) if isinstance(obj, dict) else "", obj)
+
+
+def _depth_header(rows: np.ndarray) -> dict:
+    r = rows[0]
+    return {
+        "event_time": int(r["event_time"]),
+        "transaction_time": int(r["transaction_time"]),
+        "symbol": _sym(r["symbol"]),
+        "first_update_id": int(r["first_update_id"]),
+        "final_update_id": int(r["final_update_id"]),
+        "prev_final_update_id": int(r["prev_final_update_id"]),
+    }
+
+
+def decode(msg, time_unit: str = "ms"):
+    """Decode one Binance JSON message into a record (the convenient, slower path).
+
+    Parameters
+    ----------
+    msg : bytes-like or str
+        One message (a WebSocket text frame, or a REST depth snapshot body).
+    time_unit : {"ms", "us"}
+        Unit of the stream's times.
+
+    Returns
+    -------
+    Trade, AggTrade, DepthUpdate, DepthSnapshot, BookTicker, Kline, ControlReply,
+    ErrorReply, ServerShutdown or UnknownEvent
+
+    Raises
+    ------
+    DecodeError
+        As :func:`decode_many`.
+
+    Examples
+    --------
+    >>> from hftcore import binance
+    >>> binance.decode('{"u":1,"s":"BNBUSDT","b":"25.3519","B":"31.21","a":"25.3652",'
+    ...                '"A":"40.66"}').bid_price
+    2535190000
+    """
+    mult = _time_mult(time_unit)
+    raw = _as_bytes(msg)
+    if not isinstance(raw, bytes):
+        raw = bytes(raw)
+    t = decode_many([raw], time_unit)
+    if t.n_messages != 1:
+        raise DecodeError("no message", 0)
+    kind = KINDS[int(t.kinds[0])]
+    if kind in ("depthUpdate", "depthSnapshot"):
+        table = t["depth" if kind == "depthUpdate" else "depth_snapshots"]
+        if not len(table):
+            return _empty_depth(kind, raw, mult)
+    return _record(t, kind, raw, mult)
+
+
+def _empty_depth(kind: str, raw: bytes, mult: int):
+    obj = json.loads(raw)
+    if isinstance(obj.get("data"), dict):
+        obj = obj["data"]
+    empty = np.empty((0, 2), dtype=np.int64)
+    sym = obj.get("s", "")
+    if kind == "depthUpdate":
+        return DepthUpdate(
+            obj["E"] * mult,
+            obj.get("T", 0) * mult,
+            sym,
+            obj["U"],
+            obj["u"],
+            obj.get("pu", -1),
+            empty,
+            empty.copy(),
+        )
+    return DepthSnapshot(
+        obj["lastUpdateId"], obj.get("E", 0) * mult, obj.get("T", 0) * mult, sym, empty,
+        empty.copy(),
+    )  # fmt: skip
+
+
+def decode_many_sbe(data) -> BinanceTables:
+    """Decode Binance spot SBE market data (schema 1, version 0) into tables.
+
+    Parameters
+    ----------
+    data : bytes-like, or sequence of bytes-like
+        Concatenated SBE messages (each starts with its 8-byte message header and its
+        length follows from the schema), or a sequence of single messages (WebSocket
+        binary frames).
+
+    Returns
+    -------
+    BinanceTables
+        The same tables as :func:`decode_many`: ``TradesStreamEvent`` -> ``trades`` (one
+        row per trade; order ids -1), ``BestBidAskStreamEvent`` -> ``book_ticker``,
+        ``DepthDiffStreamEvent`` -> ``depth``, ``DepthSnapshotStreamEvent`` ->
+        ``depth_snapshots``. SBE times are microseconds; they become nanoseconds.
+
+    Raises
+    ------
+    DecodeError
+        Truncated message, unknown template id, schema id/version other than 1/0, or a
+        mantissa/exponent that is not exact at 8 decimals or overflows int64.
+    """
+    from hftcore.binance import _sbe
+
+    buf, starts, ends = _prepare_binary(data)
+    view = memoryview(buf).cast("B") if not isinstance(buf, bytes) else buf
+    caps = _initial_caps(len(view) * 2, None if starts is None else len(starts))
+    tables, counts, _ = _sbe.decode_sbe_tables(view, starts, ends, caps)
+    return BinanceTables(tables, counts)
+
+
+def _prepare_binary(data):
+    if isinstance(data, (bytes, bytearray, memoryview, mmap.mmap, np.ndarray)):
+        return data, None, None
+    parts = [bytes(m) for m in data]
+    lengths = np.fromiter((len(m) for m in parts), dtype=np.int64, count=len(parts))
+    starts = np.zeros(len(parts), dtype=np.int64)
+    if len(parts) > 1:
+        np.cumsum(lengths[:-1], out=starts[1:])
+    return b"".join(parts), starts, starts + lengths
+
+
+def decode_sbe(msg):
+    """Decode one SBE message into a record (the convenient, slower path).
+
+    Parameters
+    ----------
+    msg : bytes-like
+        One message, header included.
+
+    Returns
+    -------
+    list of Trade, or BookTicker, DepthUpdate, DepthSnapshot
+        A ``TradesStreamEvent`` carries several trades: a list of :class:`Trade`.
+
+    Raises
+    ------
+    DecodeError
+        As :func:`decode_many_sbe`.
+    """
+    t = decode_many_sbe([msg])
+    if t.n_messages != 1:
+        raise DecodeError("no message", 0)
+    kind = KINDS[int(t.kinds[0])]
+    if kind == "trade":
+        return [
+            Trade(
+                int(r["event_time"]),
+                int(r["trade_time"]),
+                _sym(r["symbol"]),
+                int(r["trade_id"]),
+                int(r["price"]),
+                int(r["qty"]),
+                bool(r["buyer_is_maker"]),
+                -1,
+                -1,
+            )
+            for r in t["trades"]
+        ]
+    if kind in ("depthUpdate", "depthSnapshot"):
+        from hftcore.binance import _sbe
+
+        head = _sbe.header_fields(msg)
+        name = "depth" if kind == "depthUpdate" else "depth_snapshots"
+        rows = t[name]
+        bids, asks = _levels(rows, 0), _levels(rows, 1)
+        if kind == "depthUpdate":
+            return DepthUpdate(
+                head["event_time"], 0, head["symbol"], head["first_update_id"],
+                head["final_update_id"], -1, bids, asks,
+            )  # fmt: skip
+        return DepthSnapshot(
+            head["final_update_id"], head["event_time"], 0, head["symbol"], bids, asks
+        )
+    return _record(t, kind, None, 1000)

@@ -1,0 +1,223 @@
+"""Depth messages applied straight into L2Book, against a pure-Python reference book
+built from json.loads + decimal.Decimal (and, for SBE, from the struct-level values)."""
+
+import json
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from hftcore import DecodeError
+from hftcore.binance import (
+    DepthHeader,
+    apply_depth_json,
+    apply_depth_json_many,
+    apply_depth_sbe,
+    sbe_encode,
+)
+from hftcore.book import L2Book
+from hftcore.sim import binance as sim
+
+MS = 1_000_000
+
+
+def fx(s) -> int:
+    return int(Decimal(s) * 100_000_000)
+
+
+class RefBook:
+    """Reference: price -> qty dicts, absolute quantities, 0 removes."""
+
+    def __init__(self):
+        self.sides = ({}, {})
+
+    def apply(self, side, price, qty):
+        if qty == 0:
+            self.sides[side].pop(price, None)
+        else:
+            self.sides[side][price] = qty
+
+    def apply_json(self, msg):
+        obj = json.loads(msg)
+        obj = obj.get("data", obj)
+        if "lastUpdateId" in obj:
+            self.sides = ({}, {})
+            pairs = ((0, obj.get("bids", [])), (1, obj.get("asks", [])))
+        else:
+            pairs = ((0, obj.get("b", [])), (1, obj.get("a", [])))
+        for side, levels in pairs:
+            for p, q in levels:
+                self.apply(side, fx(p), fx(q))
+
+    def depth(self):
+        bids = sorted(self.sides[0].items(), reverse=True)
+        asks = sorted(self.sides[1].items())
+        return (np.array(bids, dtype=np.int64).reshape(-1, 2),
+                np.array(asks, dtype=np.int64).reshape(-1, 2))  # fmt: skip
+
+
+def assert_same(book, ref):
+    b, a = book.depth()
+    rb, ra = ref.depth()
+    np.testing.assert_array_equal(b, rb)
+    np.testing.assert_array_equal(a, ra)
+
+
+DIFF = """{"e": "depthUpdate", "E": 123456789, "T": 123456788, "s": "BTCUSDT", "U": 157,
+"u": 160, "pu": 149, "b": [["0.0024", "10"], ["0.0023", "5"]], "a": [["0.0026", "100"]]}"""
+
+
+def test_diff_header_and_levels():
+    book, ref = L2Book(), RefBook()
+    head = apply_depth_json(book, DIFF)
+    ref.apply_json(DIFF)
+    assert head == DepthHeader(123456789 * MS, 123456788 * MS, 157, 160, 149, 2, 1, False)
+    assert_same(book, ref)
+
+
+def test_spot_diff_and_removal():
+    book, ref = L2Book(), RefBook()
+    for msg in [DIFF, '{"e":"depthUpdate","E":1,"s":"X","U":161,"u":161,'
+                      '"b":[["0.0024","0"],["0.0022","0.00000000"]],"a":[]}']:  # fmt: skip
+        head = apply_depth_json(book, msg)
+        ref.apply_json(msg)
+    assert head.prev_final_update_id == -1 and head.transaction_time == 0
+    assert_same(book, ref)
+    assert book.depth()[0].tolist() == [[fx("0.0023"), fx("5")]]
+
+
+def test_snapshot_replaces_book():
+    book = L2Book()
+    apply_depth_json(book, DIFF)
+    snap = '{"lastUpdateId": 1027024, "bids": [["4.00000000", "431.00000000"]], "asks": []}'
+    head = apply_depth_json(book, snap)
+    assert head.is_snapshot and head.final_update_id == 1027024 and head.first_update_id == -1
+    assert book.depth()[0].tolist() == [[fx("4"), fx("431")]]
+    assert len(book.depth()[1]) == 0
+
+
+def test_combined_envelope():
+    book = L2Book()
+    head = apply_depth_json(book, '{"stream":"btcusdt@depth","data":' + DIFF + "}")
+    assert head.final_update_id == 160 and head.n_bids == 2
+
+
+def test_big_snapshot_uses_heap_buffer():
+    bids = [[f"{100000 - i}.5", f"{i + 1}"] for i in range(3000)]
+    asks = [[f"{100001 + i}.25", "0.1"] for i in range(3000)]
+    msg = json.dumps({"lastUpdateId": 5, "bids": bids, "asks": asks})
+    book, ref = L2Book(max_levels=5000), RefBook()
+    head = apply_depth_json(book, msg)
+    ref.apply_json(msg)
+    assert (head.n_bids, head.n_asks) == (3000, 3000)
+    assert_same(book, ref)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        DIFF.replace('"100"]]', '"100"]'),  # truncated structure
+        DIFF.replace('"0.0026"', '"0.00260000001"'),  # 11 decimals
+        DIFF.replace('"u": 160,', ""),  # no final update id
+        '{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"1","T":1,"m":true}',  # not depth
+        DIFF + "x",  # trailing garbage
+        "",
+    ],
+)
+def test_bad_message_leaves_book_untouched(bad):
+    book = L2Book()
+    apply_depth_json(book, DIFF.replace('"10"', '"7"'))
+    before = book.depth()
+    with pytest.raises(DecodeError):
+        apply_depth_json(book, bad)
+    after = book.depth()
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+
+
+def test_corpus_json_matches_reference():
+    msgs = [m for m in sim.generate_messages(3000, seed=3, symbols=("BTCUSDT",))
+            if b'"depthUpdate"' in m]  # fmt: skip
+    book, ref = L2Book(), RefBook()
+    for i, m in enumerate(msgs):
+        head = apply_depth_json(book, m)
+        ref.apply_json(m)
+        obj = json.loads(m)
+        assert (head.first_update_id, head.final_update_id) == (obj["U"], obj["u"])
+        assert head.n_bids == len(obj["b"]) and head.n_asks == len(obj["a"])
+        if i % 200 == 0:
+            assert_same(book, ref)
+    assert_same(book, ref)
+
+
+def test_many_equals_one_by_one():
+    msgs = [m for m in sim.generate_messages(2000, seed=4, symbols=("ETHUSDT",), market="usdm")
+            if b'"depthUpdate"' in m]  # fmt: skip
+    a, b = L2Book(), L2Book()
+    heads = apply_depth_json_many(a, b"\n".join(msgs))
+    one = [apply_depth_json(b, m) for m in msgs]
+    assert len(heads) == len(msgs)
+    assert [tuple(h) for h in heads.tolist()] == [tuple(h) for h in one]
+    np.testing.assert_array_equal(a.depth()[0], b.depth()[0])
+    np.testing.assert_array_equal(a.depth()[1], b.depth()[1])
+    obj = json.loads(msgs[-1])
+    assert heads[-1]["prev_final_update_id"] == obj["pu"]
+
+
+def test_many_reports_failing_message():
+    msgs = [DIFF, DIFF, DIFF.replace('"0.0024"', '"x"')]
+    with pytest.raises(DecodeError) as ei:
+        apply_depth_json_many(L2Book(), "\n".join(msgs))
+    assert ei.value.source == "message 2"
+
+
+def test_sbe_diff_and_snapshot():
+    book, ref = L2Book(), RefBook()
+    msg = sbe_encode.encode_depth_diff(1_000, 157, 160, "BTCUSDT", [(240000, 10 * 10**8)],
+                                       [(260000, 100 * 10**8)], price_exponent=-4)  # fmt: skip
+    head = apply_depth_sbe(book, msg)
+    assert head == DepthHeader(1_000_000, 0, 157, 160, -1, 1, 1, False)
+    ref.apply(0, 240000, 10 * 10**8)
+    ref.apply(1, 260000, 100 * 10**8)
+    assert_same(book, ref)
+    snap = sbe_encode.encode_depth_snapshot(2_000, 170, "BTCUSDT", [(1, 2)], [(3, 4)])
+    head = apply_depth_sbe(book, snap)
+    assert head.is_snapshot and head.final_update_id == 170
+    assert book.depth()[0].tolist() == [[1, 2]] and book.depth()[1].tolist() == [[3, 4]]
+
+
+def test_sbe_corpus_equals_json_corpus():
+    sbe = sim.generate_sbe_messages(3000, seed=5, symbols=("BNBUSDT",))
+    js = sim.generate_messages(3000, seed=5, symbols=("BNBUSDT",))
+    a, b = L2Book(), L2Book()
+    for s, j in zip(sbe, js, strict=True):
+        if b'"depthUpdate"' in j:
+            ha, hb = apply_depth_sbe(a, s), apply_depth_json(b, j)
+            assert ha.final_update_id == hb.final_update_id
+            assert ha.event_time // 1_000_000 == hb.event_time // 1_000_000
+    np.testing.assert_array_equal(a.depth()[0], b.depth()[0])
+    np.testing.assert_array_equal(a.depth()[1], b.depth()[1])
+
+
+def test_sbe_bad_inputs_leave_book_untouched():
+    book = L2Book()
+    good = sbe_encode.encode_depth_diff(1, 1, 2, "X", [(100, 1)], [(200, 1)])
+    apply_depth_sbe(book, good)
+    before = book.depth()
+    bads = [good[:-1], good + b"\x00", b"\x00" * 4,
+            sbe_encode.encode_best_bid_ask(1, 2, "X", 1, 1, 1, 1)]  # fmt: skip
+    inexact = bytearray(sbe_encode.encode_depth_diff(1, 1, 2, "X", [(123, 0)], [(200, 5)]))
+    inexact[8 + 24] = 0xF7  # priceExponent -9: 123e-9 is not exact at 8 decimals
+    bads.append(bytes(inexact))
+    for bad in bads:
+        with pytest.raises(DecodeError):
+            apply_depth_sbe(book, bad)
+        np.testing.assert_array_equal(book.depth()[0], before[0])
+        np.testing.assert_array_equal(book.depth()[1], before[1])
+
+
+def test_book_methods_delegate():
+    book = L2Book()
+    assert book.apply_depth_json(DIFF).final_update_id == 160
+    msg = sbe_encode.encode_depth_diff(1, 161, 162, "X", [], [(300000, 1)])
+    assert book.apply_depth_sbe(msg).n_asks == 1
