@@ -1,8 +1,8 @@
 # cython: language_level=3
 """Declared interface of the fixed-size ITCH 5.0 L3 order book (every order of every stock).
 
-Layout: an order pool (compact 32-byte records, free list), a linear-probing hash from
-``order_ref`` to pool slot (runs of 1024 consecutive refs share consecutive buckets), a
+Layout: an order pool (compact 32-byte records, free list), a Robin Hood hash from
+``order_ref`` to pool slot (runs of 256 consecutive refs share consecutive buckets), a
 price-level pool (free list), and per stock and side a sorted array of level keys with
 the best level at the END, so the frequent changes near the touch move few elements.
 Every order sits in the intrusive FIFO list of its level
