@@ -165,10 +165,15 @@ def _prepare(data):
     raise TypeError(f"expected bytes-like, str or a sequence of messages, not {type(data)}")
 
 
+_MAX_INITIAL_ROWS = 1 << 22  # beyond this, grow on demand rather than reserve
+
+
 def _initial_caps(nbytes: int, n_msgs: int | None) -> list[int]:
-    # Rough guesses from typical message sizes; tables grow (doubling) when short.
+    # Rough guesses from typical message sizes; tables grow (doubling) when short. The
+    # reservation is virtual memory only until rows are written, and it is capped so a
+    # multi-GB input does not reserve several times its size up front.
     n = n_msgs if n_msgs is not None else nbytes // 60 + 16
-    return [
+    caps = [
         n // 2 + 16,  # trades
         16,  # agg_trades
         n // 2 + 16,  # book_ticker
@@ -177,6 +182,7 @@ def _initial_caps(nbytes: int, n_msgs: int | None) -> list[int]:
         16,  # klines
         n + 16,  # kinds
     ]
+    return [min(c, _MAX_INITIAL_ROWS) for c in caps]
 
 
 def decode_many(data, time_unit: str = "ms", errors: str = "raise") -> BinanceTables:
