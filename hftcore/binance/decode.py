@@ -333,7 +333,7 @@ def _record(tables: BinanceTables, kind: str, raw: bytes | None, mult: int):
             bool(r["is_closed"]),
         )
     # Rare kinds: the scanner has validated the JSON; let json build the values.
-    obj = json.loads(raw)
+    obj = _loads(raw)
     if kind == "control":
         return ControlReply(obj.get("result"), obj.get("id"))
     if kind == "error":
@@ -346,6 +346,13 @@ def _record(tables: BinanceTables, kind: str, raw: bytes | None, mult: int):
         e = obj.get("E", 0)
         return ServerShutdown(int(e) * mult if isinstance(e, int) else 0)
     return UnknownEvent(str(obj.get("e", "")) if isinstance(obj, dict) else "", obj)
+
+
+def _loads(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # the scanner is the stricter one; this is a safety net
+        raise DecodeError(f"invalid JSON: {exc}", getattr(exc, "pos", -1)) from None
 
 
 def _depth_header(rows: np.ndarray) -> dict:
@@ -403,7 +410,7 @@ def decode(msg, time_unit: str = "ms"):
 
 
 def _empty_depth(kind: str, raw: bytes, mult: int):
-    obj = json.loads(raw)
+    obj = _loads(raw)
     if isinstance(obj.get("data"), dict):
         obj = obj["data"]
     empty = np.empty((0, 2), dtype=np.int64)
