@@ -46,6 +46,20 @@ if DEBUG:
     macros.append(("HFTCORE_DEBUG", "1"))
 
 
+def _mode_changed():
+    """True when the last cythonize ran with another directive set (debug/profile/release).
+
+    cythonize only regenerates a ``.c`` older than its ``.pyx``, so without this a release
+    build after a debug build would silently reuse the debug ``.c`` files.
+    """
+    mode = "debug" if DEBUG else ("profile" if PROFILE else "release")
+    stamp = Path(__file__).parent / "build" / "hftcore-cython-mode"
+    previous = stamp.read_text() if stamp.exists() else None
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.write_text(mode)
+    return previous is not None and previous != mode
+
+
 def extensions():
     root = Path(__file__).parent
     exts = []
@@ -69,8 +83,7 @@ setup(
         extensions(),
         compiler_directives=directives,
         nthreads=os.cpu_count() or 1,
-        # Separate build dirs would be nicer, but the generated .c must track the
-        # directive set: force a rebuild when switching between debug and release.
-        force=DEBUG or PROFILE,
+        # The generated .c must match the directive set: regenerate on a mode switch.
+        force=_mode_changed(),
     ),
 )

@@ -180,8 +180,7 @@ def generate_day(messages=5000, symbols=5, seed=0, with_trades=True):
     tickers = {loc: f"S{loc:03d}" for loc in range(1, symbols + 1)}
     rows = [("R", {"stock_locate": loc, "stock": t}) for loc, t in tickers.items()]
     rows += [
-        ("H", {"stock_locate": loc, "stock": t, "trading_state": "T"})
-        for loc, t in tickers.items()
+        ("H", {"stock_locate": loc, "stock": t, "trading_state": "T"}) for loc, t in tickers.items()
     ]
     live = {}  # ref -> [loc, side, price, shares]
     next_ref = 1000
@@ -218,7 +217,9 @@ def generate_day(messages=5000, symbols=5, seed=0, with_trades=True):
         o = live[ref]
         if r < 0.52:
             n = rng.randint(1, o[3])
-            rows.append(("E", head | {"order_ref": ref, "executed_shares": n, "match_number": match}))
+            rows.append(
+                ("E", head | {"order_ref": ref, "executed_shares": n, "match_number": match})
+            )
             match += 1
             o[3] -= n
         elif r < 0.57:
@@ -292,4 +293,3 @@ def message_offsets(buf):
         pos += 2 + struct.unpack_from(">H", buf, pos)[0]
     out.append(pos)
     return out
-

@@ -220,6 +220,21 @@ def test_console_script(day):
     proc = subprocess.run(
         [sys.executable, "-m", "hftcore", "itch", "stats", str(day), "--json"],
         capture_output=True, text=True, env=env, timeout=120,
+        cwd=day.parent,  # `-m` puts the cwd first on sys.path: keep a source tree out
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["messages"] == 30_000
+
+
+def test_bad_arguments_are_usage_errors(tmp_path, capsys):
+    for argv in (
+        ["itch", "simulate", str(tmp_path / "x.itch"), "--symbols", "0"],
+        ["itch", "simulate", str(tmp_path / "x.itch"), "--messages", "-5"],
+        ["itch", "dump", str(tmp_path / "x.itch"), "--limit", "many"],
+        ["demo", "--symbols", "70000"],
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2, argv
+        assert "error: argument" in capsys.readouterr().err
+    assert not (tmp_path / "x.itch").exists()

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from hftcore.errors import BookError, BookFull, DecodeError
-from hftcore.itch import OrderBook, encode, spec
-from hftcore.itch import _book
+from hftcore.itch import OrderBook, _book, encode, spec
 
 T0 = 34_200_000_000_000  # 09:30:00 in ns since midnight
 
@@ -397,3 +396,70 @@ def test_constructor_validates_arguments():
         book.bbo("ZZZZ")
     with pytest.raises(ValueError):
         book.orders_at(1, "X", 100)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _run_cli(argv):
+    import argparse
+
+    from hftcore.cli import CommandLine
+    from hftcore.itch import _cli_book
+
+    parser = argparse.ArgumentParser(prog="hftcore")
+    _cli_book.register(CommandLine(parser))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _day_file(tmp_path):
+    wire = (
+        R(1, "AAPL") + R(2, "MSFT")
+        + A(1, "B", 100, 189_2500, ts=T0) + A(2, "S", 300, 189_2600, ts=T0 + 10)
+        + A(3, "B", 200, 189_2400, loc=2, ts=T0 + 20)
+        + A(4, "B", 50, 189_2500, ts=3_600_000_000_000 * 11)  # 11:00
+    )  # fmt: skip
+    p = tmp_path / "day.itch.gz"
+    p.write_bytes(gzip.compress(wire))
+    return p
+
+
+def test_cli_book_ladder_at_a_time(tmp_path, capsys):
+    p = _day_file(tmp_path)
+    assert _run_cli(["itch", "book", str(p), "--symbol", "AAPL", "--at", "10:30"]) == 0
+    out = capsys.readouterr().out
+    assert "AAPL (stock_locate 1)" in out
+    assert "189.2500" in out and "189.2600" in out
+    bid_line = next(line for line in out.splitlines() if "189.2500" in line)
+    assert bid_line.split()[2:] == ["100", "1"]  # the 11:00 add is not applied
+    assert _run_cli(["itch", "book", str(p), "--symbol", "AAPL"]) == 0
+    bid_line = next(line for line in capsys.readouterr().out.splitlines() if "189.2500" in line)
+    assert bid_line.split()[2:] == ["150", "2"]
+
+
+def test_cli_bbo_csv_and_npy(tmp_path):
+    p = _day_file(tmp_path)
+    out = tmp_path / "bbo.csv"
+    assert _run_cli(["itch", "bbo", str(p), "--symbol", "AAPL", "-o", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("seq,timestamp,stock_locate,symbol,bid_price")
+    assert lines[1:] == [
+        f"2,{T0},1,AAPL,1892500,100,0,0",
+        f"3,{T0 + 10},1,AAPL,1892500,100,1892600,300",
+        f"5,{3_600_000_000_000 * 11},1,AAPL,1892500,150,1892600,300",
+    ]
+    npy = tmp_path / "bbo.npy"
+    assert _run_cli(["itch", "bbo", str(p), "-o", str(npy)]) == 0
+    table = np.load(npy)
+    assert table["stock_locate"].tolist() == [1, 1, 2, 1]
+
+
+def test_cli_time_of_day_parsing():
+    from hftcore.itch._cli_book import parse_time_of_day
+
+    assert parse_time_of_day("09:30") == 34_200_000_000_000
+    assert parse_time_of_day("09:30:00.5") == 34_200_500_000_000
+    for bad in ("9", "25:00", "10:61", "10:00:00.1234567890", "aa:bb"):
+        with pytest.raises(Exception, match="time of day"):
+            parse_time_of_day(bad)

@@ -400,3 +400,16 @@ def test_generated_decoder_is_fresh():
     mod_spec.loader.exec_module(gen)
     checked_in = (ROOT / "hftcore" / "itch" / "_decode_gen.pxi").read_text()
     assert gen.generate() == checked_in
+
+
+def test_fill_in_slices_with_progress_matches_one_pass():
+    from hftcore.itch._decode import decode_buffer
+
+    wire, _ = random_stream(np.random.default_rng(12), 500, unknown=0.05)
+    whole = decode_buffer(wire)
+    seen = []
+    sliced = decode_buffer(wire, progress=seen.append, progress_every=7)
+    for t in spec.TYPES:
+        assert sliced[0][t].tobytes() == whole[0][t].tobytes()
+    assert sliced[1:] == whole[1:]
+    assert seen == sorted(seen) and seen[-1] == len(wire) and len(seen) == -(-500 // 7)

@@ -45,19 +45,19 @@ def check_day(buf):
     counts = Counter()
     symbols = {}  # stock_locate -> stock
     live = {}  # order_ref -> [locate, side, shares, price]
-    book = {}  # (locate, side) -> Counter(price -> live orders)
+    book = {}  # (locate, side) -> {price: {order_ref: None}} (queues in time priority)
     last_ts = 0
     last_ref = 0
     last_match = 0
 
-    def book_add(loc, side, price):
-        book.setdefault((loc, side), Counter())[price] += 1
+    def book_add(loc, side, price, ref):
+        book.setdefault((loc, side), {}).setdefault(price, {})[ref] = None
 
-    def book_remove(loc, side, price):
-        c = book[(loc, side)]
-        c[price] -= 1
-        if c[price] == 0:
-            del c[price]
+    def book_remove(loc, side, price, ref):
+        levels = book[(loc, side)]
+        del levels[price][ref]
+        if not levels[price]:
+            del levels[price]
 
     def assert_no_cross(loc, side, price):
         if side == b"B":
@@ -99,7 +99,7 @@ def check_day(buf):
             new_ref(ref)
             assert_no_cross(loc, side, price)
             live[ref] = [loc, side, shares, price]
-            book_add(loc, side, price)
+            book_add(loc, side, price, ref)
         elif t in "ECXDU":
             ref = f[0]
             assert ref in live, f"{t} references order {ref} that is not live"
@@ -107,6 +107,11 @@ def check_day(buf):
             assert o[0] == loc
             if t in "EC":
                 assert 0 < f[1] <= o[2], (t, f[1], o[2])
+                # executions hit the front of the queue at the best bid or ask
+                levels = book[(loc, o[1])]
+                best = max(levels) if o[1] == b"B" else min(levels)
+                assert o[3] == best, (t, ref, o[3], best)
+                assert next(iter(levels[best])) == ref, (t, ref)
                 new_match(f[2])
                 if t == "C":
                     assert f[3] in (b"Y", b"N")
@@ -117,7 +122,7 @@ def check_day(buf):
                 o[2] -= f[1]
             if t in "DU" or o[2] == 0:
                 del live[ref]
-                book_remove(loc, o[1], o[3])
+                book_remove(loc, o[1], o[3], ref)
             if t == "U":
                 _, new, shares, price = f
                 new_ref(new)
@@ -125,7 +130,7 @@ def check_day(buf):
                 assert_price(price)
                 assert_no_cross(loc, o[1], price)
                 live[new] = [loc, o[1], shares, price]
-                book_add(loc, o[1], price)
+                book_add(loc, o[1], price, new)
         elif t == "P":
             assert f[0] == 0 and symbols[loc] == f[3] and f[2] > 0
             assert_price(f[4])
@@ -205,7 +210,20 @@ def test_write_day_equals_generate(tmp_path):
     assert out.messages == 30_000 and out.bytes == len(want) and out.symbols == 100
     assert seen[-1] == (30_000, 30_000)
     out = simitch.write_day(tmp_path / "d.itch.gz", messages=30_000, symbols=100, seed=5)
-    assert gzip.decompress((tmp_path / "d.itch.gz").read_bytes()) == want
+    gz = (tmp_path / "d.itch.gz").read_bytes()
+    assert gzip.decompress(gz) == want
+    simitch.write_day(tmp_path / "e.itch.gz", messages=30_000, symbols=100, seed=5)
+    assert (tmp_path / "e.itch.gz").read_bytes() == gz  # reproducible compressed bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.itch", "d.itch.gz", "e.itch.gz"]
+
+
+def test_interrupted_write_leaves_no_file(tmp_path):
+    def stop(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simitch.write_day(tmp_path / "d.itch", messages=30_000, symbols=10, progress=stop)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_chunking_does_not_change_bytes():

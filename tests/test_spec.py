@@ -79,3 +79,9 @@ def test_encode_rejects_bad_values():
         encode("A", not_a_field=1)
     with pytest.raises(KeyError):
         encode("Z")
+
+
+def test_encode_empty_table():
+    from hftcore.itch import encode_table
+
+    assert encode_table("R", np.zeros(0, dtype=spec.dtype("R"))) == b""

@@ -93,6 +93,25 @@ def _func_name(msg: spec.Message) -> str:
     return f"_write_{msg.type}" if msg.type.isupper() else f"_write_lower_{msg.type}"
 
 
+def layout(msg: spec.Message) -> tuple:
+    """``(itemsize, ((name, kind, wire offset, wire size, row offset), ...))`` of a type."""
+    dt = spec.dtype(msg.type)
+    return (
+        dt.itemsize,
+        tuple((f.name, f.kind, f.offset, f.size, dt.fields[f.name][1]) for f in msg.all_fields),
+    )
+
+
+def _layout_lines() -> list[str]:
+    lines = []
+    for msg in spec.MESSAGES:
+        itemsize, fields = layout(msg)
+        lines.append(f"    {msg.type!r}: ({itemsize}, (")
+        lines.extend(f"        {f!r}," for f in fields)
+        lines.append("    )),")
+    return lines
+
+
 def _c_table(name: str, ctype: str, values: list[int]) -> list[str]:
     lines = [f"    static const {ctype} {name}[256] = {{"]
     for i in range(0, 256, 16):
@@ -113,9 +132,11 @@ def generate() -> str:
         "",
         "# Table index k (1-based) of each message type, in spec.MESSAGES order.",
         "GEN_TYPES = " + repr("".join(spec.TYPES)),
-        "# Row size of each type's table, the generator's view of spec.dtype(t).itemsize.",
-        "GEN_ITEMSIZE = {",
-        *(f"    {m.type!r}: {spec.dtype(m.type).itemsize}," for m in spec.MESSAGES),
+        "# The layout the writers below were generated for: per type, the row size and",
+        "# (field, kind, wire offset, wire size, row offset). _decode.pyx checks it against the spec",
+        "# at import, so a stale build fails loudly instead of writing fields to wrong places.",
+        "GEN_LAYOUT = {",
+        *_layout_lines(),
         "}",
         "",
         "cdef enum:",

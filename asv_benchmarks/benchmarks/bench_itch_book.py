@@ -1,8 +1,9 @@
 """asv benchmarks of the ITCH L3 order book (hftcore.itch.OrderBook).
 
-Inputs are synthetic days: ``hftcore.sim.itch.generate`` when available, else a small
-generator below with the same properties (consistent references, no crossing adds, a
-Zipf-like spread of activity over symbols, a book that builds up through the day).
+Inputs are synthetic days from ``hftcore.sim.itch.generate`` (day-shaped: Zipf-like
+activity over symbols, most removals close to the touch), plus a cache-hostile stress day
+built below, where executions and cancels pick uniformly among a symbol's live orders and
+the book builds up to about a quarter of the message count.
 """
 
 import random
@@ -20,9 +21,9 @@ def _rows_to_stream(rows):
         if not items:
             continue
         arr = np.zeros(len(items), dtype=spec.dtype(t))
-        cols = list(zip(*items))
+        cols = list(zip(*items, strict=True))
         names = _COLUMNS[t]
-        for name, col in zip(names, cols):
+        for name, col in zip(names, cols, strict=True):
             arr[name] = col
         tables[t] = arr
     return encode_stream(tables)
@@ -41,20 +42,23 @@ _COLUMNS = {
 
 def day(messages, symbols, seed=0):
     """A synthetic ITCH day of ``messages`` messages over ``symbols`` stocks (bytes)."""
-    key = (messages, symbols, seed)
-    if key in _CACHE:
-        return _CACHE[key]
-    try:
-        from hftcore.sim.itch import generate
+    from hftcore.sim.itch import generate
 
-        buf = generate(messages=messages, symbols=symbols, seed=seed)
-    except ImportError:
-        buf = _fallback_day(messages, symbols, seed)
-    _CACHE[key] = buf
-    return buf
+    key = ("sim", messages, symbols, seed)
+    if key not in _CACHE:
+        _CACHE[key] = generate(messages=messages, symbols=symbols, seed=seed)
+    return _CACHE[key]
 
 
-def _fallback_day(messages, symbols, seed):
+def stress_day(messages, symbols, seed=0):
+    """The cache-hostile stress day (bytes), see the module docstring."""
+    key = ("stress", messages, symbols, seed)
+    if key not in _CACHE:
+        _CACHE[key] = _stress_day(messages, symbols, seed)
+    return _CACHE[key]
+
+
+def _stress_day(messages, symbols, seed):
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, symbols + 1)
@@ -131,10 +135,22 @@ def _build(buf):
     return book
 
 
-class BuildDay:
-    """Build every symbol's book from a day-shaped file (thousands of symbols)."""
+def _msgs_per_second(buf, **kw):
+    import time
 
-    params = [[200_000, 2_000_000]]
+    runs = []
+    for _ in range(5):
+        book = OrderBook(**kw)
+        t0 = time.perf_counter()
+        n = book.apply(buf)
+        runs.append(n / (time.perf_counter() - t0))
+    return float(np.median(runs))
+
+
+class BuildDay:
+    """Build every symbol's book from a day-shaped file (3000 symbols)."""
+
+    params = [[1_000_000, 5_000_000]]
     param_names = ["messages"]
     timeout = 600
 
@@ -145,15 +161,7 @@ class BuildDay:
         _build(self.buf)
 
     def track_msgs_per_second(self, messages):
-        import time
-
-        runs = []
-        for _ in range(5):
-            book = OrderBook(max_orders=4_000_000, max_levels=1_000_000)
-            t0 = time.perf_counter()
-            n = book.apply(self.buf)
-            runs.append(n / (time.perf_counter() - t0))
-        return float(np.median(runs))
+        return _msgs_per_second(self.buf, max_orders=4_000_000, max_levels=1_000_000)
 
     track_msgs_per_second.unit = "messages/s"
 
@@ -161,25 +169,38 @@ class BuildDay:
         _build(self.buf)
 
 
+class StressDay:
+    """Uniformly random references into a book of ~500k orders: memory latency bound."""
+
+    timeout = 600
+
+    def setup(self):
+        self.buf = stress_day(2_000_000, 3000, seed=1)
+
+    def time_build(self):
+        _build(self.buf)
+
+    def track_msgs_per_second(self):
+        return _msgs_per_second(self.buf, max_orders=4_000_000, max_levels=1_000_000)
+
+    track_msgs_per_second.unit = "messages/s"
+
+    def peakmem_build(self):
+        _build(self.buf)
+
+
 class SmallFile:
     """A small 50-symbol file: the per-message cost when everything is in cache."""
 
     def setup(self):
-        self.buf = day(300_000, 50, seed=2)
+        self.buf = day(1_000_000, 50, seed=2)
 
     def time_apply(self):
-        _build(self.buf)
+        book = OrderBook(max_orders=1_000_000, max_levels=100_000)
+        book.apply(self.buf)
 
     def track_msgs_per_second(self):
-        import time
-
-        runs = []
-        for _ in range(5):
-            book = OrderBook(max_orders=1_000_000, max_levels=100_000)
-            t0 = time.perf_counter()
-            n = book.apply(self.buf)
-            runs.append(n / (time.perf_counter() - t0))
-        return float(np.median(runs))
+        return _msgs_per_second(self.buf, max_orders=1_000_000, max_levels=100_000)
 
     track_msgs_per_second.unit = "messages/s"
 
@@ -188,7 +209,7 @@ class EventTables:
     """The cost of recording top-of-book changes and executions."""
 
     def setup(self):
-        self.buf = day(300_000, 50, seed=2)
+        self.buf = day(1_000_000, 50, seed=2)
 
     def time_apply_with_events(self):
         book = OrderBook(max_orders=1_000_000, max_levels=100_000, bbo=True, executions=True)

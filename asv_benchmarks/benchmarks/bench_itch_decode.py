@@ -1,41 +1,15 @@
-"""asv benchmarks of the ITCH 5.0 batch decoder on an in-memory, day-shaped buffer."""
+"""asv benchmarks of the ITCH 5.0 batch decoder on an in-memory, day-shaped buffer.
+
+The buffer is a synthetic day from :func:`hftcore.sim.itch.generate` (order flow: A, D,
+U, E, X dominate, as in a NASDAQ day), built once per parameter in ``setup_cache``.
+"""
 
 import time
 
 import numpy as np
 
 from hftcore import itch
-from hftcore.itch import spec
-
-# Message mix of a NASDAQ day: order flow (A, D, U, E, X) dominates, the rest is rare.
-MIX = {
-    "A": 0.38, "D": 0.34, "U": 0.09, "E": 0.06, "X": 0.05, "F": 0.02, "I": 0.02,
-    "P": 0.015, "C": 0.005, "R": 0.003, "H": 0.003, "L": 0.002, "Y": 0.002, "Q": 0.001,
-    "N": 0.001, "J": 0.001, "K": 0.001, "h": 0.001, "S": 0.001, "B": 0.001, "V": 0.001,
-    "W": 0.001, "O": 0.001,
-}  # fmt: skip
-
-
-def day_buffer(n, seed=0):
-    """``n`` messages in the day's mix, random field values, BinaryFILE-framed."""
-    rng = np.random.default_rng(seed)
-    types = list(MIX)
-    p = np.array([MIX[t] for t in types])
-    which = rng.choice(len(types), size=n, p=p / p.sum())
-    tables = {}
-    for i, t in enumerate(types):
-        seqs = np.flatnonzero(which == i)
-        arr = np.zeros(len(seqs), dtype=spec.dtype(t))
-        arr["seq"] = seqs
-        arr["timestamp"] = np.sort(rng.integers(34_200 * 10**9, 57_600 * 10**9, len(seqs)))
-        for f in spec.BY_TYPE[t].fields:
-            if f.kind in ("alpha", "enum"):
-                codes = rng.integers(ord("A"), ord("Z") + 1, size=(len(seqs), f.size))
-                arr[f.name] = codes.astype(np.uint8).view(f"S{f.size}").ravel()
-            else:
-                arr[f.name] = rng.integers(0, 1 << (8 * f.size - 1), size=len(seqs))
-        tables[t] = arr
-    return itch.encode_stream(tables)
+from hftcore.sim import itch as simitch
 
 
 class ItchDecode:
@@ -43,10 +17,10 @@ class ItchDecode:
 
     params = [100_000, 2_000_000]
     param_names = ["messages"]
-    timeout = 180
+    timeout = 300
 
     def setup_cache(self):
-        return {n: day_buffer(n) for n in self.params}
+        return {n: simitch.generate(messages=n, symbols=500, seed=0) for n in self.params}
 
     def setup(self, buffers, n):
         self.buf = buffers[n]

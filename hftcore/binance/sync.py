@@ -28,11 +28,9 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 
-import numpy as np
-
 from hftcore.binance.records import DepthSnapshot, DepthUpdate
 from hftcore.book import L2Book
-from hftcore.errors import HftcoreError, SequenceGap
+from hftcore.errors import SequenceGap, SnapshotError
 
 __all__ = ["BookSync", "SnapshotError", "rest_snapshot", "snapshot_url"]
 
@@ -43,29 +41,8 @@ _REST = {
     "spot": ("https://api.binance.com/api/v3/depth", 5000),
     "usdm": ("https://fapi.binance.com/fapi/v1/depth", 1000),
 }
-_SCALE_DIGITS = 8
-
-
-class SnapshotError(HftcoreError, RuntimeError):
-    """The depth snapshot could not be fetched or understood.
-
-    The sync keeps its buffered events and fetches again on the next :meth:`BookSync.feed`.
-
-    Parameters
-    ----------
-    symbol : str
-        The book's symbol.
-    reason : str
-        What went wrong.
-    """
-
-    def __init__(self, symbol, reason):
-        self.symbol = symbol
-        self.reason = reason
-        super().__init__(f"{symbol}: depth snapshot failed: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.symbol, self.reason))
+# Verdicts of BookSync._check.
+_APPLY, _STALE, _GAP, _OLD_SNAPSHOT = range(4)
 
 
 def snapshot_url(symbol: str, market: str = "spot", limit: int | None = None) -> str:
@@ -117,38 +94,6 @@ def _check_market(market):
     return market
 
 
-def _fixed(text, where):
-    """Exact decimal string -> int64 with 8 implied decimals."""
-    if not isinstance(text, str):
-        raise ValueError(f"{where}: expected a decimal string, got {text!r}")
-    whole, _, frac = text.partition(".")
-    frac = frac.rstrip("0")
-    if (
-        not whole.isdigit()
-        or (frac and not frac.isdigit())
-        or len(frac) > _SCALE_DIGITS
-        or not whole.isascii()
-        or not frac.isascii()
-    ):
-        raise ValueError(f"{where}: not an exact 8-decimal number: {text!r}")
-    value = int(whole) * 10**_SCALE_DIGITS + int(frac.ljust(_SCALE_DIGITS, "0") or 0)
-    if value >= 2**63:
-        raise ValueError(f"{where}: out of int64 range: {text!r}")
-    return value
-
-
-def _levels(rows, where):
-    if not isinstance(rows, list):
-        raise ValueError(f"{where}: expected a list of [price, qty], got {type(rows).__name__}")
-    out = np.empty((len(rows), 2), dtype=np.int64)
-    for i, row in enumerate(rows):
-        if not isinstance(row, list) or len(row) < 2:
-            raise ValueError(f"{where}[{i}]: expected [price, qty], got {row!r}")
-        out[i, 0] = _fixed(row[0], f"{where}[{i}] price")
-        out[i, 1] = _fixed(row[1], f"{where}[{i}] qty")
-    return out
-
-
 def parse_snapshot(body) -> DepthSnapshot:
     """Parse a REST depth snapshot body (``{"lastUpdateId":..,"bids":..,"asks":..}``).
 
@@ -164,29 +109,21 @@ def parse_snapshot(body) -> DepthSnapshot:
     Raises
     ------
     ValueError
-        For a body that is not a depth snapshot, naming the offending field.
+        For a body that is not a depth snapshot (:class:`hftcore.DecodeError`, with the
+        byte offset, for malformed JSON or numbers).
     """
     if isinstance(body, DepthSnapshot):
         return body
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
-        try:
-            body = json.loads(bytes(body) if not isinstance(body, str) else body)
-        except ValueError as exc:
-            raise ValueError(f"snapshot body is not JSON: {exc}") from None
-    if not isinstance(body, dict) or "lastUpdateId" not in body:
-        raise ValueError("snapshot body has no lastUpdateId (not a depth snapshot?)")
-    last = body["lastUpdateId"]
-    if not isinstance(last, int) or isinstance(last, bool) or last < 0:
-        raise ValueError(f"snapshot lastUpdateId is not an update id: {last!r}")
-    ms = 1_000_000
-    return DepthSnapshot(
-        last_update_id=last,
-        event_time=int(body.get("E", 0)) * ms,
-        transaction_time=int(body.get("T", 0)) * ms,
-        symbol=str(body.get("symbol", body.get("s", ""))),
-        bids=_levels(body.get("bids"), "bids"),
-        asks=_levels(body.get("asks"), "asks"),
-    )
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    from hftcore.binance import decode
+
+    snap = decode(body)
+    if not isinstance(snap, DepthSnapshot):
+        raise ValueError(f"not a depth snapshot (decoded as {type(snap).__name__})")
+    if snap.last_update_id < 0:
+        raise ValueError(f"snapshot lastUpdateId is not an update id: {snap.last_update_id}")
+    return snap
 
 
 class BookSync:
@@ -219,6 +156,11 @@ class BookSync:
     snapshot_retries : int, default 3
         Immediate refetches when a snapshot turns out older than the buffered stream;
         after that the sync waits for the next event before fetching again.
+    fast_json : bool, default True
+        While live, apply raw JSON diffs with :meth:`L2Book.apply_depth_json` (decode
+        and apply in one nogil pass) instead of building a record first. The update
+        ids are then checked after the levels are applied, so an out-of-order event
+        costs a resync instead of being ignored; pass False to avoid that.
 
     Attributes
     ----------
@@ -243,6 +185,14 @@ class BookSync:
         Snapshots fetched and parsed.
     stale_snapshots : int
         Snapshots discarded because they were older than the buffered stream.
+    applied_direct : int
+        Events of ``applied`` that took the raw JSON fast path.
+
+    Notes
+    -----
+    Not thread-safe: feed events from one thread, and read :attr:`book` from that
+    thread too (or between calls to :meth:`feed`). The ``snapshot`` callable runs
+    inside :meth:`feed` and blocks it.
 
     Examples
     --------
@@ -263,6 +213,7 @@ class BookSync:
         on_gap: Callable[[SequenceGap], object] | None = None,
         max_buffer: int = 10_000,
         snapshot_retries: int = 3,
+        fast_json: bool = True,
     ):
         if not symbol or not isinstance(symbol, str):
             raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
@@ -283,6 +234,11 @@ class BookSync:
         self._buffer: deque[DepthUpdate] = deque(maxlen=max_buffer)
         self._bridged = False  # the first event after the snapshot has been applied
         self._decode = None
+        self.fast_json = fast_json
+        self.applied_direct = 0
+        # Substrings a plain depthUpdate of this symbol contains (fast path guards).
+        self._keys_str = (f'"s":"{self.symbol}"', '"e":"depthUpdate"')
+        self._keys_bytes = tuple(k.encode() for k in self._keys_str)
 
     # -- public ---------------------------------------------------------------------
 
@@ -308,12 +264,13 @@ class BookSync:
         ValueError
             For an event of another symbol or market, or that is not a depth diff.
         """
-        update = self._as_update(event)
         before = self.applied
-        if self.state == "live":
-            self._process(update)
-        else:
-            self._buffer.append(update)
+        if not (self.state == "live" and self.fast_json and self._feed_direct(event)):
+            update = self._as_update(event)
+            if self.state == "live":
+                self._process(update)
+            else:
+                self._buffer.append(update)
         if self.state != "live":
             self._sync()
         return self.applied - before
@@ -344,6 +301,7 @@ class BookSync:
             "resyncs": self.resyncs,
             "snapshots": self.snapshots,
             "stale_snapshots": self.stale_snapshots,
+            "applied_direct": self.applied_direct,
             "buffered": len(self._buffer),
             "dropped_levels": self.book.dropped,
         }
@@ -424,61 +382,99 @@ class BookSync:
             len(self._buffer),
         )
 
-    def _process(self, ev: DepthUpdate) -> None:
-        """Check one event against the book's update id; apply, ignore or resync."""
-        first, final = ev.first_update_id, ev.final_update_id
+    def _check(self, first: int, final: int, prev_final: int) -> int:
+        """What to do with an event of ids ``U``, ``u``, ``pu`` at the book's update id."""
         lid = self.last_update_id
         if self.market == "spot":
             # One rule from the snapshot on: u <= local id is already in the book;
             # U beyond local id + 1 means events were missed; otherwise U <= id+1 <= u.
             if final <= lid:
-                self.stale_dropped += 1
-                return
-            if first > lid + 1:
-                missing = (
-                    f"update id {lid + 1}"
-                    if first == lid + 2
-                    else f"update ids {lid + 1}..{first - 1}"
-                )
-                self._gap(ev, lid + 1, first, missing)
-                return
-            self._apply(ev)
-            self.state = "live"
-            return
+                return _STALE
+            return _GAP if first > lid + 1 else _APPLY
         if not self._bridged:
-            # USD-M: the first event must satisfy U <= lastUpdateId <= u.
+            # USD-M: the first event applied must satisfy U <= lastUpdateId <= u.
             if final < lid:
-                self.stale_dropped += 1
-                return
-            if first > lid:
-                self._buffer.appendleft(ev)
-                self.book.clear()
-                self.last_update_id = None
-                self._stale_snapshot(lid, first)
-                return
-            self._apply(ev)
-            self._bridged = True
-            self.state = "live"
-            return
+                return _STALE
+            return _OLD_SNAPSHOT if first > lid else _APPLY
         if final <= lid:
-            self.stale_dropped += 1  # repeated or out of order
-            return
-        if ev.prev_final_update_id != lid:
-            pu = ev.prev_final_update_id
-            missing = (
-                f"the events after u={lid} up to u={pu}"
-                if pu > lid
-                else f"nothing known (pu={pu} does not continue u={lid})"
-            )
-            self._gap(ev, lid, pu, missing)
-            return
-        self._apply(ev)
+            return _STALE  # repeated or out of order
+        return _GAP if prev_final != lid else _APPLY
+
+    def _process(self, ev: DepthUpdate) -> None:
+        """Check one event against the book's update id; apply, ignore or resync."""
+        verdict = self._check(ev.first_update_id, ev.final_update_id, ev.prev_final_update_id)
+        if verdict == _APPLY:
+            self._apply(ev)
+        elif verdict == _STALE:
+            self.stale_dropped += 1
+        elif verdict == _GAP:
+            self._gap(ev)
+        else:
+            first, lid = ev.first_update_id, self.last_update_id
+            self._buffer.appendleft(ev)
+            self.book.clear()
+            self.last_update_id = None
+            self._stale_snapshot(lid, first)
+
+    def _feed_direct(self, msg) -> bool:
+        """Live fast path for raw JSON: decode and apply in one nogil pass.
+
+        The ids are known only once the levels are in the book, so any event that is
+        not the expected continuation leaves a book that cannot be trusted: it is then
+        resynced (a gap would resync anyway; a stale event costs a snapshot here, where
+        the record path would just ignore it). Returns False when ``msg`` must take the
+        record path instead (not plainly this symbol's depthUpdate, or no fast path).
+        """
+        if isinstance(msg, str):
+            keys = self._keys_str
+        elif isinstance(msg, (bytes, bytearray)):
+            keys = self._keys_bytes
+        else:
+            return False
+        # Cheap guards: the message names this symbol and is a diff (a snapshot would
+        # replace the book). Anything unusual goes through the full decoder.
+        if keys[0] not in msg or keys[1] not in msg:
+            return False
+        try:
+            head = self.book.apply_depth_json(msg)
+        except ImportError:
+            self.fast_json = False  # no direct decoder in this build
+            return False
+        verdict = self._check(head.first_update_id, head.final_update_id, head.prev_final_update_id)
+        if verdict == _APPLY and not head.is_snapshot:
+            self.last_update_id = head.final_update_id
+            self.applied += 1
+            self.applied_direct += 1
+            return True
+        if verdict == _GAP and not head.is_snapshot:
+            try:
+                ev = self._as_update(msg)
+            except ValueError:
+                self.resync("an unexpected message was applied on the fast path")
+                raise
+            self._gap(ev)
+            return True
+        if head.is_snapshot:
+            self.resync("a depth snapshot was fed as a diff")
+            raise ValueError(f"{self.symbol}: feed() takes diff events, got a depth snapshot")
+        self.stale_dropped += 1
+        log.warning(
+            "%s: stale event U=%d u=%d (book at %d) was applied on the fast path; resyncing",
+            self.symbol,
+            head.first_update_id,
+            head.final_update_id,
+            self.last_update_id,
+        )
+        self.resync("stale event on the raw JSON fast path")
+        return True
 
     def _apply(self, ev: DepthUpdate) -> None:
         self.book.update_levels(0, ev.bids)
         self.book.update_levels(1, ev.asks)
         self.last_update_id = ev.final_update_id
         self.applied += 1
+        self._bridged = True
+        self.state = "live"
 
     def _stale_snapshot(self, last_update_id: int, first: int) -> None:
         self.stale_snapshots += 1
@@ -489,16 +485,31 @@ class BookSync:
             first,
         )
 
-    def _gap(self, ev: DepthUpdate, expected: int, received: int, missing: str) -> None:
+    def _gap(self, ev: DepthUpdate) -> None:
+        """Count and report a break in the update ids, then start a resync with ``ev``."""
+        lid = self.last_update_id
+        first, final, pu = ev.first_update_id, ev.final_update_id, ev.prev_final_update_id
+        if self.market == "spot":
+            expected, received = lid + 1, first
+            if first == lid + 2:
+                missing = f"update id {lid + 1}"
+            else:
+                missing = f"update ids {lid + 1}..{first - 1}"
+        else:
+            expected, received = lid, pu
+            if pu > lid:
+                missing = f"the events after u={lid} up to u={pu}"
+            else:
+                missing = f"unknown (pu={pu} does not continue u={lid})"
         self.gaps += 1
         log.warning(
             "%s: depth gap after update id %d: missing %s (event U=%d u=%d%s); resyncing",
             self.symbol,
-            self.last_update_id,
+            lid,
             missing,
-            ev.first_update_id,
-            ev.final_update_id,
-            f" pu={ev.prev_final_update_id}" if self.market == "usdm" else "",
+            first,
+            final,
+            f" pu={pu}" if self.market == "usdm" else "",
         )
         if self.on_gap is not None:
             self.on_gap(SequenceGap(expected, received, source=f"{self.symbol}@depth"))

@@ -98,6 +98,7 @@ cdef struct BookState:
     uint64_t mask              # table size - 1 (a power of two)
     int shift                  # 64 - log2(table size)
     int bits                   # log2(table size)
+    uint64_t max_disp          # largest displacement from its home bucket ever inserted
     Level *levels
     uint32_t level_used
     uint32_t level_free
@@ -141,6 +142,7 @@ cdef class OrderBookCore:
     cdef BookState b
     cdef readonly Py_ssize_t consumed   # bytes consumed by the last apply()
     cdef readonly bint reached_until    # the last apply() stopped at a message after `until`
+    cdef bint busy                      # apply() is running (it releases the GIL)
 
     # Turn the error state of a failed apply into the exception (DecodeError, BookFull,
     # BookError, MemoryError); DecodeError offsets are shifted by ``base_offset``.

@@ -5,7 +5,6 @@ See ``_book.pxd`` for the layout. Python-facing conveniences (symbol names, file
 command line) live in :mod:`hftcore.itch.book`.
 """
 
-cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
@@ -31,7 +30,14 @@ cdef extern from *:
     #define HFT_BOOK_NIL 0xFFFFFFFFu
     #define HFT_BOOK_NO_LIMIT 0xFFFFFFFFFFFFFFFFull
     #define HFT_BOOK_FIB 0x9E3779B97F4A7C15ull
+    #if defined(_MSC_VER)
+    #include <xmmintrin.h>
+    #define HFT_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+    #else
+    #define HFT_PREFETCH(p) __builtin_prefetch(p)
+    #endif
     """
+    void prefetch "HFT_PREFETCH"(const void *p) noexcept nogil
     const uint32_t NIL "HFT_BOOK_NIL"           # no slot / end of a list
     const uint64_t NO_LIMIT "HFT_BOOK_NO_LIMIT"  # apply(until=None)
     const uint64_t FIB "HFT_BOOK_FIB"            # 2**64 / golden ratio (Fibonacci hashing)
@@ -125,42 +131,75 @@ _LENGTHS = _length_table()
 # ---------------------------------------------------------------- order_ref hash
 
 cdef inline uint64_t h_home(const BookState *b, uint64_t ref) noexcept nogil:
-    # NASDAQ order refs are dense and increasing through the day: keeping their low bits
-    # puts consecutive refs in consecutive buckets (no collisions among the live window,
-    # and the hot recent orders share cache lines). Folding in the higher bits keeps
-    # refs that differ by a multiple of the table size apart.
-    return (ref ^ ((ref >> b.bits) * FIB >> 40)) & b.mask
+    # NASDAQ order refs are dense and increasing through the day. Runs of GROUP
+    # consecutive refs keep consecutive buckets (recent, busy orders share cache lines and
+    # pages); the runs are spread by Fibonacci hashing, so a dense block of long-lived
+    # orders (the pre-open build-up) never becomes one long probe run once refs wrap.
+    return ((((ref >> GROUP_BITS) * FIB) >> b.shift) << GROUP_BITS) | (ref & (GROUP - 1))
+
+
+# A table entry is ``(slot + 1) << 4 | displacement`` (0 = empty): the displacement from
+# the home bucket (15 = "15 or more") lets a delete shift the probe run back without
+# loading the order records of its neighbours.
+cdef enum:
+    DISP_BITS = 4
+    DISP_MAX = 15
+    GROUP_BITS = 10         # refs per run of consecutive buckets: 1024 (a 4 KiB page)
+    GROUP = 1 << GROUP_BITS
 
 
 cdef inline uint32_t h_find(const BookState *b, uint64_t ref, uint64_t *bucket) noexcept nogil:
     """Pool slot of ``ref`` or NIL; ``bucket`` receives where it is or would go."""
     cdef uint64_t i = h_home(b, ref)
-    cdef uint32_t e
+    cdef uint32_t e, slot
+    cdef uint32_t dist = 0
     while True:
         e = b.table[i]
         if e == 0:
             bucket[0] = i
             return NIL
-        if b.orders[e - 1].order_ref == ref:
-            bucket[0] = i
-            return e - 1
+        # Only an entry displaced as far as we have probed can be ``ref``: skip the
+        # others without loading their order records.
+        if (e & DISP_MAX) == (dist if dist < DISP_MAX else DISP_MAX):
+            slot = (e >> DISP_BITS) - 1
+            if b.orders[slot].order_ref == ref:
+                bucket[0] = i
+                return slot
         i = (i + 1) & b.mask
+        dist += 1
+
+
+cdef inline void h_insert(BookState *b, uint64_t bucket, uint64_t ref,
+                          uint32_t slot) noexcept nogil:
+    """Index ``slot`` under ``ref`` at ``bucket`` (an empty bucket h_find returned)."""
+    cdef uint64_t d = (bucket - h_home(b, ref)) & b.mask
+    if d > b.max_disp:
+        b.max_disp = d
+    b.table[bucket] = ((slot + 1) << DISP_BITS) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
 
 
 cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
     """Empty bucket ``i``, shifting later entries of its probe run back (no tombstones)."""
     cdef uint64_t j = i
-    cdef uint64_t k
+    cdef uint64_t d, gap
     cdef uint32_t e
     while True:
         j = (j + 1) & b.mask
         e = b.table[j]
         if e == 0:
             break
-        k = h_home(b, b.orders[e - 1].order_ref)
-        # The entry at j may move to i unless its home lies cyclically in (i, j].
-        if (i <= j and (k <= i or k > j)) or (i > j and k <= i and k > j):
-            b.table[i] = e
+        gap = (j - i) & b.mask
+        if gap > b.max_disp:
+            break  # no entry is displaced that far: none further on can move back to i
+        d = e & DISP_MAX
+        if d == 0:
+            continue  # at its home: stays
+        if d == DISP_MAX:
+            d = (j - h_home(b, b.orders[(e >> DISP_BITS) - 1].order_ref)) & b.mask
+        # The entry may move back to i unless its home lies cyclically in (i, j].
+        if d >= gap:
+            d -= gap
+            b.table[i] = (e & ~<uint32_t>DISP_MAX) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
             i = j
     b.table[i] = 0
 
@@ -168,7 +207,9 @@ cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
 # ---------------------------------------------------------------- price levels
 
 cdef inline uint64_t price_key(uint32_t price, int side) noexcept nogil:
-    return price if side == 0 else <uint64_t>(NIL - price)
+    # Bids: the price; asks: NIL - price (== ~price), so the best level sorts last on both
+    # sides. Branch-free: sides arrive in random order.
+    return price ^ (<uint32_t>0 - <uint32_t>side)
 
 
 cdef inline Py_ssize_t side_search(const SideBook *sb, uint64_t pk, bint *found) noexcept nogil:
@@ -227,12 +268,12 @@ cdef inline uint32_t best_level(const BookState *b, uint16_t loc, int side) noex
 
 cdef inline bint would_cross(const BookState *b, uint16_t loc, int side,
                              uint32_t price) noexcept nogil:
-    cdef uint32_t other = best_level(b, loc, 1 - side)
-    if other == NIL:
+    # With keys k_bid = bid and k_ask = NIL - ask, "bid >= ask" reads k_new + k_opposite
+    # >= NIL from either side: no branch on the side, no level touched.
+    cdef const SideBook *sb = &b.stocks[loc].side[1 - side]
+    if sb.n == 0:
         return False
-    if side == 0:
-        return price >= b.levels[other].price
-    return price <= b.levels[other].price
+    return price_key(price, side) + (sb.keys[sb.n - 1] >> 32) >= NIL
 
 
 # ---------------------------------------------------------------- order operations
@@ -385,7 +426,7 @@ cdef int add_order(BookState *b, uint64_t ref, int side, uint32_t shares, uint32
     if link_order(b, slot, loc, side, price) < 0:
         return -1
     commit_slot(b, slot, free_next)
-    b.table[bucket] = slot + 1
+    h_insert(b, bucket, ref, slot)
     return 0
 
 
@@ -546,7 +587,7 @@ cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
         b.order_free = slot
         b.live_orders -= 1
         return -1
-    b.table[new_bucket] = slot + 1
+    h_insert(b, new_bucket, new_ref, slot)
     return 0
 
 
@@ -634,6 +675,35 @@ cdef void directory_entry(BookState *b, const uint8_t *m, uint16_t loc) noexcept
         b.keep[loc] = 1
 
 
+# Types whose message starts with an order_ref at O_REF that names a resting order.
+cdef uint8_t REF_TYPES[256]
+memset(REF_TYPES, 0, 256)
+for _t in "ECXDU":
+    REF_TYPES[ord(_t)] = 1
+
+
+cdef inline void prefetch_far(const BookState *b, const uint8_t *m) noexcept nogil:
+    if REF_TYPES[m[0]]:
+        prefetch(&b.table[h_home(b, load_be64(m + O_REF))])
+    elif m[0] == b'A' or m[0] == b'F':
+        prefetch(&b.stocks[load_be16(m + O_LOCATE)])
+
+
+cdef inline void prefetch_near(const BookState *b, const uint8_t *m) noexcept nogil:
+    cdef uint32_t e
+    cdef const Stock *st
+    if REF_TYPES[m[0]]:
+        e = b.table[h_home(b, load_be64(m + O_REF))] >> DISP_BITS
+        if e != 0 and e <= b.order_used:
+            prefetch(&b.orders[e - 1])
+    elif m[0] == b'A' or m[0] == b'F':
+        st = &b.stocks[load_be16(m + O_LOCATE)]
+        if st.side[0].n:
+            prefetch(&st.side[0].keys[st.side[0].n - 1])
+        if st.side[1].n:
+            prefetch(&st.side[1].keys[st.side[1].n - 1])
+
+
 cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uint64_t until,
                              Py_ssize_t *consumed, Py_ssize_t *applied,
                              Status *st) noexcept nogil:
@@ -649,6 +719,7 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
     cdef const uint8_t *m
     cdef uint8_t t
     cdef int rc = 0
+    cdef Py_ssize_t ahead
     while n - pos >= 2:
         mlen = load_be16(buf + pos)
         if mlen == 0:
@@ -658,6 +729,16 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
         if n - pos - 2 < mlen:
             break  # a partial message: left for the next call
         m = buf + pos + 2
+        # Hide memory latency on big books with a software pipeline: two messages ahead,
+        # start loading the hash bucket (or the stock's book for an add); one ahead, the
+        # order record (or the best keys of both sides). Only bytes inside the buffer are
+        # read and every slot read is range-checked; prefetches never fault.
+        ahead = pos + 2 + mlen
+        if n - ahead >= 2 + O_ADD_PRICE + 4:
+            prefetch_near(b, buf + ahead + 2)
+            ahead += 2 + load_be16(buf + ahead)
+            if n - ahead >= 2 + O_ADD_PRICE + 4:
+                prefetch_far(b, buf + ahead + 2)
         t = m[0]
         expect = b.lengths[t]
         if expect == 0:
@@ -690,6 +771,8 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
 #: Defaults of the constructor: room for a busy NASDAQ day (pages are touched lazily).
 DEFAULT_MAX_ORDERS = 8_000_000
 DEFAULT_MAX_LEVELS = 2_000_000
+#: Largest max_orders: slot + 1 must fit the 28 high bits of a hash table entry.
+MAX_ORDERS_LIMIT = (1 << 28) - 2
 
 
 def _split_symbols(symbols):
@@ -731,12 +814,12 @@ cdef class OrderBookCore:
                   Py_ssize_t max_levels=DEFAULT_MAX_LEVELS, symbols=None, *,
                   bint strict=False, bint bbo=False, bint executions=False):
         cdef BookState *b = &self.b
-        cdef uint64_t size = 16
-        cdef int bits = 4
+        cdef uint64_t size = 2 * GROUP   # at least two groups: the shift stays < 64
+        cdef int bits = GROUP_BITS + 1
         cdef Py_ssize_t i
         memset(b, 0, sizeof(BookState))
-        if not 1 <= max_orders < NIL:
-            raise ValueError(f"max_orders must be in [1, {NIL - 1}], got {max_orders}")
+        if not 1 <= max_orders <= MAX_ORDERS_LIMIT:
+            raise ValueError(f"max_orders must be in [1, {MAX_ORDERS_LIMIT}], got {max_orders}")
         if not 1 <= max_levels < NIL:
             raise ValueError(f"max_levels must be in [1, {NIL - 1}], got {max_levels}")
         # Load factor at most 2/3 when the store is full.
@@ -746,7 +829,7 @@ cdef class OrderBookCore:
         b.max_orders = <uint32_t>max_orders
         b.max_levels = <uint32_t>max_levels
         b.mask = size - 1
-        b.shift = 64 - bits
+        b.shift = 64 - (bits - GROUP_BITS)
         b.bits = bits
         b.order_free = NIL
         b.level_free = NIL
@@ -805,8 +888,14 @@ cdef class OrderBookCore:
         self.consumed = 0
         if n == 0 or self.b.ended:
             return 0
-        with nogil:
-            rc = apply_buffer(&self.b, p, n, limit, &consumed, &applied, &st)
+        if self.busy:
+            raise RuntimeError("OrderBook.apply is already running in another thread")
+        self.busy = True
+        try:
+            with nogil:
+                rc = apply_buffer(&self.b, p, n, limit, &consumed, &applied, &st)
+        finally:
+            self.busy = False
         self.consumed = consumed
         self.reached_until = rc == 1
         if rc < 0:
@@ -883,6 +972,7 @@ cdef class OrderBookCore:
             "cross_trades": b.cross_trades,
             "broken_trades": b.broken_trades,
             "unknown_types": b.unknown_types,
+            "hash_max_displacement": b.max_disp,
             "by_type": {chr(i): b.type_counts[i] for i in range(256) if b.type_counts[i]},
         }
         for i in range(1, AN_COUNT):

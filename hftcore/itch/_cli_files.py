@@ -19,6 +19,22 @@ _FMT = argparse.RawDescriptionHelpFormatter
 _TYPES_HELP = ", ".join(f"{m.type}={m.name}" for m in spec.MESSAGES)
 
 
+def int_range(lo, hi=None):
+    """An argparse ``type=`` for integers in ``[lo, hi]`` (thousands separators allowed)."""
+
+    def parse(text):
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
 def format_time(ns):
     """Nanoseconds since midnight as ``HH:MM:SS.nnnnnnnnn``."""
     ns = int(ns)
@@ -72,10 +88,15 @@ def _simulate(args):
 
     t0 = time.perf_counter()
     bar = Progress(args.messages, desc="simulating", unit="items")
+
+    def progress(done, total):
+        bar.total = total  # the day holds at least its scheduled messages
+        bar.update(done)
+
     with bar:
         day = simitch.write_day(
             args.out, messages=args.messages, symbols=args.symbols, seed=args.seed,
-            progress=lambda done, total: bar.update(done),
+            progress=progress,
         )  # fmt: skip
     elapsed = time.perf_counter() - t0
     print(
@@ -324,9 +345,13 @@ examples:
 def register(cli):
     g = cli.group(
         "itch",
-        help="NASDAQ TotalView-ITCH 5.0 files: simulate, stats, dump",
-        description="NASDAQ TotalView-ITCH 5.0 files: make a synthetic day, summarize a "
-        "file, print its messages.",
+        help="NASDAQ TotalView-ITCH 5.0: simulate, stats, dump a file",
+        description="NASDAQ TotalView-ITCH 5.0 files (BinaryFILE framing, .gz too).\n"
+        "`hftcore itch SUBCOMMAND --help` explains each, with examples.\n\n"
+        "start with:\n"
+        "  hftcore itch simulate day.itch --messages 2000000\n"
+        "  hftcore itch stats day.itch\n"
+        "  hftcore itch dump day.itch --type A --limit 5",
     )
 
     p = g.add_parser(
@@ -334,9 +359,9 @@ def register(cli):
         formatter_class=_FMT,
     )  # fmt: skip
     p.add_argument("out", metavar="OUT", help="output file (.gz to compress)")
-    p.add_argument("--messages", type=int, default=1_000_000, metavar="N",
+    p.add_argument("--messages", type=int_range(0), default=1_000_000, metavar="N",
                    help="messages in the day (default: %(default)s)")  # fmt: skip
-    p.add_argument("--symbols", type=int, default=1000, metavar="N",
+    p.add_argument("--symbols", type=int_range(1, 65535), default=1000, metavar="N",
                    help="symbols in the stock directory, 1..65535 (default: %(default)s)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="random seed (default: %(default)s)")  # fmt: skip
@@ -360,7 +385,7 @@ def register(cli):
     p.add_argument("--type", action="append", metavar="T",
                    help="only these message types: A, or A,F,E (repeatable); " + _TYPES_HELP)  # fmt: skip
     p.add_argument("--symbol", metavar="SYM", help="only messages of this stock, e.g. AAPL")
-    p.add_argument("--limit", type=int, default=100, metavar="N",
+    p.add_argument("--limit", type=int_range(0), default=100, metavar="N",
                    help="print at most N rows, 0 for all (default: %(default)s)")  # fmt: skip
     p.add_argument("--csv", action="store_true", help="CSV instead of aligned text")
     p.add_argument("--chunk-mb", type=float, default=16, metavar="N",

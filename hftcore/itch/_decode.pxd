@@ -16,6 +16,6 @@ cdef struct ItchWalk:
 
 cdef int itch_walk(const uint8_t *buf, Py_ssize_t n, ItchWalk *w,
                    Status *st) noexcept nogil
-cdef void itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *dispatch,
-                    uint8_t **rows, uint64_t seq_start,
-                    uint64_t *index) noexcept nogil
+cdef Py_ssize_t itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *dispatch,
+                          uint8_t **rows, uint64_t seq_start,
+                          uint64_t *index) noexcept nogil

@@ -6,9 +6,10 @@ Two nogil passes over the buffer:
 1. :func:`itch_walk` follows the 2-byte big-endian length prefixes, checks every known
    type's length against the spec, counts messages per type and finds where the last whole
    message ends. It is the only code that looks at untrusted lengths.
-2. :func:`itch_fill` walks the same, now validated, messages again and writes each one as
-   a row of its type's table with the straight-line writers generated from the spec
-   (``_decode_gen.pxi``, by ``tools/gen_itch_decoder.py``).
+2. :func:`itch_fill` walks the same, now validated, messages again, block by block: it
+   buckets a block's messages by type, then writes each bucket with one tight loop around
+   the type's straight-line row writer, generated from the spec (``_decode_gen.pxi``, by
+   ``tools/gen_itch_decoder.py``). No data-dependent branch per message.
 
 Between the passes the tables are allocated at their exact sizes, so nothing grows and
 nothing is allocated per message. The Python layer is :mod:`hftcore.itch.decoder`.
@@ -32,12 +33,22 @@ cnp.import_array()
 
 include "_decode_gen.pxi"
 
-# The generated writers hard-code row offsets; refuse to run if the spec moved under them.
-for _t, _size in GEN_ITEMSIZE.items():
-    if _spec.dtype(_t).itemsize != _size or GEN_TYPES != "".join(_spec.TYPES):
-        raise ImportError(
-            "hftcore/itch/_decode_gen.pxi is stale: run tools/gen_itch_decoder.py and rebuild"
-        )
+
+def _layout(msg):
+    dt = _spec.dtype(msg.type)
+    return (
+        dt.itemsize,
+        tuple((f.name, f.kind, f.offset, f.size, dt.fields[f.name][1]) for f in msg.all_fields),
+    )
+
+
+# The generated writers hard-code offsets; refuse to run if the spec moved under them.
+if GEN_TYPES != "".join(_spec.TYPES) or any(
+    GEN_LAYOUT[m.type] != _layout(m) for m in _spec.MESSAGES
+):
+    raise ImportError(
+        "hftcore/itch/_decode_gen.pxi is stale: run tools/gen_itch_decoder.py and rebuild"
+    )
 
 
 cdef int itch_walk(const uint8_t *buf, Py_ssize_t n, ItchWalk *w,
@@ -81,9 +92,12 @@ cdef int itch_walk(const uint8_t *buf, Py_ssize_t n, ItchWalk *w,
     return 0
 
 
-cdef void itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *dispatch,
-                    uint8_t **rows, uint64_t seq_start, uint64_t *index) noexcept nogil:
+cdef Py_ssize_t itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *dispatch,
+                          uint8_t **rows, uint64_t seq_start,
+                          uint64_t *index) noexcept nogil:
     """Write the first ``messages`` messages of ``buf`` (already walked) into ``rows``.
+
+    Returns the bytes those messages take, so a caller can fill in slices.
 
     ``dispatch[type byte]`` is the table index to write to, 0 to skip the message;
     ``rows[k]`` is the next free row of table ``k`` and is advanced. ``index`` is scratch
@@ -114,10 +128,12 @@ cdef void itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *disp
         count[0] = 0
         fill_block(rows, count, index, buf + start + 2, seq_start + <uint64_t>done)
         done += nb
+    return pos
 
 
 def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
-                  object source=None, Py_ssize_t base_offset=0):
+                  object source=None, Py_ssize_t base_offset=0, object progress=None,
+                  Py_ssize_t progress_every=1 << 22):
     """Decode ``buf``; the kernel behind :func:`hftcore.itch.decode`.
 
     Parameters
@@ -132,6 +148,9 @@ def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
         Input name for error messages.
     base_offset : int
         Added to byte offsets in errors (position of ``buf`` in a larger stream).
+    progress : callable, optional
+        Called as ``progress(bytes_done)`` after every ``progress_every`` messages of the
+        fill pass (the GIL is taken back in between).
 
     Returns
     -------
@@ -148,6 +167,9 @@ def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
     cdef uint8_t *rows[N_ITCH_TYPES + 1]
     cdef int k
     cdef int rc
+    cdef Py_ssize_t done = 0
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t step
     cdef cnp.ndarray arr
     cdef cnp.ndarray scratch
     cdef uint64_t *index
@@ -178,6 +200,14 @@ def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
     if any_rows:
         scratch = np.empty((N_ITCH_TYPES + 1) * ITCH_BLOCK, dtype=np.uint64)
         index = <uint64_t *>cnp.PyArray_DATA(scratch)
-        with nogil:
-            itch_fill(p, w.messages, dispatch, rows, seq_start, index)
+        step = w.messages if progress is None else max(progress_every, 1)
+        while done < w.messages:
+            if step > w.messages - done:
+                step = w.messages - done
+            with nogil:
+                pos += itch_fill(p + pos, step, dispatch, rows, seq_start + <uint64_t>done,
+                                 index)
+            done += step
+            if progress is not None:
+                progress(pos)
     return tables, counts, w.consumed, w.unknown, w.messages, bool(w.end_of_session)

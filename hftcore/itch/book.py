@@ -52,8 +52,10 @@ class OrderBook(OrderBookCore):
     Each order keeps its reference, side, price, remaining shares and its place in the
     FIFO queue of its price level (price-time priority). Capacities are fixed at
     construction; running out raises :class:`hftcore.BookFull` naming the argument to
-    raise. Memory is reserved up front but touched only as the book fills (about 40
-    bytes per resting order plus 24 per price level).
+    raise. Memory is reserved up front but touched only as it is used: 32 bytes per
+    resting order, 24 per price level, and a hash table of 4-byte buckets (a power of
+    two >= 1.5 * ``max_orders``) whose pages are touched as order references spread
+    over it (up to 64 MiB with the default ``max_orders``).
 
     Parameters
     ----------
@@ -77,7 +79,9 @@ class OrderBook(OrderBookCore):
     Notes
     -----
     Event tables grow as needed inside :meth:`apply`: no event is ever dropped; drain
-    them between calls to bound memory.
+    them between calls to bound memory. :meth:`apply` releases the GIL; one thread at a
+    time may apply to a book (a second concurrent call raises RuntimeError). Queries read
+    the book between calls.
 
     Examples
     --------

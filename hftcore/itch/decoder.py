@@ -168,14 +168,15 @@ def decode(buf, types=None, *, seq_start=0, source=None) -> Tables:
     return _decode(buf, _type_filter(types), seq_start, source, 0)
 
 
-def _decode(buf, filt, seq_start, source, base_offset) -> Tables:
-    """:func:`decode` with validated ``types`` and offsets in errors moved by ``base_offset``."""
+def _decode(buf, filt, seq_start, source, base_offset, progress=None) -> Tables:
+    """:func:`decode` with validated ``types``, offsets in errors moved by ``base_offset``
+    and an optional ``progress(bytes_done)`` callback."""
     if seq_start < 0:
         raise ValueError(f"seq_start must be >= 0, got {seq_start}")
     if isinstance(buf, np.ndarray) and buf.dtype != np.uint8:
         raise TypeError(f"numpy input must be a uint8 array, got dtype {buf.dtype}")
     tables, counts, consumed, unknown, messages, eos = decode_buffer(
-        buf, filt, seq_start, source, base_offset
+        buf, filt, seq_start, source, base_offset, progress
     )
     return Tables(
         tables,

@@ -44,6 +44,8 @@ def wire_dtype(type_: str) -> np.dtype:
 def _pad_alpha(values, width):
     """Space-pad byte strings to the field's width, as the wire wants (numpy pads NUL)."""
     arr = np.asarray(values, dtype=f"S{width}")
+    if arr.size == 0:  # np.char.ljust cannot reduce over an empty array
+        return arr
     return np.char.ljust(arr, width, b" ")
 
 

@@ -95,7 +95,8 @@ def read_file(path, types=None, *, progress=None) -> Tables:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             if hasattr(mm, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
                 mm.madvise(mmap.MADV_SEQUENTIAL)
-            tables = _decode(mm, filt, 0, os.fspath(path), 0)
+            report = bar.update if bar.enabled else None
+            tables = _decode(mm, filt, 0, os.fspath(path), 0, report)
             if tables.end_of_session:
                 _warn_after_end(path, tables.consumed, size - tables.consumed)
             elif tables.consumed < size:

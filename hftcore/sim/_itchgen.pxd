@@ -27,7 +27,8 @@ cdef class DayGenerator:
     cdef int32_t *mid           # current mid level (random walk)
     cdef int32_t *best_bid      # highest level with a live buy, -1 when none
     cdef int32_t *best_ask      # lowest level with a live sell, ``levels`` when none
-    cdef int32_t *counts        # live orders per (symbol, side, level)
+    cdef int32_t *head          # per (symbol, side, level): first order of the FIFO queue, -1
+    cdef int32_t *tail          # ... and its last order, -1 when the level is empty
     # live orders (a pool with swap-remove; picking one is O(1))
     cdef int64_t pool_cap
     cdef int64_t pool_n
@@ -36,6 +37,8 @@ cdef class DayGenerator:
     cdef int32_t *o_level
     cdef int32_t *o_sym
     cdef uint8_t *o_side
+    cdef int32_t *o_prev        # neighbours in the level's FIFO queue (pool slots), -1
+    cdef int32_t *o_next
     # inputs kept alive for the nogil loop
     cdef object _keep
     cdef const uint8_t[:, ::1] tickers     # (nsym, 8) space-padded stock symbols
@@ -50,9 +53,10 @@ cdef class DayGenerator:
     cdef int64_t sp_next                   # next scheduled message to write
 
     cdef uint64_t _draw_time(self) noexcept nogil
-    cdef int32_t *_count(self, int sym, int side, int level) noexcept nogil
-    cdef void _book_add(self, int sym, int side, int level) noexcept nogil
-    cdef void _book_remove(self, int sym, int side, int level) noexcept nogil
+    cdef Py_ssize_t _key(self, int sym, int side, int level) noexcept nogil
+    cdef void _link(self, int64_t i) noexcept nogil
+    cdef void _unlink(self, int64_t i) noexcept nogil
+    cdef int64_t _front(self, int64_t i) noexcept nogil
     cdef int _pick_symbol(self) noexcept nogil
     cdef uint32_t _lot(self) noexcept nogil
     cdef int _place(self, int sym, int side) noexcept nogil

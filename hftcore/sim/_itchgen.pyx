@@ -12,8 +12,8 @@ See :mod:`hftcore.sim.itch` for the invariants the output keeps.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -133,7 +133,10 @@ cdef class DayGenerator:
         self.mid = NULL
         self.best_bid = NULL
         self.best_ask = NULL
-        self.counts = NULL
+        self.head = NULL
+        self.tail = NULL
+        self.o_prev = NULL
+        self.o_next = NULL
         self.o_ref = NULL
         self.o_shares = NULL
         self.o_level = NULL
@@ -187,17 +190,23 @@ cdef class DayGenerator:
         self.mid = <int32_t *>calloc(self.nsym, sizeof(int32_t))
         self.best_bid = <int32_t *>calloc(self.nsym, sizeof(int32_t))
         self.best_ask = <int32_t *>calloc(self.nsym, sizeof(int32_t))
-        self.counts = <int32_t *>calloc(<size_t>self.nsym * 2 * levels, sizeof(int32_t))
+        self.head = <int32_t *>malloc(<size_t>self.nsym * 2 * levels * sizeof(int32_t))
+        self.tail = <int32_t *>malloc(<size_t>self.nsym * 2 * levels * sizeof(int32_t))
+        self.o_prev = <int32_t *>calloc(self.pool_cap, sizeof(int32_t))
+        self.o_next = <int32_t *>calloc(self.pool_cap, sizeof(int32_t))
         self.o_ref = <uint64_t *>calloc(self.pool_cap, sizeof(uint64_t))
         self.o_shares = <uint32_t *>calloc(self.pool_cap, sizeof(uint32_t))
         self.o_level = <int32_t *>calloc(self.pool_cap, sizeof(int32_t))
         self.o_sym = <int32_t *>calloc(self.pool_cap, sizeof(int32_t))
         self.o_side = <uint8_t *>calloc(self.pool_cap, sizeof(uint8_t))
         if (self.base_ticks == NULL or self.mid == NULL or self.best_bid == NULL
-                or self.best_ask == NULL or self.counts == NULL or self.o_ref == NULL
-                or self.o_shares == NULL or self.o_level == NULL or self.o_sym == NULL
-                or self.o_side == NULL):
+                or self.best_ask == NULL or self.head == NULL or self.tail == NULL
+                or self.o_ref == NULL or self.o_shares == NULL or self.o_level == NULL
+                or self.o_sym == NULL or self.o_side == NULL or self.o_prev == NULL
+                or self.o_next == NULL):
             raise MemoryError("cannot allocate the ITCH generator's state")
+        memset(self.head, 0xFF, <size_t>self.nsym * 2 * levels * sizeof(int32_t))  # all -1
+        memset(self.tail, 0xFF, <size_t>self.nsym * 2 * levels * sizeof(int32_t))
         for i in range(self.nsym):
             if bt[i] < 1:
                 raise ValueError("base_ticks must be >= 1")
@@ -212,7 +221,10 @@ cdef class DayGenerator:
         free(self.mid)
         free(self.best_bid)
         free(self.best_ask)
-        free(self.counts)
+        free(self.head)
+        free(self.tail)
+        free(self.o_prev)
+        free(self.o_next)
         free(self.o_ref)
         free(self.o_shares)
         free(self.o_level)
@@ -275,33 +287,71 @@ cdef class DayGenerator:
 
     # -- books --------------------------------------------------------------------
 
-    cdef int32_t *_count(self, int sym, int side, int level) noexcept nogil:
-        return &self.counts[(<Py_ssize_t>sym * 2 + side) * self.levels + level]
+    cdef inline Py_ssize_t _key(self, int sym, int side, int level) noexcept nogil:
+        return (<Py_ssize_t>sym * 2 + side) * self.levels + level
 
-    cdef void _book_add(self, int sym, int side, int level) noexcept nogil:
-        self._count(sym, side, level)[0] += 1
+    cdef void _link(self, int64_t i) noexcept nogil:
+        """Queue pool slot ``i`` at the back of its level; update the best price."""
+        cdef int sym = self.o_sym[i]
+        cdef int side = self.o_side[i]
+        cdef int level = self.o_level[i]
+        cdef Py_ssize_t k = self._key(sym, side, level)
+        cdef int32_t last = self.tail[k]
+        self.o_prev[i] = last
+        self.o_next[i] = -1
+        if last >= 0:
+            self.o_next[last] = <int32_t>i
+        else:
+            self.head[k] = <int32_t>i
+        self.tail[k] = <int32_t>i
         if side == 0:
             if level > self.best_bid[sym]:
                 self.best_bid[sym] = level
         elif level < self.best_ask[sym]:
             self.best_ask[sym] = level
 
-    cdef void _book_remove(self, int sym, int side, int level) noexcept nogil:
-        cdef int32_t *c = self._count(sym, side, level)
+    cdef void _unlink(self, int64_t i) noexcept nogil:
+        """Take pool slot ``i`` out of its level's queue; update the best price."""
+        cdef int sym = self.o_sym[i]
+        cdef int side = self.o_side[i]
+        cdef int level = self.o_level[i]
+        cdef Py_ssize_t k = self._key(sym, side, level)
+        cdef int32_t prev = self.o_prev[i]
+        cdef int32_t nxt = self.o_next[i]
         cdef int lv
-        c[0] -= 1
-        if c[0] > 0:
+        if prev >= 0:
+            self.o_next[prev] = nxt
+        else:
+            self.head[k] = nxt
+        if nxt >= 0:
+            self.o_prev[nxt] = prev
+        else:
+            self.tail[k] = prev
+        if self.head[k] >= 0:
             return
         if side == 0 and level == self.best_bid[sym]:
             lv = level - 1
-            while lv >= 0 and self._count(sym, 0, lv)[0] == 0:
+            while lv >= 0 and self.head[self._key(sym, 0, lv)] < 0:
                 lv -= 1
             self.best_bid[sym] = lv
         elif side == 1 and level == self.best_ask[sym]:
             lv = level + 1
-            while lv < self.levels and self._count(sym, 1, lv)[0] == 0:
+            while lv < self.levels and self.head[self._key(sym, 1, lv)] < 0:
                 lv += 1
             self.best_ask[sym] = lv
+
+    cdef int64_t _front(self, int64_t i) noexcept nogil:
+        """The order an execution hits: the front of the queue at the best bid or ask of
+        order ``i``'s symbol (a random side; the other side, then ``i`` when empty)."""
+        cdef int sym = self.o_sym[i]
+        cdef int side = <int>(_next(&self.rng) & 1)
+        cdef int level
+        for _ in range(2):
+            level = self.best_bid[sym] if side == 0 else self.best_ask[sym]
+            if 0 <= level < self.levels:
+                return self.head[self._key(sym, side, level)]
+            side ^= 1
+        return i
 
     cdef int _pick_symbol(self) noexcept nogil:
         """A symbol drawn from the skewed (Zipf-like) activity distribution."""
@@ -363,14 +413,32 @@ cdef class DayGenerator:
         return <uint32_t>((self.base_ticks[sym] + level) * 100)
 
     cdef void _pool_remove(self, int64_t i) noexcept nogil:
-        self._book_remove(self.o_sym[i], self.o_side[i], self.o_level[i])
+        cdef int64_t j
+        cdef int32_t prev
+        cdef int32_t nxt
+        self._unlink(i)
         self.pool_n -= 1
-        if i != self.pool_n:
-            self.o_ref[i] = self.o_ref[self.pool_n]
-            self.o_shares[i] = self.o_shares[self.pool_n]
-            self.o_level[i] = self.o_level[self.pool_n]
-            self.o_sym[i] = self.o_sym[self.pool_n]
-            self.o_side[i] = self.o_side[self.pool_n]
+        j = self.pool_n
+        if i == j:
+            return
+        # move the last slot into the hole, and repoint its queue neighbours
+        self.o_ref[i] = self.o_ref[j]
+        self.o_shares[i] = self.o_shares[j]
+        self.o_level[i] = self.o_level[j]
+        self.o_sym[i] = self.o_sym[j]
+        self.o_side[i] = self.o_side[j]
+        prev = self.o_prev[j]
+        nxt = self.o_next[j]
+        self.o_prev[i] = prev
+        self.o_next[i] = nxt
+        if prev >= 0:
+            self.o_next[prev] = <int32_t>i
+        else:
+            self.head[self._key(self.o_sym[i], self.o_side[i], self.o_level[i])] = <int32_t>i
+        if nxt >= 0:
+            self.o_prev[nxt] = <int32_t>i
+        else:
+            self.tail[self._key(self.o_sym[i], self.o_side[i], self.o_level[i])] = <int32_t>i
 
     # -- messages -----------------------------------------------------------------
 
@@ -396,7 +464,7 @@ cdef class DayGenerator:
         self.o_sym[i] = sym
         self.o_side[i] = <uint8_t>side
         self.pool_n += 1
-        self._book_add(sym, side, level)
+        self._link(i)
         return 42 if mpid else 38
 
     cdef Py_ssize_t _delete(self, uint8_t *p, uint64_t ts, int64_t i) noexcept nogil:
@@ -415,7 +483,7 @@ cdef class DayGenerator:
         self.next_ref += 1
         _be64(b + 11, self.o_ref[i])
         _be64(b + 19, ref)
-        self._book_remove(sym, side, self.o_level[i])
+        self._unlink(i)
         # keep inside the window, then never cross the other side
         if level < 1:
             level = 1
@@ -430,7 +498,7 @@ cdef class DayGenerator:
         self.o_ref[i] = ref
         self.o_shares[i] = shares
         self.o_level[i] = level
-        self._book_add(sym, side, level)
+        self._link(i)  # a replace loses its place in the queue
         return 37
 
     cdef Py_ssize_t _execute(self, uint8_t *p, uint64_t ts, int64_t i,
@@ -509,7 +577,7 @@ cdef class DayGenerator:
             if u < P_REPLACE:
                 return self._replace(p, ts, i)
             if u < P_EXEC_PRICE:
-                return self._execute(p, ts, i, u >= P_EXEC)
+                return self._execute(p, ts, self._front(i), u >= P_EXEC)
             return self._cancel(p, ts, i)
         if u < P_TRADE:
             return self._trade(p, ts)

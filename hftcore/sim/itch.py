@@ -44,7 +44,10 @@ Invariants (tests and the order books rely on them)
 7. ``A``/``F``/``P``/``Q``/``I`` carry ``stock`` equal to the directory's symbol for their
    ``stock_locate``. Match numbers (``E``/``C``/``P``/``Q``) are unique and increasing;
    ``B`` references an earlier one.
-8. With ``messages`` at least the scheduled messages (about 4 per symbol plus a few
+8. ``E`` and ``C`` execute the order at the front of the queue (time priority) at its
+   symbol's best bid or best ask. ``X`` keeps an order's place in its queue; ``U`` puts
+   the new order at the back of its price level.
+9. With ``messages`` at least the scheduled messages (about 4 per symbol plus a few
    hundred), the day holds exactly ``messages`` messages.
 """
 
@@ -361,15 +364,29 @@ def generate(messages=100_000, symbols=500, seed=0):
     b'S'
     """
     gen, total, _ = _plan(messages, symbols, seed)
-    return b"".join(bytes(c) for c in _chunks(gen, total, None))
+    # fill one buffer in place (sized for the average message, grown if needed)
+    buf = bytearray(total * 34 + 4096)
+    pos = 0
+    while True:
+        if len(buf) - pos < 4096:
+            buf.extend(bytes(len(buf) // 4 + 4096))
+        with memoryview(buf) as view:
+            nbytes, nmsg = gen.fill(view[pos:])
+        if nmsg == 0:
+            break
+        pos += nbytes
+    del buf[pos:]
+    return bytes(buf)
 
 
 def write_day(path, messages=100_000, symbols=500, seed=0, progress=None):
     """Stream a synthetic ITCH 5.0 day to ``path`` with bounded memory.
 
     The bytes equal ``generate(messages, symbols, seed)``; a path ending in ``.gz`` is
-    gzip-compressed (level 1, for speed). Memory stays around a few tens of MB plus
-    ~30 bytes per live order, whatever ``messages`` is.
+    gzip-compressed (level 1, for speed; the same arguments give the same compressed
+    bytes too). The file appears under ``path`` only once complete. Memory does not grow with ``messages``: an
+    8 MiB write buffer, about 4 KiB per symbol (each symbol's simulated price levels) and
+    at most 500,000 live orders of ~30 bytes.
 
     Parameters
     ----------
@@ -392,13 +409,21 @@ def write_day(path, messages=100_000, symbols=500, seed=0, progress=None):
     """
     path = os.fspath(path)
     gen, total, cap = _plan(messages, symbols, seed)
-    if path.endswith(".gz"):
-        f = gzip.open(path, "wb", compresslevel=1)
-    else:
-        f = open(path, "wb")  # noqa: SIM115 (closed by the with below)
+    # Written under a temporary name and renamed at the end: an interrupted run never
+    # leaves a truncated day under the requested name.
+    part = path + ".part"
     nbytes = 0
-    with f:
-        for chunk in _chunks(gen, total, progress):
-            f.write(chunk)
-            nbytes += len(chunk)
+    try:
+        with open(part, "wb") as raw:
+            # no file name and mtime 0 in the gzip header: the same day, the same bytes
+            f = gzip.GzipFile("", "wb", 1, raw, mtime=0) if path.endswith(".gz") else raw
+            with f:
+                for chunk in _chunks(gen, total, progress):
+                    f.write(chunk)
+                    nbytes += len(chunk)
+        os.replace(part, path)
+    except BaseException:
+        if os.path.exists(part):
+            os.remove(part)
+        raise
     return DaySummary(path, total, nbytes, int(symbols), cap, 2 * LEVELS * int(symbols))
