@@ -381,6 +381,19 @@ cdef inline Py_ssize_t parse_level(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
                                    Status *st) noexcept nogil:
     """One ``[price, qty]`` pair starting at ``pos`` (at its ``[``); extra elements are
     skipped. Returns the position after the closing ``]``."""
+    cdef Py_ssize_t q
+    if end - pos > 2 and p[pos] == 91 and p[pos + 1] == 34:
+        # Compact form ``["price","qty"]`` (what Binance sends): no whitespace checks.
+        q = parse_decimal8(p, pos + 2, end, price, st)
+        if q < 0:
+            return -1
+        if end - q > 3 and p[q] == 34 and p[q + 1] == 44 and p[q + 2] == 34:
+            q = parse_decimal8(p, q + 3, end, qty, st)
+            if q < 0:
+                return -1
+            if end - q >= 2 and p[q] == 34 and p[q + 1] == 93:
+                return q + 2
+        # anything else: the general path below re-reads the level
     pos = expect_char(p, pos, end, 91, st)  # '['
     if pos < 0:
         return -1
