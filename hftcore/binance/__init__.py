@@ -41,6 +41,7 @@ __all__ = [
     "apply_depth_json",
     "apply_depth_sbe",
     "apply_depth_json_many",
+    "BookSync",
     "DepthHeader",
     "AggTrade",
     "BookTicker",
