@@ -29,6 +29,7 @@ from hftcore.binance.records import (
     Trade,
     UnknownEvent,
 )
+from hftcore.binance.sync import BookSync
 
 __all__ = [
     "KINDS",
@@ -65,6 +66,3 @@ def __getattr__(name):
         globals()[name] = fn  # resolve once: later lookups skip this hook
         return fn
     raise AttributeError(f"module 'hftcore.binance' has no attribute {name!r}")
-
-
-from hftcore.binance.sync import BookSync as BookSync  # noqa: E402  (re-export)
