@@ -10,7 +10,14 @@ Subpackages are imported on first use: ``hftcore.itch``, ``hftcore.binance``,
 import importlib
 
 from hftcore._version import __version__
-from hftcore.errors import BookError, BookFull, DecodeError, HftcoreError, SequenceGap
+from hftcore.errors import (
+    BookError,
+    BookFull,
+    DecodeError,
+    HftcoreError,
+    SequenceGap,
+    SnapshotError,
+)
 
 __all__ = [
     "__version__",
@@ -19,6 +26,7 @@ __all__ = [
     "SequenceGap",
     "BookFull",
     "BookError",
+    "SnapshotError",
     "itch",
     "binance",
     "book",

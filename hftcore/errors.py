@@ -1,6 +1,13 @@
 """Every exception hftcore raises, in one place."""
 
-__all__ = ["HftcoreError", "DecodeError", "SequenceGap", "BookFull", "BookError"]
+__all__ = [
+    "HftcoreError",
+    "DecodeError",
+    "SequenceGap",
+    "BookFull",
+    "BookError",
+    "SnapshotError",
+]
 
 
 class HftcoreError(Exception):
@@ -102,3 +109,25 @@ class BookError(HftcoreError, ValueError):
 
     def __reduce__(self):
         return (type(self), (self.reason, self.seq))
+
+
+class SnapshotError(HftcoreError, RuntimeError):
+    """The depth snapshot could not be fetched or understood.
+
+    The sync keeps its buffered events and fetches again on the next :meth:`hftcore.binance.BookSync.feed`.
+
+    Parameters
+    ----------
+    symbol : str
+        The book's symbol.
+    reason : str
+        What went wrong.
+    """
+
+    def __init__(self, symbol, reason):
+        self.symbol = symbol
+        self.reason = reason
+        super().__init__(f"{symbol}: depth snapshot failed: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.symbol, self.reason))

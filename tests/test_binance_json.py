@@ -538,7 +538,8 @@ def test_bad_escapes(sym):
 @pytest.mark.parametrize(
     "msg",
     ["", "   ", "[]", "{", '{"e":"trade"', '{"e":}', '{"a" 1}', '{"x":[1,2}', '{"x":tru}',
-     '{"x":"a\x01"}', '{"x":1}}', '{"x":01.}', '{"e":"trade",}', "null"],
+     '{"x":"a\x01"}', '{"x":1}}', '{"x":01.}', '{"e":"trade",}', "null", '{"u":-01}',
+     '{"x":00}', '{"x":-0.5e01,"y":012}'],
 )  # fmt: skip
 def test_malformed(msg):
     with pytest.raises(DecodeError):

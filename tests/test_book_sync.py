@@ -407,3 +407,145 @@ def test_simulated_stream_with_losses(market, seed):
     assert book_dicts(sync.book) == exch.history[final]
     assert sync.gaps == sync.resyncs
     assert 0 < sync.gaps <= lost
+
+
+# -- raw JSON, as the WebSocket delivers it ----------------------------------------------
+
+
+def depth_json(first, final, bids=(), asks=(), pu=None, symbol=SYM, envelope=False, compact=True):
+    """A depthUpdate text frame built from decimal strings (spot, or USD-M with pu).
+
+    Binance sends compact JSON; ``compact=False`` adds the spaces of ``json.dumps``.
+    """
+    data = {"e": "depthUpdate", "E": 1672515782136, "s": symbol, "U": first, "u": final}
+    if pu is not None:
+        data["T"] = 1672515782130
+        data["pu"] = pu
+    data["b"] = [[dec(p), dec(q)] for p, q in bids]
+    data["a"] = [[dec(p), dec(q)] for p, q in asks]
+    if envelope:
+        data = {"stream": f"{symbol.lower()}@depth", "data": data}
+    return json.dumps(data, separators=(",", ":") if compact else None)
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+@pytest.mark.parametrize("envelope", [False, True])
+@pytest.mark.parametrize("fast", [False, True])
+def test_spot_raw_json(as_bytes, envelope, fast):
+    snaps = Snapshots(snap_body(97, SNAP_BIDS, SNAP_ASKS))
+    sync = BookSync(SYM, snapshot=snaps, fast_json=fast)
+    msgs = [
+        depth_json(90, 95, bids=[(1 * E8, 1)], envelope=envelope),
+        depth_json(96, 100, bids=[(100 * E8, 0)], asks=[(101 * E8, 7)], envelope=envelope),
+        depth_json(101, 105, bids=[(99 * E8, 150_000_000)], envelope=envelope),
+        depth_json(103, 106, asks=[(101_50000000, 1)], envelope=envelope),  # overlaps
+    ]
+    for m in msgs:
+        sync.feed(m.encode() if as_bytes else m)
+    assert sync.state == "live" and sync.last_update_id == 106
+    assert (sync.applied, sync.stale_dropped, sync.resyncs) == (3, 1, 0)
+    # Live events take the one-pass path when allowed (the bridging one never does).
+    assert sync.applied_direct == (2 if fast else 0)
+    expected_bids = {99 * E8: 150_000_000, 98 * E8: 3 * E8}
+    expected_asks = {101 * E8: 7, 101_50000000: 1, 102 * E8: 5 * E8}
+    assert book_dicts(sync.book) == (expected_bids, expected_asks)
+
+
+def test_spaced_json_takes_the_record_path():
+    sync = BookSync(SYM, snapshot=Snapshots(snap_body(10, SNAP_BIDS, SNAP_ASKS)))
+    sync.feed(depth_json(9, 11, compact=False))
+    sync.feed(depth_json(12, 12, bids=[(99 * E8, 0)], compact=False))
+    assert sync.applied == 2 and sync.applied_direct == 0
+    assert 99 * E8 not in book_dicts(sync.book)[0]
+
+
+def test_stale_event_on_fast_path_resyncs_record_path_ignores():
+    for fast in (True, False):
+        snaps = Snapshots(snap_body(10, SNAP_BIDS, SNAP_ASKS))
+        sync = BookSync(SYM, snapshot=snaps, fast_json=fast)
+        sync.feed(depth_json(9, 15))
+        sync.feed(depth_json(16, 20, bids=[(99 * E8, 1)]))
+        sync.feed(depth_json(12, 14, bids=[(99 * E8, 7)]))  # stale: u=14 <= 20
+        assert sync.stale_dropped == 1
+        if fast:
+            # Already applied when its ids were seen: the book is rebuilt.
+            assert sync.resyncs == 1 and sync.state == "resyncing" and len(sync.book) == 0
+            snaps.bodies = [snap_body(21, SNAP_BIDS, SNAP_ASKS)]
+            sync.feed(depth_json(21, 22, bids=[(99 * E8, 3)]))
+            assert sync.state == "live" and book_dicts(sync.book)[0][99 * E8] == 3
+        else:
+            assert sync.resyncs == 0 and book_dicts(sync.book)[0][99 * E8] == 1
+
+
+def test_gap_on_fast_path():
+    gaps = []
+    snaps = Snapshots(snap_body(10, SNAP_BIDS, SNAP_ASKS), snap_body(31, {5 * E8: 1}, {}))
+    sync = BookSync(SYM, snapshot=snaps, on_gap=gaps.append)
+    sync.feed(depth_json(9, 15))
+    sync.feed(depth_json(16, 20))
+    assert sync.applied_direct == 1
+    sync.feed(depth_json(30, 32, bids=[(6 * E8, 2)]))  # 21..29 lost
+    assert sync.gaps == 1 and (gaps[0].expected, gaps[0].received) == (21, 30)
+    assert sync.state == "live" and sync.last_update_id == 32
+    assert book_dicts(sync.book) == ({5 * E8: 1, 6 * E8: 2}, {})
+
+
+def test_futures_raw_json_pu_break():
+    snaps = Snapshots(snap_body(100, SNAP_BIDS, SNAP_ASKS), snap_body(130, {}, {2 * E8: 1}))
+    sync = BookSync(SYM, "usdm", snapshot=snaps)
+    sync.feed(depth_json(95, 101, pu=94, bids=[(100 * E8, 0)]))
+    sync.feed(depth_json(102, 110, pu=101, asks=[(101 * E8, 0)]))
+    assert sync.state == "live" and sync.last_update_id == 110 and sync.applied_direct == 1
+    assert book_dicts(sync.book) == ({99 * E8: 2 * E8, 98 * E8: 3 * E8}, {102 * E8: 5 * E8})
+    sync.feed(depth_json(125, 131, pu=120, asks=[(3 * E8, 4)]))  # 110 -> 120 missing
+    assert sync.gaps == 1 and sync.state == "live" and sync.last_update_id == 131
+    assert book_dicts(sync.book) == ({}, {2 * E8: 1, 3 * E8: 4})
+
+
+def test_raw_json_that_is_not_a_depth_diff():
+    sync = BookSync(SYM, snapshot=Snapshots(snap_body(1, {}, {})))
+    trade = '{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":1,"m":true}'
+    with pytest.raises(ValueError, match="depthUpdate"):
+        sync.feed(trade)
+    with pytest.raises(ValueError):
+        sync.feed(b'{"e":"depthUpdate","U":')
+    assert sync.state == "syncing" and sync.snapshots == 0
+    sync.feed(depth_json(1, 3))
+    assert sync.state == "live"
+    with pytest.raises(ValueError, match="ETHUSDT"):
+        sync.feed(depth_json(4, 4, symbol="ETHUSDT"))
+    with pytest.raises(ValueError, match="DepthSnapshot"):
+        sync.feed(snap_body(4, {}, {}))
+    assert sync.state == "live" and sync.last_update_id == 3
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+@pytest.mark.parametrize("fast", [False, True])
+def test_simulated_json_stream_with_losses_and_repeats(market, fast):
+    rng = random.Random(f"{market}-{fast}")
+    exch = Exchange(rng)
+    for _ in range(20):
+        exch.step(1, market == "spot")
+
+    def snapshot():
+        lag = rng.choice([0, 0, 1, 30])
+        uid = max(0, exch.uid - lag)
+        return snap_body(uid, *exch.history[uid])
+
+    sync = BookSync(SYM, market, snapshot=snapshot, snapshot_retries=50, fast_json=fast)
+    prev_u, sent = 0, []
+    for i in range(600):
+        first, final, bids, asks = exch.step(rng.randrange(1, 4), market == "spot")
+        pu = prev_u if market == "usdm" else None
+        msg = depth_json(first, final, bids=bids, asks=asks, pu=pu, envelope=i % 2 == 0)
+        prev_u = final
+        sent.append(msg)
+        if rng.random() < 0.02:
+            continue  # lost
+        sync.feed(msg)
+        if rng.random() < 0.02 and len(sent) > 3:
+            sync.feed(sent[-3])  # a repeat of an old event
+        if sync.state == "live":
+            assert book_dicts(sync.book) == exch.history[sync.last_update_id]
+    assert (sync.applied_direct > 0) == fast
+    assert sync.gaps > 0 and sync.stale_dropped > 0

@@ -220,6 +220,7 @@ def test_console_script(day):
     proc = subprocess.run(
         [sys.executable, "-m", "hftcore", "itch", "stats", str(day), "--json"],
         capture_output=True, text=True, env=env, timeout=120,
+        cwd=day.parent,  # `-m` puts the cwd first on sys.path: keep a source tree out
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["messages"] == 30_000

@@ -254,3 +254,28 @@ def test_colliding_order_refs_in_a_small_table():
     stats = book.stats()
     assert stats["unknown_order"] == stats["duplicate_order"] == 0
     assert stats["crossed"] == ref.anomalies["crossed"]  # U may move a bid above the asks
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_sim_day_matches_reference_with_a_tight_order_store(seed):
+    from hftcore.sim.itch import generate
+
+    buf = generate(messages=40_000, symbols=40, seed=seed)
+    offsets = message_offsets(buf)
+    ref = ReferenceBook()
+    peak = 0
+    for t, f in parse(buf):
+        ref.apply_one(t, f)
+        ref.seq += 1
+        peak = max(peak, len(ref.orders))
+    # A store exactly as large as the peak: the hash table is as full as it gets.
+    book = OrderBook(max_orders=peak, max_levels=20_000)
+    ref2 = ReferenceBook()
+    cuts = [0, len(offsets) // 3, 2 * len(offsets) // 3, len(offsets) - 1]
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        part = buf[offsets[a] : offsets[b]]
+        book.apply(part)
+        ref2.apply(part)
+        _assert_same(book, ref2, ref2.locates())
+    assert book.stats()["anomalies"] == 0
+    assert book.stats()["peak_orders"] == peak

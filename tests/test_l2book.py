@@ -341,3 +341,24 @@ def test_shuffled_snapshot_matches_reference(max_levels):
             ref.update(1, p, q)
         book.load_snapshot(bids, asks)
         assert_same(book, ref)
+
+
+def test_apply_depth_json_and_sbe_delegate():
+    # The one-pass decoders (hftcore.binance._apply) behind the L2Book methods.
+    from hftcore.binance.sbe_encode import encode_depth_diff
+
+    book = L2Book(max_levels=10)
+    book.update("bid", 100 * E8, 1)
+    msg = (
+        b'{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":5,"u":7,'
+        b'"b":[["100.0","0"],["99.5","2.25"]],"a":[["101","0.00000001"]]}'
+    )
+    head = book.apply_depth_json(msg)
+    assert (head.first_update_id, head.final_update_id) == (5, 7)
+    assert book.depth()[0].tolist() == [[99_50000000, 2_25000000]]
+    assert book.depth()[1].tolist() == [[101 * E8, 1]]
+    sbe = encode_depth_diff(1, 8, 9, "BTCUSDT", [(99_50000000, 0)], [(102 * E8, 3)])
+    head = book.apply_depth_sbe(sbe)
+    assert head.final_update_id == 9
+    assert book.bid_count == 0
+    assert book.depth()[1].tolist() == [[101 * E8, 1], [102 * E8, 3]]

@@ -20,7 +20,7 @@ def _corpus(symbols=("BTCUSDT", "ETHUSDT", "BNBUSDT")):
     js = {k: [] for k in KINDS}
     sbe = {k: [] for k in KINDS}
     for e in events:
-        j, s = sim._render_json(e, "spot"), sim._render_sbe(e)
+        j, s = sim.render_json(e, "spot"), sim.render_sbe(e)
         js[e.kind].append(j)
         sbe[e.kind].append(s)
         js["mixed"].append(j)

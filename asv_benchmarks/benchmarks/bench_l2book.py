@@ -112,3 +112,60 @@ class Read:
 
     def time_depth_20(self):
         self.book.depth(20)
+
+
+def _levels_json(rng, base, n=5):
+    """``n`` JSON levels within 10 units above ``base``, 2 decimals (Binance text)."""
+    whole = rng.integers(0, 10, n) + base
+    cents = rng.integers(0, 100, n)
+    qty = rng.integers(0, 3, n)
+    return ",".join(
+        f'["{w}.{c:02d}","{q}.5"]'
+        for w, c, q in zip(whole.tolist(), cents.tolist(), qty.tolist(), strict=True)
+    )
+
+
+class SyncFeed:
+    """``BookSync.feed`` of live raw JSON diffs (10 levels each, near the touch): the
+    one-pass path (``fast_json``) against decode-to-record then apply."""
+
+    params = [True, False]
+    param_names = ["fast_json"]
+    n_events = 2000
+
+    def setup(self, fast_json):
+        rng = np.random.default_rng(3)
+        self.first = 1_000_001
+        self.msgs = []
+        for i in range(self.n_events):
+            uid = self.first + i
+            bids = _levels_json(rng, 49_990)
+            asks = _levels_json(rng, 50_001)
+            self.msgs.append(
+                f'{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":{uid},"u":{uid},'
+                f'"b":[{bids}],"a":[{asks}]}}'.encode()
+            )
+        self.snapshot = (
+            f'{{"lastUpdateId":{self.first},"bids":[["49990","1"]],"asks":[["50010","1"]]}}'
+        ).encode()
+
+    def _run(self, fast_json):
+        from hftcore.binance.sync import BookSync
+
+        sync = BookSync("BTCUSDT", snapshot=lambda: self.snapshot, fast_json=fast_json)
+        for msg in self.msgs:
+            sync.feed(msg)
+        return sync
+
+    def time_feed(self, fast_json):
+        self._run(fast_json)
+
+    def track_ns_per_event(self, fast_json):
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter_ns()
+            self._run(fast_json)
+            best = min(best, time.perf_counter_ns() - t0)
+        return best / self.n_events
+
+    track_ns_per_event.unit = "ns"

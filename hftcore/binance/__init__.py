@@ -29,6 +29,7 @@ from hftcore.binance.records import (
     Trade,
     UnknownEvent,
 )
+from hftcore.binance.sync import BookSync
 
 __all__ = [
     "KINDS",
@@ -41,6 +42,7 @@ __all__ = [
     "apply_depth_json",
     "apply_depth_sbe",
     "apply_depth_json_many",
+    "BookSync",
     "DepthHeader",
     "AggTrade",
     "BookTicker",

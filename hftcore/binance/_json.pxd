@@ -342,6 +342,8 @@ cdef inline Py_ssize_t parse_int64(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
         return status_set(st, ST_BAD_NUMBER, start, 0, 0)
     if pos < end and (p[pos] == 46 or p[pos] == 101 or p[pos] == 69):  # . e E
         return status_set(st, ST_BAD_NUMBER, start, 0, 0)
+    if nd > 1 and p[start + neg] == 48:  # JSON numbers have no leading zeros
+        return status_set(st, ST_BAD_NUMBER, start, 0, 0)
     out[0] = -<int64_t>v if neg else <int64_t>v
     return pos
 
@@ -350,6 +352,7 @@ cdef inline Py_ssize_t parse_decimal_value(const uint8_t *p, Py_ssize_t pos,
                                            Py_ssize_t end, int64_t *out,
                                            Status *st) noexcept nogil:
     """A decimal as a JSON string (``"0.1"``) or a bare JSON number (``0.1``)."""
+    cdef Py_ssize_t start = pos
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
     if p[pos] == 34:  # '"'
@@ -366,6 +369,10 @@ cdef inline Py_ssize_t parse_decimal_value(const uint8_t *p, Py_ssize_t pos,
         return -1
     if pos < end and (p[pos] == 101 or p[pos] == 69 or p[pos] == 46):
         return status_set(st, ST_BAD_NUMBER, pos, p[pos], 0)
+    if p[start] == 45:
+        start += 1
+    if p[start] == 48 and start + 1 < end and is_digit(p[start + 1]):  # no leading zeros
+        return status_set(st, ST_BAD_NUMBER, start, 0, 0)
     return pos
 
 
@@ -374,6 +381,19 @@ cdef inline Py_ssize_t parse_level(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
                                    Status *st) noexcept nogil:
     """One ``[price, qty]`` pair starting at ``pos`` (at its ``[``); extra elements are
     skipped. Returns the position after the closing ``]``."""
+    cdef Py_ssize_t q
+    if end - pos > 2 and p[pos] == 91 and p[pos + 1] == 34:
+        # Compact form ``["price","qty"]`` (what Binance sends): no whitespace checks.
+        q = parse_decimal8(p, pos + 2, end, price, st)
+        if q < 0:
+            return -1
+        if end - q > 3 and p[q] == 34 and p[q + 1] == 44 and p[q + 2] == 34:
+            q = parse_decimal8(p, q + 3, end, qty, st)
+            if q < 0:
+                return -1
+            if end - q >= 2 and p[q] == 34 and p[q + 1] == 93:
+                return q + 2
+        # anything else: the general path below re-reads the level
     pos = expect_char(p, pos, end, 91, st)  # '['
     if pos < 0:
         return -1

@@ -299,6 +299,8 @@ cdef Py_ssize_t skip_number(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         if pos >= end:
             return status_set(st, ST_TRUNCATED, pos, 1, 0)
         return status_set(st, ST_BAD_NUMBER, start, 0, 0)
+    if nd > 1 and p[pos - nd] == 48:  # no leading zeros in JSON numbers
+        return status_set(st, ST_BAD_NUMBER, start, 0, 0)
     if pos < end and p[pos] == 46:
         pos += 1
         nd = 0

@@ -165,10 +165,15 @@ def _prepare(data):
     raise TypeError(f"expected bytes-like, str or a sequence of messages, not {type(data)}")
 
 
+_MAX_INITIAL_ROWS = 1 << 22  # beyond this, grow on demand rather than reserve
+
+
 def _initial_caps(nbytes: int, n_msgs: int | None) -> list[int]:
-    # Rough guesses from typical message sizes; tables grow (doubling) when short.
+    # Rough guesses from typical message sizes; tables grow (doubling) when short. The
+    # reservation is virtual memory only until rows are written, and it is capped so a
+    # multi-GB input does not reserve several times its size up front.
     n = n_msgs if n_msgs is not None else nbytes // 60 + 16
-    return [
+    caps = [
         n // 2 + 16,  # trades
         16,  # agg_trades
         n // 2 + 16,  # book_ticker
@@ -177,6 +182,7 @@ def _initial_caps(nbytes: int, n_msgs: int | None) -> list[int]:
         16,  # klines
         n + 16,  # kinds
     ]
+    return [min(c, _MAX_INITIAL_ROWS) for c in caps]
 
 
 def decode_many(data, time_unit: str = "ms", errors: str = "raise") -> BinanceTables:
@@ -327,7 +333,7 @@ def _record(tables: BinanceTables, kind: str, raw: bytes | None, mult: int):
             bool(r["is_closed"]),
         )
     # Rare kinds: the scanner has validated the JSON; let json build the values.
-    obj = json.loads(raw)
+    obj = _loads(raw)
     if kind == "control":
         return ControlReply(obj.get("result"), obj.get("id"))
     if kind == "error":
@@ -340,6 +346,13 @@ def _record(tables: BinanceTables, kind: str, raw: bytes | None, mult: int):
         e = obj.get("E", 0)
         return ServerShutdown(int(e) * mult if isinstance(e, int) else 0)
     return UnknownEvent(str(obj.get("e", "")) if isinstance(obj, dict) else "", obj)
+
+
+def _loads(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # the scanner is the stricter one; this is a safety net
+        raise DecodeError(f"invalid JSON: {exc}", getattr(exc, "pos", -1)) from None
 
 
 def _depth_header(rows: np.ndarray) -> dict:
@@ -397,7 +410,7 @@ def decode(msg, time_unit: str = "ms"):
 
 
 def _empty_depth(kind: str, raw: bytes, mult: int):
-    obj = json.loads(raw)
+    obj = _loads(raw)
     if isinstance(obj.get("data"), dict):
         obj = obj["data"]
     empty = np.empty((0, 2), dtype=np.int64)

@@ -28,11 +28,9 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 
-import numpy as np
-
 from hftcore.binance.records import DepthSnapshot, DepthUpdate
 from hftcore.book import L2Book
-from hftcore.errors import HftcoreError, SequenceGap
+from hftcore.errors import SequenceGap, SnapshotError
 
 __all__ = ["BookSync", "SnapshotError", "rest_snapshot", "snapshot_url"]
 
@@ -43,31 +41,8 @@ _REST = {
     "spot": ("https://api.binance.com/api/v3/depth", 5000),
     "usdm": ("https://fapi.binance.com/fapi/v1/depth", 1000),
 }
-_SCALE_DIGITS = 8
 # Verdicts of BookSync._check.
 _APPLY, _STALE, _GAP, _OLD_SNAPSHOT = range(4)
-
-
-class SnapshotError(HftcoreError, RuntimeError):
-    """The depth snapshot could not be fetched or understood.
-
-    The sync keeps its buffered events and fetches again on the next :meth:`BookSync.feed`.
-
-    Parameters
-    ----------
-    symbol : str
-        The book's symbol.
-    reason : str
-        What went wrong.
-    """
-
-    def __init__(self, symbol, reason):
-        self.symbol = symbol
-        self.reason = reason
-        super().__init__(f"{symbol}: depth snapshot failed: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.symbol, self.reason))
 
 
 def snapshot_url(symbol: str, market: str = "spot", limit: int | None = None) -> str:
@@ -119,38 +94,6 @@ def _check_market(market):
     return market
 
 
-def _fixed(text, where):
-    """Exact decimal string -> int64 with 8 implied decimals."""
-    if not isinstance(text, str):
-        raise ValueError(f"{where}: expected a decimal string, got {text!r}")
-    whole, _, frac = text.partition(".")
-    frac = frac.rstrip("0")
-    if (
-        not whole.isdigit()
-        or (frac and not frac.isdigit())
-        or len(frac) > _SCALE_DIGITS
-        or not whole.isascii()
-        or not frac.isascii()
-    ):
-        raise ValueError(f"{where}: not an exact 8-decimal number: {text!r}")
-    value = int(whole) * 10**_SCALE_DIGITS + int(frac.ljust(_SCALE_DIGITS, "0") or 0)
-    if value >= 2**63:
-        raise ValueError(f"{where}: out of int64 range: {text!r}")
-    return value
-
-
-def _levels(rows, where):
-    if not isinstance(rows, list):
-        raise ValueError(f"{where}: expected a list of [price, qty], got {type(rows).__name__}")
-    out = np.empty((len(rows), 2), dtype=np.int64)
-    for i, row in enumerate(rows):
-        if not isinstance(row, list) or len(row) < 2:
-            raise ValueError(f"{where}[{i}]: expected [price, qty], got {row!r}")
-        out[i, 0] = _fixed(row[0], f"{where}[{i}] price")
-        out[i, 1] = _fixed(row[1], f"{where}[{i}] qty")
-    return out
-
-
 def parse_snapshot(body) -> DepthSnapshot:
     """Parse a REST depth snapshot body (``{"lastUpdateId":..,"bids":..,"asks":..}``).
 
@@ -166,29 +109,21 @@ def parse_snapshot(body) -> DepthSnapshot:
     Raises
     ------
     ValueError
-        For a body that is not a depth snapshot, naming the offending field.
+        For a body that is not a depth snapshot (:class:`hftcore.DecodeError`, with the
+        byte offset, for malformed JSON or numbers).
     """
     if isinstance(body, DepthSnapshot):
         return body
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
-        try:
-            body = json.loads(bytes(body) if not isinstance(body, str) else body)
-        except ValueError as exc:
-            raise ValueError(f"snapshot body is not JSON: {exc}") from None
-    if not isinstance(body, dict) or "lastUpdateId" not in body:
-        raise ValueError("snapshot body has no lastUpdateId (not a depth snapshot?)")
-    last = body["lastUpdateId"]
-    if not isinstance(last, int) or isinstance(last, bool) or last < 0:
-        raise ValueError(f"snapshot lastUpdateId is not an update id: {last!r}")
-    ms = 1_000_000
-    return DepthSnapshot(
-        last_update_id=last,
-        event_time=int(body.get("E", 0)) * ms,
-        transaction_time=int(body.get("T", 0)) * ms,
-        symbol=str(body.get("symbol", body.get("s", ""))),
-        bids=_levels(body.get("bids"), "bids"),
-        asks=_levels(body.get("asks"), "asks"),
-    )
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    from hftcore.binance import decode
+
+    snap = decode(body)
+    if not isinstance(snap, DepthSnapshot):
+        raise ValueError(f"not a depth snapshot (decoded as {type(snap).__name__})")
+    if snap.last_update_id < 0:
+        raise ValueError(f"snapshot lastUpdateId is not an update id: {snap.last_update_id}")
+    return snap
 
 
 class BookSync:

@@ -1,10 +1,11 @@
 # cython: language_level=3
 """Declared interface of the fixed-size ITCH 5.0 L3 order book (every order of every stock).
 
-Layout: an order pool (compact 32-byte records, free list), an open-addressing hash from
-``order_ref`` to pool slot, a price-level pool (free list), and per stock and side a
-sorted array of level keys with the best level at the END, so the frequent changes near
-the touch move few elements. Every order sits in the intrusive FIFO list of its level
+Layout: an order pool (compact 32-byte records, free list), a Robin Hood hash from
+``order_ref`` to pool slot (runs of 256 consecutive refs share consecutive buckets), a
+price-level pool (free list), and per stock and side a sorted array of level keys with
+the best level at the END, so the frequent changes near the touch move few elements.
+Every order sits in the intrusive FIFO list of its level
 (price-time priority), so a delete is O(1).
 """
 
@@ -96,8 +97,7 @@ cdef struct BookState:
     uint32_t order_free        # head of the free list (NIL if empty)
     uint32_t *table            # order_ref hash (linear probing): pool slot + 1, 0 = empty
     uint64_t mask              # table size - 1 (a power of two)
-    int shift                  # 64 - log2(table size)
-    int bits                   # log2(table size)
+    int shift                  # 64 - log2(table size / GROUP): Fibonacci hash of the run
     uint64_t max_disp          # largest displacement from its home bucket ever inserted
     Level *levels
     uint32_t level_used

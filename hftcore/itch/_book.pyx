@@ -138,29 +138,48 @@ cdef inline uint64_t h_home(const BookState *b, uint64_t ref) noexcept nogil:
     return ((((ref >> GROUP_BITS) * FIB) >> b.shift) << GROUP_BITS) | (ref & (GROUP - 1))
 
 
-# A table entry is ``(slot + 1) << 4 | displacement`` (0 = empty): the displacement from
-# the home bucket (15 = "15 or more") lets a delete shift the probe run back without
-# loading the order records of its neighbours.
+# A table entry is ``(slot + 1) << 4 | displacement`` (0 = empty), the displacement from
+# the home bucket capped at 15 ("15 or more": the exact value is then recomputed from the
+# order record, which is rare). Robin Hood order (within a probe run, entries sit in
+# order of their home bucket) lets a lookup stop at the first entry closer to its home
+# than we are, and a delete stop shifting at the first entry that is at its home.
 cdef enum:
     DISP_BITS = 4
     DISP_MAX = 15
-    GROUP_BITS = 10         # refs per run of consecutive buckets: 1024 (a 4 KiB page)
+    GROUP_BITS = 8          # refs per run of consecutive buckets: 256 (1 KiB)
     GROUP = 1 << GROUP_BITS
+
+
+cdef inline uint64_t h_disp(const BookState *b, uint32_t e, uint64_t j) noexcept nogil:
+    """Exact displacement of entry ``e`` sitting at bucket ``j``."""
+    cdef uint64_t d = e & DISP_MAX
+    if d == DISP_MAX:
+        d = (j - h_home(b, b.orders[(e >> DISP_BITS) - 1].order_ref)) & b.mask
+    return d
+
+
+cdef inline uint32_t h_entry(uint32_t slot_plus_1, uint64_t d) noexcept nogil:
+    return (slot_plus_1 << DISP_BITS) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
 
 
 cdef inline uint32_t h_find(const BookState *b, uint64_t ref, uint64_t *bucket) noexcept nogil:
     """Pool slot of ``ref`` or NIL; ``bucket`` receives where it is or would go."""
     cdef uint64_t i = h_home(b, ref)
     cdef uint32_t e, slot
-    cdef uint32_t dist = 0
+    cdef uint64_t d
+    cdef uint64_t dist = 0
     while True:
         e = b.table[i]
         if e == 0:
             bucket[0] = i
             return NIL
+        d = e & DISP_MAX
+        if d < dist and (d < DISP_MAX or h_disp(b, e, i) < dist):
+            bucket[0] = i  # Robin Hood: ``ref`` would sit before this entry
+            return NIL
         # Only an entry displaced as far as we have probed can be ``ref``: skip the
         # others without loading their order records.
-        if (e & DISP_MAX) == (dist if dist < DISP_MAX else DISP_MAX):
+        if d == (dist if dist < DISP_MAX else DISP_MAX):
             slot = (e >> DISP_BITS) - 1
             if b.orders[slot].order_ref == ref:
                 bucket[0] = i
@@ -171,36 +190,40 @@ cdef inline uint32_t h_find(const BookState *b, uint64_t ref, uint64_t *bucket) 
 
 cdef inline void h_insert(BookState *b, uint64_t bucket, uint64_t ref,
                           uint32_t slot) noexcept nogil:
-    """Index ``slot`` under ``ref`` at ``bucket`` (an empty bucket h_find returned)."""
+    """Index ``slot`` under ``ref`` at ``bucket`` (h_find's answer for a missing ref),
+    pushing richer entries one bucket on (Robin Hood)."""
+    cdef uint64_t i = bucket
     cdef uint64_t d = (bucket - h_home(b, ref)) & b.mask
-    if d > b.max_disp:
-        b.max_disp = d
-    b.table[bucket] = ((slot + 1) << DISP_BITS) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
+    cdef uint64_t d2
+    cdef uint32_t carry = slot + 1
+    cdef uint32_t e
+    while True:
+        if d > b.max_disp:
+            b.max_disp = d
+        e = b.table[i]
+        if e == 0:
+            b.table[i] = h_entry(carry, d)
+            return
+        d2 = h_disp(b, e, i)
+        if d2 < d:
+            b.table[i] = h_entry(carry, d)
+            carry = e >> DISP_BITS
+            d = d2
+        i = (i + 1) & b.mask
+        d += 1
 
 
 cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
-    """Empty bucket ``i``, shifting later entries of its probe run back (no tombstones)."""
-    cdef uint64_t j = i
-    cdef uint64_t d, gap
+    """Empty bucket ``i``, shifting the rest of its probe run back by one."""
+    cdef uint64_t j
     cdef uint32_t e
     while True:
-        j = (j + 1) & b.mask
+        j = (i + 1) & b.mask
         e = b.table[j]
-        if e == 0:
+        if e == 0 or (e & DISP_MAX) == 0:
             break
-        gap = (j - i) & b.mask
-        if gap > b.max_disp:
-            break  # no entry is displaced that far: none further on can move back to i
-        d = e & DISP_MAX
-        if d == 0:
-            continue  # at its home: stays
-        if d == DISP_MAX:
-            d = (j - h_home(b, b.orders[(e >> DISP_BITS) - 1].order_ref)) & b.mask
-        # The entry may move back to i unless its home lies cyclically in (i, j].
-        if d >= gap:
-            d -= gap
-            b.table[i] = (e & ~<uint32_t>DISP_MAX) | <uint32_t>(d if d < DISP_MAX else DISP_MAX)
-            i = j
+        b.table[i] = h_entry(e >> DISP_BITS, h_disp(b, e, j) - 1)
+        i = j
     b.table[i] = 0
 
 
@@ -822,15 +845,14 @@ cdef class OrderBookCore:
             raise ValueError(f"max_orders must be in [1, {MAX_ORDERS_LIMIT}], got {max_orders}")
         if not 1 <= max_levels < NIL:
             raise ValueError(f"max_levels must be in [1, {NIL - 1}], got {max_levels}")
-        # Load factor at most 2/3 when the store is full.
-        while size < <uint64_t>max_orders + (<uint64_t>max_orders >> 1):
+        # Load factor at most 1/2 when the store is full.
+        while size < 2 * <uint64_t>max_orders:
             size <<= 1
             bits += 1
         b.max_orders = <uint32_t>max_orders
         b.max_levels = <uint32_t>max_levels
         b.mask = size - 1
         b.shift = 64 - (bits - GROUP_BITS)
-        b.bits = bits
         b.order_free = NIL
         b.level_free = NIL
         # Untouched pages of these stay virtual: memory grows with the live book.

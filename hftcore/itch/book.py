@@ -54,8 +54,8 @@ class OrderBook(OrderBookCore):
     construction; running out raises :class:`hftcore.BookFull` naming the argument to
     raise. Memory is reserved up front but touched only as it is used: 32 bytes per
     resting order, 24 per price level, and a hash table of 4-byte buckets (a power of
-    two >= 1.5 * ``max_orders``) whose pages are touched as order references spread
-    over it (up to 64 MiB with the default ``max_orders``).
+    two >= 2 * ``max_orders``) whose pages are touched as order references spread
+    over it (up to 64 MiB with the default ``max_orders``: size it to your day).
 
     Parameters
     ----------

@@ -24,6 +24,9 @@ from typing import NamedTuple
 from hftcore.binance import sbe_encode
 
 __all__ = [
+    "Event",
+    "render_json",
+    "render_sbe",
     "generate_events",
     "generate_messages",
     "generate_corpus",
@@ -160,7 +163,8 @@ def _fx(v: int, decimals: int = 8) -> str:
     return f"{whole}.{frac:08d}"[: len(str(whole)) + 1 + decimals]
 
 
-def _render_json(e: Event, market: str) -> bytes:
+def render_json(e: Event, market: str = "spot") -> bytes:
+    """One event as a JSON stream message of ``market`` (see :func:`generate_messages`)."""
     ms_e = e.event_time // 1000
     ms_t = e.transaction_time // 1000
     # Spot streams print 8 decimals; USD-M prints the instrument's precision.
@@ -215,7 +219,7 @@ def generate_messages(
     -------
     list of bytes
     """
-    return [_render_json(e, market) for e in generate_events(messages, seed, symbols, market)]
+    return [render_json(e, market) for e in generate_events(messages, seed, symbols, market)]
 
 
 def generate_corpus(
@@ -225,7 +229,8 @@ def generate_corpus(
     return b"\n".join(generate_messages(messages, seed, symbols, market)) + b"\n"
 
 
-def _render_sbe(e: Event) -> bytes:
+def render_sbe(e: Event) -> bytes:
+    """One event as a spot SBE message (see :func:`generate_sbe_messages`)."""
     if e.kind == "depth":
         return sbe_encode.encode_depth_diff(
             e.event_time, e.first_update_id, e.final_update_id, e.symbol, e.bids, e.asks
@@ -245,7 +250,7 @@ def generate_sbe_messages(
     """The spot event sequence as SBE messages (schema 1 v0), one per binary frame:
     ``DepthDiffStreamEvent``, ``TradesStreamEvent`` (one trade each) and
     ``BestBidAskStreamEvent``, exponents -8, times in microseconds."""
-    return [_render_sbe(e) for e in generate_events(messages, seed, symbols, "spot")]
+    return [render_sbe(e) for e in generate_events(messages, seed, symbols, "spot")]
 
 
 def generate_sbe_corpus(messages: int = 100_000, seed: int = 0, symbols=DEFAULT_SYMBOLS) -> bytes:
