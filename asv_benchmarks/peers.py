@@ -563,6 +563,15 @@ def machine_info(args) -> list[str]:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     versions = ", ".join(f"{d} {version_of(d)}" for d in PEER_DISTS.values())
+    try:
+        import hftcore
+
+        where = Path(hftcore.__file__).resolve().parent
+        rev = subprocess.run(["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()  # fmt: skip
+        versions += f" (hftcore from {where}" + (f", commit {rev})" if rev else ")")
+    except (ImportError, OSError):
+        pass
     return [
         f"- Date: {now}",
         f"- CPU: {cpu}; {os.cpu_count()} logical cores; load average at start: {load}",
