@@ -235,7 +235,7 @@ cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
 # per window insert: sparse or jumping refs cannot make slides cost more than that per
 # add; when the credit runs out the window is switched off (all refs in the hash).
 cdef enum:
-    WIN_FACTOR = 4
+    WIN_FACTOR = 2
     WIN_CREDIT = 8
 
 
@@ -295,11 +295,14 @@ cdef inline void ref_insert(BookState *b, uint64_t ref, uint32_t slot,
         if ref < b.wbase or b.wsize == 0:
             h_insert(b, bucket, ref, slot)
             return
-        win_slide(b, ref)
-        if b.wsize == 0:
-            h_find(b, ref, &bucket)      # the eviction moved the hash's entries
-            h_insert(b, bucket, ref, slot)
-            return
+        if ref - b.wbase == b.wsize and b.win[ref & b.wmask] == 0:
+            b.wbase += 1   # the usual step of dense refs: the ref leaving has no order
+        else:
+            win_slide(b, ref)
+            if b.wsize == 0:
+                h_find(b, ref, &bucket)      # the eviction moved the hash's entries
+                h_insert(b, bucket, ref, slot)
+                return
     b.win[ref & b.wmask] = slot + 1
     b.win_live += 1
     b.win_budget += WIN_CREDIT
