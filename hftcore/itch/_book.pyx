@@ -844,9 +844,9 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
             break  # a partial message: left for the next call
         m = buf + pos + 2
         # Hide memory latency on big books with a software pipeline: two messages ahead,
-        # start loading the hash bucket (or the stock's book for an add); one ahead, the
-        # order record (or the best keys of both sides). Only bytes inside the buffer are
-        # read and every slot read is range-checked; prefetches never fault.
+        # start loading the window entry or hash bucket (or the stock's book for an add);
+        # one ahead, the order record (or the best keys of both sides). Only bytes inside
+        # the buffer are read and every slot read is range-checked; prefetches never fault.
         ahead = pos + 2 + mlen
         if n - ahead >= 2 + O_ADD_PRICE + 4:
             prefetch_near(b, buf + ahead + 2)

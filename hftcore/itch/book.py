@@ -304,7 +304,10 @@ class OrderBook(OrderBookCore):
 
         Anomalies (counted unless ``strict=True``): ``unknown_order``,
         ``duplicate_order``, ``overfill``, ``overcancel``, ``crossed``; ``anomalies`` is
-        their sum. ``by_type`` counts messages per type character.
+        their sum. ``by_type`` counts messages per type character. ``ref_window`` is the
+        span of the direct-indexed order_ref window (0 once refs were too sparse for it:
+        every lookup then goes through the hash); ``hash_max_displacement`` the longest
+        probe the hash has seen.
         """
         return self._stats()
 
