@@ -279,3 +279,90 @@ def test_sim_day_matches_reference_with_a_tight_order_store(seed):
         _assert_same(book, ref2, ref2.locates())
     assert book.stats()["anomalies"] == 0
     assert book.stats()["peak_orders"] == peak
+
+
+def _ref_pattern_stream(rng, next_ref_fn, n_ops):
+    """Adds with refs from ``next_ref_fn``; deletes, executions and replaces of random
+    live orders (old ones too): the order_ref window, its slides and the hash behind it."""
+    parts, live = [], []
+    for _ in range(n_ops):
+        r = rng.random()
+        if not live or (r < 0.5 and len(live) < 150):  # at most 150 live: max_orders=200
+            ref = next_ref_fn()
+            if ref in live:
+                continue
+            side = rng.choice("BS")
+            price = rng.randint(1, 20) * 100 if side == "B" else rng.randint(21, 40) * 100
+            parts.append(
+                encode("A", stock_locate=1, order_ref=ref, side=side, shares=100, price=price)
+            )
+            live.append(ref)
+            continue
+        i = rng.randrange(len(live))
+        if r < 0.7:
+            parts.append(encode("D", stock_locate=1, order_ref=live.pop(i)))
+        elif r < 0.85:
+            parts.append(
+                encode("E", stock_locate=1, order_ref=live[i], executed_shares=30, match_number=1)
+            )
+        else:
+            new = next_ref_fn()
+            if new in live:
+                continue
+            side = rng.choice("BS")
+            price = rng.randint(1, 20) * 100 if side == "B" else rng.randint(21, 40) * 100
+            parts.append(
+                encode("U", stock_locate=1, original_order_ref=live[i], new_order_ref=new,
+                       shares=50, price=price)
+            )  # fmt: skip
+            live[i] = new
+    return b"".join(parts), live
+
+
+@pytest.mark.parametrize("pattern", ["dense", "gaps", "jumps", "behind", "top", "mixed"])
+def test_order_ref_window_patterns_match_reference(pattern):
+    # max_orders=200 gives a window of 1024 refs: long-lived orders leave it for the hash,
+    # jumps slide it past every entry, refs below it and near 2**64 go to the hash, and a
+    # stream of far jumps exhausts the slide credit and switches the window off.
+    rng = random.Random(pattern)
+    state = {"ref": 1}
+
+    def nxt():
+        if pattern == "dense":
+            state["ref"] += 1
+        elif pattern == "gaps":
+            state["ref"] += rng.choice([1, 3, 40, 300])
+        elif pattern == "jumps":
+            state["ref"] += rng.choice([1, 1, 1, 5000])
+        elif pattern == "behind":
+            state["ref"] += 1
+            if rng.random() < 0.3:
+                return rng.randrange(1, state["ref"]) + 10**9  # around a far base
+            return state["ref"] + 10**9 + 5000
+        elif pattern == "top":
+            return 2**64 - 1 - rng.randrange(3000)
+        else:
+            state["ref"] += rng.choice([1, 1, 2**20, 2**40])
+            state["ref"] %= 2**64
+        return state["ref"]
+
+    buf, live = _ref_pattern_stream(rng, nxt, 6000)
+    book = OrderBook(max_orders=200, max_levels=100)
+    ref = ReferenceBook()
+    offsets = message_offsets(buf)
+    for a, b in zip([0, len(offsets) // 2], [len(offsets) // 2, len(offsets) - 1], strict=True):
+        part = buf[offsets[a] : offsets[b]]
+        book.apply(part)
+        ref.apply(part)
+        assert _depth_rows(book, 1) == ref.depth(1)
+        assert book.live_orders == len(ref.orders)
+        for r, (_, side, price, shares) in ref.orders.items():
+            rec = book.order(r)
+            assert (rec.side, rec.price, rec.shares) == (side, price, shares), r
+    stats = book.stats()
+    for k in ("unknown_order", "duplicate_order", "overfill"):
+        assert stats[k] == ref.anomalies[k], k
+    if pattern == "dense":
+        assert stats["ref_window"] == 1024
+    if pattern == "mixed":
+        assert stats["ref_window"] == 0

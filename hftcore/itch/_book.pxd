@@ -1,8 +1,9 @@
 # cython: language_level=3
 """Declared interface of the fixed-size ITCH 5.0 L3 order book (every order of every stock).
 
-Layout: an order pool (compact 32-byte records, free list), a Robin Hood hash from
-``order_ref`` to pool slot (runs of 256 consecutive refs share consecutive buckets), a
+Layout: an order pool (compact 32-byte records, free list), ``order_ref`` to pool slot
+through a direct-indexed window over the newest refs, backed by a Robin Hood hash for
+older refs (runs of 256 consecutive refs share consecutive buckets), a
 price-level pool (free list), and per stock and side a sorted array of level keys with
 the best level at the END, so the frequent changes near the touch move few elements.
 Every order sits in the intrusive FIFO list of its level
@@ -99,6 +100,15 @@ cdef struct BookState:
     uint64_t mask              # table size - 1 (a power of two)
     int shift                  # 64 - log2(table size / GROUP): Fibonacci hash of the run
     uint64_t max_disp          # largest displacement from its home bucket ever inserted
+    # Direct-indexed window over the newest refs (NASDAQ refs are dense and increasing):
+    # win[ref & wmask] = slot + 1 (0 = none) for refs in [wbase, wbase + wsize); older
+    # refs live in the hash, newer ones are never indexed yet.
+    uint32_t *win
+    uint64_t wmask
+    uint64_t wbase
+    uint64_t wsize             # window span; 0 once switched off (every ref in the hash)
+    uint64_t win_live          # entries in the window
+    uint64_t win_budget        # slots a slide may still scan (earned by window inserts)
     Level *levels
     uint32_t level_used
     uint32_t level_free

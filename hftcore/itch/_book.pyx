@@ -227,6 +227,87 @@ cdef inline void h_erase(BookState *b, uint64_t i) noexcept nogil:
     b.table[i] = 0
 
 
+# ---------------------------------------------------------------- order_ref -> slot
+
+# The window spans WIN_FACTOR * max_orders refs (a power of two): on NASDAQ-shaped days
+# nearly every E/C/X/D/U names an order added within that many refs, so most lookups are
+# one load with no hashing and no order record to compare. A slide earns WIN_CREDIT scans
+# per window insert: sparse or jumping refs cannot make slides cost more than that per
+# add; when the credit runs out the window is switched off (all refs in the hash).
+cdef enum:
+    WIN_FACTOR = 2
+    WIN_CREDIT = 8
+
+
+cdef inline uint32_t ref_find(const BookState *b, uint64_t ref, uint64_t *bucket) noexcept nogil:
+    """Pool slot of ``ref`` or NIL; ``bucket`` receives its hash bucket when it is not a
+    window ref (pass it to ref_erase / ref_insert before the index changes)."""
+    if ref - b.wbase < b.wsize:
+        return b.win[ref & b.wmask] - 1     # an empty entry (0) gives NIL
+    if ref >= b.wbase and b.wsize != 0:
+        return NIL                          # ahead of the window: not indexed yet
+    return h_find(b, ref, bucket)
+
+
+cdef inline void ref_erase(BookState *b, uint64_t ref, uint64_t bucket) noexcept nogil:
+    if ref - b.wbase < b.wsize:
+        b.win[ref & b.wmask] = 0
+        b.win_live -= 1
+    else:
+        h_erase(b, bucket)
+
+
+cdef void win_evict(BookState *b, uint64_t end) noexcept nogil:
+    """Move the window's entries for refs in [wbase, end) to the hash and charge the
+    scan to the slide credit (``end`` at most wbase + wsize)."""
+    cdef uint64_t r = b.wbase
+    cdef uint64_t bk
+    cdef uint32_t e
+    while r != end and b.win_live != 0:
+        e = b.win[r & b.wmask]
+        if e != 0:
+            b.win[r & b.wmask] = 0
+            b.win_live -= 1
+            h_find(b, r, &bk)
+            h_insert(b, bk, r, e - 1)
+        r += 1
+    r -= b.wbase
+    b.win_budget = b.win_budget - r if r < b.win_budget else 0
+
+
+cdef void win_slide(BookState *b, uint64_t ref) noexcept nogil:
+    """Move the window up so that it ends at ``ref`` (ahead of it), or switch it off."""
+    cdef uint64_t new_base = ref - b.wsize + 1
+    cdef uint64_t step = new_base - b.wbase
+    if (step if step < b.wsize else b.wsize) > b.win_budget:
+        win_evict(b, b.wbase + b.wsize)   # too costly for this stream: hash only
+        b.wsize = 0
+        b.wbase = 0
+        return
+    win_evict(b, new_base if step < b.wsize else b.wbase + b.wsize)
+    b.wbase = new_base
+
+
+cdef inline void ref_insert(BookState *b, uint64_t ref, uint32_t slot,
+                            uint64_t bucket) noexcept nogil:
+    """Index ``slot`` under ``ref`` (missing: ``bucket`` from ref_find)."""
+    if ref - b.wbase >= b.wsize:
+        if ref < b.wbase or b.wsize == 0:
+            h_insert(b, bucket, ref, slot)
+            return
+        if ref - b.wbase == b.wsize and b.win[ref & b.wmask] == 0:
+            b.wbase += 1   # the usual step of dense refs: the ref leaving has no order
+        else:
+            win_slide(b, ref)
+            if b.wsize == 0:
+                h_find(b, ref, &bucket)      # the eviction moved the hash's entries
+                h_insert(b, bucket, ref, slot)
+                return
+    b.win[ref & b.wmask] = slot + 1
+    b.win_live += 1
+    b.win_budget += WIN_CREDIT
+
+
 # ---------------------------------------------------------------- price levels
 
 cdef inline uint64_t price_key(uint32_t price, int side) noexcept nogil:
@@ -396,7 +477,7 @@ cdef void unlink_order(BookState *b, uint32_t slot) noexcept nogil:
 
 cdef inline void free_order(BookState *b, uint32_t slot, uint64_t bucket) noexcept nogil:
     unlink_order(b, slot)
-    h_erase(b, bucket)
+    ref_erase(b, b.orders[slot].order_ref, bucket)
     b.orders[slot].next = b.order_free
     b.order_free = slot
     b.live_orders -= 1
@@ -431,7 +512,7 @@ cdef int add_order(BookState *b, uint64_t ref, int side, uint32_t shares, uint32
     cdef uint64_t bucket
     cdef uint32_t slot, free_next
     cdef Order *o
-    if h_find(b, ref, &bucket) != NIL:
+    if ref_find(b, ref, &bucket) != NIL:
         return fail_anomaly(b, AN_DUPLICATE_ORDER, ref)
     if would_cross(b, loc, side, price):
         if fail_anomaly(b, AN_CROSSED, ref) < 0:
@@ -449,7 +530,7 @@ cdef int add_order(BookState *b, uint64_t ref, int side, uint32_t shares, uint32
     if link_order(b, slot, loc, side, price) < 0:
         return -1
     commit_slot(b, slot, free_next)
-    h_insert(b, bucket, ref, slot)
+    ref_insert(b, ref, slot, bucket)
     return 0
 
 
@@ -530,7 +611,7 @@ cdef int reduce_order(BookState *b, const uint8_t *m, int kind) noexcept nogil:
     cdef uint64_t ref = load_be64(m + O_REF)
     cdef uint32_t n = load_be32(m + O_EXEC_SHARES)
     cdef uint64_t bucket
-    cdef uint32_t slot = h_find(b, ref, &bucket)
+    cdef uint32_t slot = ref_find(b, ref, &bucket)
     cdef Order *o
     cdef uint32_t take
     if slot == NIL:
@@ -558,7 +639,7 @@ cdef int reduce_order(BookState *b, const uint8_t *m, int kind) noexcept nogil:
 cdef int delete_order(BookState *b, const uint8_t *m) noexcept nogil:
     cdef uint64_t ref = load_be64(m + O_REF)
     cdef uint64_t bucket
-    cdef uint32_t slot = h_find(b, ref, &bucket)
+    cdef uint32_t slot = ref_find(b, ref, &bucket)
     if slot == NIL:
         return fail_anomaly(b, AN_UNKNOWN_ORDER, ref)
     free_order(b, slot, bucket)
@@ -572,7 +653,7 @@ cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
     cdef uint32_t shares = load_be32(m + O_U_SHARES)
     cdef uint32_t price = load_be32(m + O_U_PRICE)
     cdef uint64_t bucket, new_bucket
-    cdef uint32_t slot = h_find(b, ref, &bucket)
+    cdef uint32_t slot = ref_find(b, ref, &bucket)
     cdef Order *o
     cdef int side
     cdef uint16_t loc
@@ -580,7 +661,7 @@ cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
     cdef Level *L
     if slot == NIL:
         return fail_anomaly(b, AN_UNKNOWN_ORDER, ref)
-    if new_ref != ref and h_find(b, new_ref, &new_bucket) != NIL:
+    if new_ref != ref and ref_find(b, new_ref, &new_bucket) != NIL:
         return fail_anomaly(b, AN_DUPLICATE_ORDER, new_ref)
     o = &b.orders[slot]
     side = o.side
@@ -599,8 +680,8 @@ cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
         if fail_anomaly(b, AN_CROSSED, new_ref) < 0:
             return -1
     unlink_order(b, slot)
-    h_erase(b, bucket)
-    h_find(b, new_ref, &new_bucket)
+    ref_erase(b, ref, bucket)
+    ref_find(b, new_ref, &new_bucket)   # the erase may have moved hash entries
     o.order_ref = new_ref
     o.price = price
     o.shares = shares
@@ -610,7 +691,7 @@ cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
         b.order_free = slot
         b.live_orders -= 1
         return -1
-    h_insert(b, new_bucket, new_ref, slot)
+    ref_insert(b, new_ref, slot, new_bucket)
     return 0
 
 
@@ -706,17 +787,27 @@ for _t in "ECXDU":
 
 
 cdef inline void prefetch_far(const BookState *b, const uint8_t *m) noexcept nogil:
+    cdef uint64_t ref
     if REF_TYPES[m[0]]:
-        prefetch(&b.table[h_home(b, load_be64(m + O_REF))])
+        ref = load_be64(m + O_REF)
+        if ref - b.wbase < b.wsize:
+            prefetch(&b.win[ref & b.wmask])
+        else:
+            prefetch(&b.table[h_home(b, ref)])
     elif m[0] == b'A' or m[0] == b'F':
         prefetch(&b.stocks[load_be16(m + O_LOCATE)])
 
 
 cdef inline void prefetch_near(const BookState *b, const uint8_t *m) noexcept nogil:
     cdef uint32_t e
+    cdef uint64_t ref
     cdef const Stock *st
     if REF_TYPES[m[0]]:
-        e = b.table[h_home(b, load_be64(m + O_REF))] >> DISP_BITS
+        ref = load_be64(m + O_REF)
+        if ref - b.wbase < b.wsize:
+            e = b.win[ref & b.wmask]
+        else:
+            e = b.table[h_home(b, ref)] >> DISP_BITS
         if e != 0 and e <= b.order_used:
             prefetch(&b.orders[e - 1])
     elif m[0] == b'A' or m[0] == b'F':
@@ -753,9 +844,9 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
             break  # a partial message: left for the next call
         m = buf + pos + 2
         # Hide memory latency on big books with a software pipeline: two messages ahead,
-        # start loading the hash bucket (or the stock's book for an add); one ahead, the
-        # order record (or the best keys of both sides). Only bytes inside the buffer are
-        # read and every slot read is range-checked; prefetches never fault.
+        # start loading the window entry or hash bucket (or the stock's book for an add);
+        # one ahead, the order record (or the best keys of both sides). Only bytes inside
+        # the buffer are read and every slot read is range-checked; prefetches never fault.
         ahead = pos + 2 + mlen
         if n - ahead >= 2 + O_ADD_PRICE + 4:
             prefetch_near(b, buf + ahead + 2)
@@ -839,6 +930,7 @@ cdef class OrderBookCore:
         cdef BookState *b = &self.b
         cdef uint64_t size = 2 * GROUP   # at least two groups: the shift stays < 64
         cdef int bits = GROUP_BITS + 1
+        cdef uint64_t wsize
         cdef Py_ssize_t i
         memset(b, 0, sizeof(BookState))
         if not 1 <= max_orders <= MAX_ORDERS_LIMIT:
@@ -858,10 +950,17 @@ cdef class OrderBookCore:
         # Untouched pages of these stay virtual: memory grows with the live book.
         b.orders = <Order *>malloc(max_orders * sizeof(Order))
         b.table = <uint32_t *>calloc(size, sizeof(uint32_t))
+        wsize = 1024
+        while wsize < WIN_FACTOR * <uint64_t>max_orders:
+            wsize <<= 1
+        b.win = <uint32_t *>calloc(wsize, sizeof(uint32_t))
+        b.wsize = wsize
+        b.wmask = wsize - 1
+        b.win_budget = 2 * wsize
         b.levels = <Level *>malloc(max_levels * sizeof(Level))
         b.stocks = <Stock *>calloc(N_LOCATES, sizeof(Stock))
         b.keep = <uint8_t *>calloc(N_LOCATES, 1)
-        if not (b.orders and b.table and b.levels and b.stocks and b.keep):
+        if not (b.orders and b.table and b.win and b.levels and b.stocks and b.keep):
             raise MemoryError("cannot allocate the order book's pools")
         locates, tickers = _split_symbols(symbols)
         if symbols is None:
@@ -892,6 +991,7 @@ cdef class OrderBookCore:
         free(b.stocks)
         free(b.orders)
         free(b.table)
+        free(b.win)
         free(b.levels)
         free(b.keep)
         free(b.wanted)
@@ -995,6 +1095,7 @@ cdef class OrderBookCore:
             "broken_trades": b.broken_trades,
             "unknown_types": b.unknown_types,
             "hash_max_displacement": b.max_disp,
+            "ref_window": b.wsize,
             "by_type": {chr(i): b.type_counts[i] for i in range(256) if b.type_counts[i]},
         }
         for i in range(1, AN_COUNT):
@@ -1081,7 +1182,7 @@ cdef class OrderBookCore:
 
     def _order(self, uint64_t order_ref):
         cdef uint64_t bucket
-        cdef uint32_t slot = h_find(&self.b, order_ref, &bucket)
+        cdef uint32_t slot = ref_find(&self.b, order_ref, &bucket)
         cdef Order *o
         if slot == NIL:
             return None
@@ -1091,7 +1192,7 @@ cdef class OrderBookCore:
     def _queue_position(self, uint64_t order_ref):
         cdef BookState *b = &self.b
         cdef uint64_t bucket
-        cdef uint32_t slot = h_find(b, order_ref, &bucket)
+        cdef uint32_t slot = ref_find(b, order_ref, &bucket)
         cdef uint32_t cur
         cdef uint64_t ahead = 0, shares = 0
         if slot == NIL:

@@ -53,9 +53,11 @@ class OrderBook(OrderBookCore):
     FIFO queue of its price level (price-time priority). Capacities are fixed at
     construction; running out raises :class:`hftcore.BookFull` naming the argument to
     raise. Memory is reserved up front but touched only as it is used: 32 bytes per
-    resting order, 24 per price level, and a hash table of 4-byte buckets (a power of
-    two >= 2 * ``max_orders``) whose pages are touched as order references spread
-    over it (up to 64 MiB with the default ``max_orders``: size it to your day).
+    resting order, 24 per price level, and two order_ref indexes of 4-byte entries,
+    each a power of two >= 2 * ``max_orders`` long: a window over the newest refs
+    (touched as refs advance through the day) and a hash table for older ones (touched
+    as old refs spread over it); up to 64 MiB each with the default ``max_orders``:
+    size it to your day (peak resting orders plus a margin).
 
     Parameters
     ----------
@@ -302,7 +304,10 @@ class OrderBook(OrderBookCore):
 
         Anomalies (counted unless ``strict=True``): ``unknown_order``,
         ``duplicate_order``, ``overfill``, ``overcancel``, ``crossed``; ``anomalies`` is
-        their sum. ``by_type`` counts messages per type character.
+        their sum. ``by_type`` counts messages per type character. ``ref_window`` is the
+        span of the direct-indexed order_ref window (0 once refs were too sparse for it:
+        every lookup then goes through the hash); ``hash_max_displacement`` the longest
+        probe the hash has seen.
         """
         return self._stats()
 

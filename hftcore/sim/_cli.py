@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import os
 import statistics
 import tempfile
@@ -20,8 +18,8 @@ An offline tour of hftcore on simulated data; nothing is downloaded.
      prints the message mix and the decode throughput (median of 3 runs).
   2. ITCH order book: builds every stock's order-level book (hftcore.itch.OrderBook) and
      prints the top of book and depth of the most active symbol.
-  3. Binance: decodes a simulated Binance stream corpus (hftcore.binance.decode_many).
-Parts whose modules are not available in this build are skipped, and the demo says so.
+  3. Binance: decodes a simulated Binance stream (hftcore.binance.decode_many) and keeps
+     one symbol's L2 book from its depth diffs (hftcore.binance.apply_depth_json).
 
 example:
   hftcore demo
@@ -78,9 +76,6 @@ def _itch(args, tmp):
     ticker = directory["stock"][hit[0]].decode().strip() if hit.size else ""
 
     print("[2/3] ITCH order book")
-    if not hasattr(itch, "OrderBook"):
-        print("      skipped: hftcore.itch.OrderBook is not in this build")
-        return
     book = itch.OrderBook(max_orders=day.max_live_orders, max_levels=day.max_price_levels)
     with open(path, "rb") as f:
         buf = f.read()
@@ -90,8 +85,7 @@ def _itch(args, tmp):
     stats = book.stats()
     print(
         f"      built every book in {book_s:.3f} s ({_rate(day.messages, book_s) / 1e6:,.1f} M "
-        f"msg/s): {stats.get('live_orders', 0):,} resting orders, "
-        f"{stats.get('anomalies', 0)} anomalies"
+        f"msg/s): {stats['live_orders']:,} resting orders, {stats['anomalies']} anomalies"
     )
     bid, bid_shares, ask, ask_shares = book.bbo(ticker)
     print(
@@ -109,37 +103,40 @@ def _itch(args, tmp):
 
 
 def _binance(args):
-    print("[3/3] Binance")
-    try:
-        binance = importlib.import_module("hftcore.binance")
-        simb = importlib.import_module("hftcore.sim.binance")
-    except ModuleNotFoundError as e:
-        print(f"      skipped: {e.name} is not in this build")
-        return
-    decode_many = getattr(binance, "decode_many", None)
-    gen = next(
-        (getattr(simb, n) for n in ("generate_corpus", "corpus", "generate") if hasattr(simb, n)),
-        None,
-    )
-    if decode_many is None or gen is None:
-        missing = "hftcore.binance.decode_many" if decode_many is None else "a corpus generator"
-        print(f"      skipped: {missing} is not in this build")
-        return
-    kwargs = {"seed": args.seed} if "seed" in inspect.signature(gen).parameters else {}
-    corpus = gen(**kwargs)
+    print("[3/3] Binance: a simulated spot stream (trades, bookTicker, depth diffs)")
+    from hftcore import binance
+    from hftcore.book import L2Book
+    from hftcore.sim import binance as simb
+
+    messages = simb.generate_messages(100_000, seed=args.seed)
+    corpus = b"\n".join(messages)
     t0 = time.perf_counter()
-    out = decode_many(corpus)
+    out = binance.decode_many(corpus)
     sec = time.perf_counter() - t0
-    n = getattr(out, "n_messages", None)
-    if n is None:
-        n = len(corpus)
-    nbytes = len(corpus) if isinstance(corpus, (bytes, bytearray, memoryview)) else None
-    size = f", {_rate(nbytes, sec) / 1e6:,.0f} MB/s" if nbytes else ""
     print(
-        f"      decoded {n:,} JSON messages with binance.decode_many in {sec:.3f} s "
-        f"({_rate(n, sec) / 1e6:,.2f} M msg/s{size})"
+        f"      decoded {out.n_messages:,} JSON messages with binance.decode_many in "
+        f"{sec:.3f} s ({_rate(out.n_messages, sec) / 1e6:,.2f} M msg/s, "
+        f"{_rate(len(corpus), sec) / 1e6:,.0f} MB/s)"
     )
     print(f"      {out!r}"[:300])
+    # The depth diffs of one symbol, parsed and applied to its book in one pass each.
+    diffs = [m for m in messages if b'"depthUpdate"' in m and b'"s":"BTCUSDT"' in m]
+    book = L2Book(max_levels=5000)
+    levels = 0
+    t0 = time.perf_counter()
+    for m in diffs:
+        h = binance.apply_depth_json(book, m)
+        levels += h.n_bids + h.n_asks
+    sec = time.perf_counter() - t0
+    bid, bid_qty, ask, ask_qty = book.bbo()
+    print(
+        f"      BTCUSDT book: {len(diffs):,} depth diffs, {levels:,} levels applied in "
+        f"{sec * 1e3:.1f} ms ({sec * 1e9 / max(levels, 1):.0f} ns/level, one call per diff)"
+    )
+    print(
+        f"      best bid {bid / 1e8:,.2f} x {bid_qty / 1e8:g}   "
+        f"best ask {ask / 1e8:,.2f} x {ask_qty / 1e8:g}"
+    )
 
 
 def _demo(args):
