@@ -10,6 +10,7 @@ import pytest
 from hftcore import DecodeError
 from hftcore.binance import (
     DepthHeader,
+    _apply,
     apply_depth_json,
     apply_depth_json_many,
     apply_depth_sbe,
@@ -221,3 +222,55 @@ def test_book_methods_delegate():
     assert book.apply_depth_json(DIFF).final_update_id == 160
     msg = sbe_encode.encode_depth_diff(1, 161, 162, "X", [], [(300000, 1)])
     assert book.apply_depth_sbe(msg).n_asks == 1
+
+
+def _diff(first, final, bids=(), asks=(), pu=None):
+    obj = {"e": "depthUpdate", "E": 5, "s": "BTCUSDT", "U": first, "u": final}
+    if pu is not None:
+        obj["pu"] = pu
+    obj["b"] = [list(x) for x in bids]
+    obj["a"] = [list(x) for x in asks]
+    return json.dumps(obj, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    ("market", "first", "final", "pu", "verdict"),
+    [
+        # Binance's live rules at a book whose last update id is 20:
+        ("spot", 21, 25, None, _apply.APPLIED),  # U == id + 1
+        ("spot", 18, 25, None, _apply.APPLIED),  # overlaps: U <= id + 1 <= u
+        ("spot", 15, 20, None, _apply.STALE),  # u == id
+        ("spot", 12, 14, None, _apply.STALE),  # older
+        ("spot", 22, 25, None, _apply.GAP),  # 21 missing
+        ("usdm", 21, 25, 20, _apply.APPLIED),  # pu == id
+        ("usdm", 21, 25, 19, _apply.GAP),
+        ("usdm", 15, 20, 14, _apply.STALE),
+    ],
+)
+def test_apply_after_checks_ids_before_applying(market, first, final, pu, verdict):
+    msg = _diff(first, final, bids=[("100.5", "2")], asks=[("101", "0")], pu=pu)
+    book, ref = L2Book(), RefBook()
+    start = _diff(1, 20, bids=[("99", "1")], asks=[("101", "3")])
+    apply_depth_json(book, start)
+    ref.apply_json(start)
+    got, head = _apply.apply_depth_json_after(book, msg, 20, market)
+    assert got == verdict
+    assert (head.first_update_id, head.final_update_id, head.n_bids, head.n_asks) == (
+        first, final, 1, 1)  # fmt: skip
+    if verdict == _apply.APPLIED:
+        ref.apply_json(msg)
+    assert_same(book, ref)  # a stale or gapped diff leaves the book as it was
+
+
+def test_apply_after_refuses_snapshots_and_bad_market():
+    book = L2Book()
+    book.apply_depth_json(_diff(1, 2, bids=[("1", "1")]))
+    snap = '{"lastUpdateId":30,"bids":[["5","1"]],"asks":[]}'
+    verdict, head = _apply.apply_depth_json_after(book, snap, 2)
+    assert verdict == _apply.NOT_A_DIFF and head.is_snapshot
+    assert book.bbo() == (100_000_000, 100_000_000, 0, 0)
+    with pytest.raises(ValueError, match="market"):
+        _apply.apply_depth_json_after(book, _diff(3, 3), 2, "coinm")
+    with pytest.raises(DecodeError):
+        _apply.apply_depth_json_after(book, b'{"U":3,"u":', 2)
+    assert book.bbo() == (100_000_000, 100_000_000, 0, 0)
