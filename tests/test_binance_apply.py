@@ -274,3 +274,13 @@ def test_apply_after_refuses_snapshots_and_bad_market():
     with pytest.raises(DecodeError):
         _apply.apply_depth_json_after(book, b'{"U":3,"u":', 2)
     assert book.bbo() == (100_000_000, 100_000_000, 0, 0)
+
+
+def test_corpus_book_is_never_left_crossed():
+    # The generator removes the levels the price moves through, as Binance does; a
+    # crossed book would pile stale levels at the touch and misstate the book's work.
+    book = L2Book()
+    for e in sim.generate_events(3000, seed=3, symbols=("ETHUSDT",)):
+        if e.kind == "depth":
+            apply_depth_json(book, sim.render_json(e))
+            assert not book.crossed
