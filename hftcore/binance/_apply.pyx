@@ -48,7 +48,7 @@ from hftcore.binance._sbe cimport (
     read_header,
     scale8,
 )
-from hftcore.book._l2book cimport ASK, BID, L2Book
+from hftcore.book._l2book cimport ASK, BID, L2Book, book_set_level
 
 from hftcore.binance.records import DepthHeader
 
@@ -249,7 +249,7 @@ cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nog
         book.clear_side(ASK)
     for i in range(buf.n):
         lv = &buf.levels[i]
-        book.set_level(lv.side, lv.price, lv.qty)
+        book_set_level(book, lv.side, lv.price, lv.qty)
         if lv.side == BID:
             h.n_bids += 1
         else:
