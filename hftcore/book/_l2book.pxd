@@ -55,19 +55,19 @@ cdef inline Py_ssize_t l2_lower_bound(bint bid, const int64_t *px, Py_ssize_t n,
     """Index of the first level not worse than ``price`` (``n`` if all are worse)."""
     cdef Py_ssize_t i = n
     cdef Py_ssize_t stop = n - TOUCH_SCAN if n > TOUCH_SCAN else 0
-    cdef Py_ssize_t lo = 0, mid
+    cdef Py_ssize_t base = 0, half
     # Scan back from the touch first: most updates land within a few levels of it.
     while i > stop and not l2_worse(bid, px[i - 1], price):
         i -= 1
     if i > stop or i == 0:
         return i
-    while lo < i:
-        mid = lo + (i - lo) // 2
-        if l2_worse(bid, px[mid], price):
-            lo = mid + 1
-        else:
-            i = mid
-    return lo
+    # Branch-free binary search of levels 0 .. i-1 (a conditional move per step, no
+    # mispredicted branches): the answer stays within [base, base + i].
+    while i > 1:
+        half = i >> 1
+        base += half if l2_worse(bid, px[base + half - 1], price) else 0
+        i -= half
+    return base + 1 if l2_worse(bid, px[base], price) else base
 
 
 cdef inline void l2_shift_up(int64_t *px, int64_t *qt, Py_ssize_t i,
