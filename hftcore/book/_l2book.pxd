@@ -56,10 +56,20 @@ cdef inline Py_ssize_t l2_lower_bound(bint bid, const int64_t *px, Py_ssize_t n,
     cdef Py_ssize_t i = n
     cdef Py_ssize_t stop = n - TOUCH_SCAN if n > TOUCH_SCAN else 0
     cdef Py_ssize_t base = 0, half
-    # Scan back from the touch first: most updates land within a few levels of it.
-    while i > stop and not l2_worse(bid, px[i - 1], price):
-        i -= 1
-    if i > stop or i == 0:
+    cdef Py_ssize_t k, better = 0
+    if n >= TOUCH_SCAN:
+        # The levels next to the touch first (most updates land there): count those
+        # not worse than ``price``, branch-free (the array is sorted).
+        for k in range(TOUCH_SCAN):
+            better += not l2_worse(bid, px[n - 1 - k], price)
+        if better < TOUCH_SCAN:
+            return n - better
+        if stop == 0:
+            return 0
+        i = stop
+    else:
+        while i > stop and not l2_worse(bid, px[i - 1], price):
+            i -= 1
         return i
     # Branch-free binary search of levels 0 .. i-1 (a conditional move per step, no
     # mispredicted branches): the answer stays within [base, base + i].
