@@ -284,3 +284,35 @@ def test_corpus_book_is_never_left_crossed():
         if e.kind == "depth":
             apply_depth_json(book, sim.render_json(e))
             assert not book.crossed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1234567.12345678",  # the compact fast path's widest integer part
+        "12345678.12345678",  # 8 integer digits: the general parser
+        "0.00000001",
+        "00.50000000",  # leading zero inside a string, as the general parser accepts
+        "1.1234567",  # 7 decimals
+        "1.123456780",  # 9 decimals, the last a zero
+        "5",
+        "92233720368.54775807",  # int64 max
+    ],
+)
+def test_level_number_shapes_match_reference(text):
+    for price, qty in ((text, "1.00000000"), ("100.00000000", text)):
+        msg = _diff(1, 1, bids=[(price, qty)], asks=[(price, qty), ("7.00000000", qty)])
+        book, ref = L2Book(), RefBook()
+        apply_depth_json(book, msg)
+        ref.apply_json(msg)
+        assert_same(book, ref)
+
+
+@pytest.mark.parametrize("text", ["1.123456789", "1.1234567x", "1.", ".5", "1.12345678.", "+1"])
+def test_level_number_bad_shapes_raise(text):
+    book = L2Book()
+    with pytest.raises(DecodeError):
+        apply_depth_json(book, _diff(1, 1, bids=[(text, "1.00000000")]))
+    with pytest.raises(DecodeError):
+        apply_depth_json(book, _diff(1, 1, bids=[("1.00000000", text)]))
+    assert len(book) == 0

@@ -31,6 +31,10 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
+    swar_8_digits,
+    swar_8_value,
+    swar_8_digits_value,
+    swar_digit_run,
     parse_int64,
     parse_level,
     read_time,
@@ -94,16 +98,55 @@ cdef int push_level(LevelBuf *buf, int side, int64_t price, int64_t qty,
     return 0
 
 
+cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                   int64_t *out) noexcept nogil:
+    """``1-7 digits . 8 digits "`` at ``pos`` (how Binance spot prints every price and
+    quantity) into ``out``; returns the position after the closing quote, or -1 when the
+    text has any other shape (the caller then takes the general parser)."""
+    cdef uint64_t t
+    cdef int nd
+    if end - pos < 17:
+        return -1
+    t = load_le64(p + pos) - 0x3030303030303030ULL
+    nd = swar_digit_run(t)
+    # 1..7 integer digits, then the point; 7 digits keep the value far below int64 max.
+    if nd == 0 or nd == 8 or p[pos + nd] != 46:
+        return -1
+    pos += nd + 1
+    if not swar_8_digits(load_le64(p + pos)) or p[pos + 8] != 34:
+        return -1
+    out[0] = <int64_t>(swar_8_digits_value(t << (8 * (8 - nd))) * 100000000ULL
+                       + swar_8_value(load_le64(p + pos)))
+    return pos + 9
+
+
 cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int side,
                             LevelBuf *buf, Status *st) noexcept nogil:
     cdef int64_t price, qty
+    cdef Py_ssize_t q
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
     if p[pos] == 93:
         return pos + 1
     while True:
-        pos = parse_level(p, pos, end, &price, &qty, st)
+        # Fast path for the exact compact shape ``["d.dddddddd","d.dddddddd"]``;
+        # anything else (spaces, fewer decimals, signs, ...) takes parse_level.
+        q = -1
+        if end - pos > 2 and p[pos] == 91 and p[pos + 1] == 34:
+            q = quoted_dec8(p, pos + 2, end, &price)
+            if q >= 0 and end - q > 1 and p[q] == 44 and p[q + 1] == 34:
+                q = quoted_dec8(p, q + 2, end, &qty)
+                if q >= 0 and q < end and p[q] == 93:
+                    q += 1
+                else:
+                    q = -1
+            else:
+                q = -1
+        if q >= 0:
+            pos = q
+        else:
+            pos = parse_level(p, pos, end, &price, &qty, st)
         if pos < 0 or push_level(buf, side, price, qty, pos, st) < 0:
             return -1
         pos = skip_ws(p, pos, end)
