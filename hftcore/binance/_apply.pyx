@@ -31,10 +31,7 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
-    swar_8_digits,
-    swar_8_value,
-    swar_8_digits_value,
-    swar_digit_run,
+    quoted_dec8,
     parse_int64,
     parse_level,
     read_time,
@@ -96,28 +93,6 @@ cdef int push_level(LevelBuf *buf, int side, int64_t price, int64_t qty,
     buf.levels[buf.n].side = side
     buf.n += 1
     return 0
-
-
-cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                                   int64_t *out) noexcept nogil:
-    """``1-7 digits . 8 digits "`` at ``pos`` (how Binance spot prints every price and
-    quantity) into ``out``; returns the position after the closing quote, or -1 when the
-    text has any other shape (the caller then takes the general parser)."""
-    cdef uint64_t t
-    cdef int nd
-    if end - pos < 17:
-        return -1
-    t = load_le64(p + pos) - 0x3030303030303030ULL
-    nd = swar_digit_run(t)
-    # 1..7 integer digits, then the point; 7 digits keep the value far below int64 max.
-    if nd == 0 or nd == 8 or p[pos + nd] != 46:
-        return -1
-    pos += nd + 1
-    if not swar_8_digits(load_le64(p + pos)) or p[pos + 8] != 34:
-        return -1
-    out[0] = <int64_t>(swar_8_digits_value(t << (8 * (8 - nd))) * 100000000ULL
-                       + swar_8_value(load_le64(p + pos)))
-    return pos + 9
 
 
 cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int side,
