@@ -316,3 +316,29 @@ def test_level_number_bad_shapes_raise(text):
     with pytest.raises(DecodeError):
         apply_depth_json(book, _diff(1, 1, bids=[("1.00000000", text)]))
     assert len(book) == 0
+
+
+def test_sbe_many_equals_one_by_one_and_json():
+    events = [e for e in sim.generate_events(2000, seed=5, symbols=("BTCUSDT",))
+              if e.kind == "depth"]  # fmt: skip
+    sbe = [sim.render_sbe(e) for e in events]
+    a, b, c, ref = L2Book(), L2Book(), L2Book(), RefBook()
+    heads = _apply.apply_depth_sbe_many(a, b"".join(sbe))
+    one = [apply_depth_sbe(b, m) for m in sbe]
+    assert [tuple(h) for h in heads.tolist()] == [tuple(h) for h in one]
+    assert [h["first_update_id"] for h in heads] == [e.first_update_id for e in events]
+    for e in events:
+        apply_depth_json(c, sim.render_json(e))
+        ref.apply_json(sim.render_json(e))
+    for book in (a, b, c):
+        assert_same(book, ref)
+
+
+def test_sbe_many_reports_failing_message():
+    e = [e for e in sim.generate_events(50, seed=6) if e.kind == "depth"][:3]
+    msgs = [sim.render_sbe(x) for x in e]
+    book = L2Book()
+    with pytest.raises(DecodeError) as ei:
+        _apply.apply_depth_sbe_many(book, b"".join(msgs)[:-1])  # last one truncated
+    assert ei.value.source == "message 2"
+    assert len(_apply.apply_depth_sbe_many(L2Book(), b"")) == 0
