@@ -10,6 +10,7 @@ import pytest
 from hftcore import DecodeError
 from hftcore.binance import (
     DepthHeader,
+    _apply,
     apply_depth_json,
     apply_depth_json_many,
     apply_depth_sbe,
@@ -221,3 +222,123 @@ def test_book_methods_delegate():
     assert book.apply_depth_json(DIFF).final_update_id == 160
     msg = sbe_encode.encode_depth_diff(1, 161, 162, "X", [], [(300000, 1)])
     assert book.apply_depth_sbe(msg).n_asks == 1
+
+
+def _diff(first, final, bids=(), asks=(), pu=None):
+    obj = {"e": "depthUpdate", "E": 5, "s": "BTCUSDT", "U": first, "u": final}
+    if pu is not None:
+        obj["pu"] = pu
+    obj["b"] = [list(x) for x in bids]
+    obj["a"] = [list(x) for x in asks]
+    return json.dumps(obj, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    ("market", "first", "final", "pu", "verdict"),
+    [
+        # Binance's live rules at a book whose last update id is 20:
+        ("spot", 21, 25, None, _apply.APPLIED),  # U == id + 1
+        ("spot", 18, 25, None, _apply.APPLIED),  # overlaps: U <= id + 1 <= u
+        ("spot", 15, 20, None, _apply.STALE),  # u == id
+        ("spot", 12, 14, None, _apply.STALE),  # older
+        ("spot", 22, 25, None, _apply.GAP),  # 21 missing
+        ("usdm", 21, 25, 20, _apply.APPLIED),  # pu == id
+        ("usdm", 21, 25, 19, _apply.GAP),
+        ("usdm", 15, 20, 14, _apply.STALE),
+    ],
+)
+def test_apply_after_checks_ids_before_applying(market, first, final, pu, verdict):
+    msg = _diff(first, final, bids=[("100.5", "2")], asks=[("101", "0")], pu=pu)
+    book, ref = L2Book(), RefBook()
+    start = _diff(1, 20, bids=[("99", "1")], asks=[("101", "3")])
+    apply_depth_json(book, start)
+    ref.apply_json(start)
+    got, head = _apply.apply_depth_json_after(book, msg, 20, market)
+    assert got == verdict
+    assert (head.first_update_id, head.final_update_id, head.n_bids, head.n_asks) == (
+        first, final, 1, 1)  # fmt: skip
+    if verdict == _apply.APPLIED:
+        ref.apply_json(msg)
+    assert_same(book, ref)  # a stale or gapped diff leaves the book as it was
+
+
+def test_apply_after_refuses_snapshots_and_bad_market():
+    book = L2Book()
+    book.apply_depth_json(_diff(1, 2, bids=[("1", "1")]))
+    snap = '{"lastUpdateId":30,"bids":[["5","1"]],"asks":[]}'
+    verdict, head = _apply.apply_depth_json_after(book, snap, 2)
+    assert verdict == _apply.NOT_A_DIFF and head.is_snapshot
+    assert book.bbo() == (100_000_000, 100_000_000, 0, 0)
+    with pytest.raises(ValueError, match="market"):
+        _apply.apply_depth_json_after(book, _diff(3, 3), 2, "coinm")
+    with pytest.raises(DecodeError):
+        _apply.apply_depth_json_after(book, b'{"U":3,"u":', 2)
+    assert book.bbo() == (100_000_000, 100_000_000, 0, 0)
+
+
+def test_corpus_book_is_never_left_crossed():
+    # The generator removes the levels the price moves through, as Binance does; a
+    # crossed book would pile stale levels at the touch and misstate the book's work.
+    book = L2Book()
+    for e in sim.generate_events(3000, seed=3, symbols=("ETHUSDT",)):
+        if e.kind == "depth":
+            apply_depth_json(book, sim.render_json(e))
+            assert not book.crossed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1234567.12345678",  # the compact fast path's widest integer part
+        "12345678.12345678",  # 8 integer digits: the general parser
+        "0.00000001",
+        "00.50000000",  # leading zero inside a string, as the general parser accepts
+        "1.1234567",  # 7 decimals
+        "1.123456780",  # 9 decimals, the last a zero
+        "5",
+        "92233720368.54775807",  # int64 max
+    ],
+)
+def test_level_number_shapes_match_reference(text):
+    for price, qty in ((text, "1.00000000"), ("100.00000000", text)):
+        msg = _diff(1, 1, bids=[(price, qty)], asks=[(price, qty), ("7.00000000", qty)])
+        book, ref = L2Book(), RefBook()
+        apply_depth_json(book, msg)
+        ref.apply_json(msg)
+        assert_same(book, ref)
+
+
+@pytest.mark.parametrize("text", ["1.123456789", "1.1234567x", "1.", ".5", "1.12345678.", "+1"])
+def test_level_number_bad_shapes_raise(text):
+    book = L2Book()
+    with pytest.raises(DecodeError):
+        apply_depth_json(book, _diff(1, 1, bids=[(text, "1.00000000")]))
+    with pytest.raises(DecodeError):
+        apply_depth_json(book, _diff(1, 1, bids=[("1.00000000", text)]))
+    assert len(book) == 0
+
+
+def test_sbe_many_equals_one_by_one_and_json():
+    events = [e for e in sim.generate_events(2000, seed=5, symbols=("BTCUSDT",))
+              if e.kind == "depth"]  # fmt: skip
+    sbe = [sim.render_sbe(e) for e in events]
+    a, b, c, ref = L2Book(), L2Book(), L2Book(), RefBook()
+    heads = _apply.apply_depth_sbe_many(a, b"".join(sbe))
+    one = [apply_depth_sbe(b, m) for m in sbe]
+    assert [tuple(h) for h in heads.tolist()] == [tuple(h) for h in one]
+    assert [h["first_update_id"] for h in heads] == [e.first_update_id for e in events]
+    for e in events:
+        apply_depth_json(c, sim.render_json(e))
+        ref.apply_json(sim.render_json(e))
+    for book in (a, b, c):
+        assert_same(book, ref)
+
+
+def test_sbe_many_reports_failing_message():
+    e = [e for e in sim.generate_events(50, seed=6) if e.kind == "depth"][:3]
+    msgs = [sim.render_sbe(x) for x in e]
+    book = L2Book()
+    with pytest.raises(DecodeError) as ei:
+        _apply.apply_depth_sbe_many(book, b"".join(msgs)[:-1])  # last one truncated
+    assert ei.value.source == "message 2"
+    assert len(_apply.apply_depth_sbe_many(L2Book(), b"")) == 0

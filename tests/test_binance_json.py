@@ -590,7 +590,10 @@ def test_corpus_shape_and_update_ids(market):
         bids = [fx(p) for p, _ in o["b"]]
         asks = [fx(p) for p, _ in o["a"]]
         assert bids == sorted(bids, reverse=True) and asks == sorted(asks)
-        assert max(bids) < min(asks)
+        # Levels set (not removed) never cross; a removed bid may become an ask.
+        set_b = [fx(p) for p, q in o["b"] if fx(q)]
+        set_a = [fx(p) for p, q in o["a"] if fx(q)]
+        assert not (set_b and set_a) or max(set_b) < min(set_a)
     t = decode_many(msgs)
     assert t.counts["depthUpdate"] == kinds.count("depthUpdate")
     assert len(t["depth"]) == sum(len(o["b"]) + len(o["a"]) for o in objs if "b" in o and "U" in o)
@@ -642,3 +645,25 @@ def test_errors_skip_counts_and_resumes():
         assert t["trades"]["msg_index"].tolist() == [0, 4]
     with pytest.raises(ValueError, match="errors"):
         decode_many(lines, errors="ignore")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1234567.12345678", "12345678.12345678", "0.00000001", "00.50000000", "1.1234567",
+     "1.123456780", "5", "92233720368.54775807"],
+)  # fmt: skip
+def test_trade_number_shapes_match_decimal(text):
+    # The compact 8-decimal fast path and the general parser agree with Decimal.
+    msg = json.dumps({"e": "trade", "E": 1, "s": "BTCUSDT", "t": 1, "p": text, "q": text,
+                      "T": 1, "m": True}, separators=(",", ":"))  # fmt: skip
+    t = decode(msg)
+    assert t.price == t.qty == int(Decimal(text) * 10**8)
+    assert decode_many([msg])["trades"]["price"][0] == int(Decimal(text) * 10**8)
+
+
+@pytest.mark.parametrize("text", ["1.123456789", "1.1234567x", "1.", ".5", "1.12345678.", "+1"])
+def test_trade_number_bad_shapes_raise(text):
+    msg = json.dumps({"e": "trade", "E": 1, "s": "BTCUSDT", "t": 1, "p": text, "q": "1", "T": 1,
+                      "m": True}, separators=(",", ":"))  # fmt: skip
+    with pytest.raises(DecodeError):
+        decode(msg)

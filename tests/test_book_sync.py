@@ -459,22 +459,40 @@ def test_spaced_json_takes_the_record_path():
     assert 99 * E8 not in book_dicts(sync.book)[0]
 
 
-def test_stale_event_on_fast_path_resyncs_record_path_ignores():
-    for fast in (True, False):
-        snaps = Snapshots(snap_body(10, SNAP_BIDS, SNAP_ASKS))
-        sync = BookSync(SYM, snapshot=snaps, fast_json=fast)
-        sync.feed(depth_json(9, 15))
-        sync.feed(depth_json(16, 20, bids=[(99 * E8, 1)]))
-        sync.feed(depth_json(12, 14, bids=[(99 * E8, 7)]))  # stale: u=14 <= 20
-        assert sync.stale_dropped == 1
-        if fast:
-            # Already applied when its ids were seen: the book is rebuilt.
-            assert sync.resyncs == 1 and sync.state == "resyncing" and len(sync.book) == 0
-            snaps.bodies = [snap_body(21, SNAP_BIDS, SNAP_ASKS)]
-            sync.feed(depth_json(21, 22, bids=[(99 * E8, 3)]))
-            assert sync.state == "live" and book_dicts(sync.book)[0][99 * E8] == 3
-        else:
-            assert sync.resyncs == 0 and book_dicts(sync.book)[0][99 * E8] == 1
+@pytest.mark.parametrize("fast", [True, False])
+def test_stale_and_repeated_events_are_ignored_on_both_paths(fast):
+    snaps = Snapshots(snap_body(10, SNAP_BIDS, SNAP_ASKS))
+    sync = BookSync(SYM, snapshot=snaps, fast_json=fast)
+    sync.feed(depth_json(9, 15))
+    repeat = depth_json(16, 20, bids=[(99 * E8, 1)])
+    sync.feed(repeat)
+    before = book_dicts(sync.book)
+    assert before[0][99 * E8] == 1
+    # Out of order (u=14 <= 20), an exact duplicate, and one that ends at the book's id.
+    for msg in (depth_json(12, 14, bids=[(99 * E8, 7)]), repeat,
+                depth_json(18, 20, asks=[(101 * E8, 0)])):  # fmt: skip
+        assert sync.feed(msg) == 0
+    assert sync.stale_dropped == 3 and sync.resyncs == 0 and sync.gaps == 0
+    assert sync.state == "live" and sync.last_update_id == 20 and snaps.calls == 1
+    assert book_dicts(sync.book) == before  # nothing of the stale events applied
+    sync.feed(depth_json(21, 22, bids=[(99 * E8, 3)]))
+    assert sync.last_update_id == 22 and book_dicts(sync.book)[0][99 * E8] == 3
+    assert sync.applied_direct == (2 if fast else 0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_futures_repeated_event_is_ignored_on_both_paths(fast):
+    sync = BookSync(SYM, "usdm", snapshot=Snapshots(snap_body(100, SNAP_BIDS, SNAP_ASKS)),
+                    fast_json=fast)  # fmt: skip
+    sync.feed(depth_json(95, 101, pu=94))
+    e2 = depth_json(102, 110, pu=101, asks=[(101 * E8, 0)])
+    sync.feed(e2)
+    before = book_dicts(sync.book)
+    assert sync.feed(e2) == 0  # repeated: u=110 <= 110
+    assert sync.feed(depth_json(96, 105, pu=95, bids=[(99 * E8, 0)])) == 0  # out of order
+    assert sync.stale_dropped == 2 and sync.resyncs == 0 and sync.gaps == 0
+    assert book_dicts(sync.book) == before and sync.last_update_id == 110
+    assert sync.applied_direct == (1 if fast else 0)
 
 
 def test_gap_on_fast_path():

@@ -86,12 +86,12 @@ class SbeDecodeMany:
 class DepthApply:
     """Depth diffs of one symbol decoded and applied to an L2Book.
 
-    ``json_many``: one nogil loop over a buffer (``apply_depth_json_many``);
-    ``json_each`` / ``sbe_each``: one Python call per message (``apply_depth_json`` /
+    ``json_many`` / ``sbe_many``: one nogil loop over a buffer (``apply_depth_json_many``
+    / ``apply_depth_sbe_many``); ``json_each`` / ``sbe_each``: one Python call per message (``apply_depth_json`` /
     ``apply_depth_sbe``), the shape of a live feed handler.
     """
 
-    params = ["json_many", "json_each", "sbe_each"]
+    params = ["json_many", "sbe_many", "json_each", "sbe_each"]
     param_names = ["path"]
 
     def setup(self, path):
@@ -108,6 +108,11 @@ class DepthApply:
                                    binance.apply_depth_sbe)  # fmt: skip
         if path == "json_many":
             self.run = lambda book: many(book, self.buf)
+        elif path == "sbe_many":
+            from hftcore.binance._apply import apply_depth_sbe_many
+
+            sbe_buf = b"".join(self.sbe_msgs)
+            self.run = lambda book: apply_depth_sbe_many(book, sbe_buf)
         elif path == "json_each":
             self.run = lambda book: [one_json(book, m) for m in self.json_msgs]
         else:

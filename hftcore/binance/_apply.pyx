@@ -31,6 +31,7 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
+    quoted_dec8,
     parse_int64,
     parse_level,
     read_time,
@@ -48,7 +49,7 @@ from hftcore.binance._sbe cimport (
     read_header,
     scale8,
 )
-from hftcore.book._l2book cimport ASK, BID, L2Book
+from hftcore.book._l2book cimport ASK, BID, L2Book, book_set_level
 
 from hftcore.binance.records import DepthHeader
 
@@ -62,6 +63,10 @@ cdef enum:
     H_LAST = 5
     H_LEVELS = 6     # b/a arrays (diff)
     H_SNAP = 7       # bids/asks arrays (snapshot)
+    V_APPLIED = 0    # verdicts of apply_depth_json_after
+    V_STALE = 1
+    V_GAP = 2
+    V_NOT_A_DIFF = 3
 
 HEAD_FIELDS = {H_U: "U", H_u: "u", H_LAST: "lastUpdateId"}
 
@@ -93,13 +98,30 @@ cdef int push_level(LevelBuf *buf, int side, int64_t price, int64_t qty,
 cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int side,
                             LevelBuf *buf, Status *st) noexcept nogil:
     cdef int64_t price, qty
+    cdef Py_ssize_t q
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
     if p[pos] == 93:
         return pos + 1
     while True:
-        pos = parse_level(p, pos, end, &price, &qty, st)
+        # Fast path for the exact compact shape ``["d.dddddddd","d.dddddddd"]``;
+        # anything else (spaces, fewer decimals, signs, ...) takes parse_level.
+        q = -1
+        if end - pos > 2 and p[pos] == 91 and p[pos + 1] == 34:
+            q = quoted_dec8(p, pos + 2, end, &price)
+            if q >= 0 and end - q > 1 and p[q] == 44 and p[q + 1] == 34:
+                q = quoted_dec8(p, q + 2, end, &qty)
+                if q >= 0 and q < end and p[q] == 93:
+                    q += 1
+                else:
+                    q = -1
+            else:
+                q = -1
+        if q >= 0:
+            pos = q
+        else:
+            pos = parse_level(p, pos, end, &price, &qty, st)
         if pos < 0 or push_level(buf, side, price, qty, pos, st) < 0:
             return -1
         pos = skip_ws(p, pos, end)
@@ -245,8 +267,17 @@ cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nog
         book.clear_side(ASK)
     for i in range(buf.n):
         lv = &buf.levels[i]
-        book.set_level(lv.side, lv.price, lv.qty)
+        book_set_level(book, lv.side, lv.price, lv.qty)
         if lv.side == BID:
+            h.n_bids += 1
+        else:
+            h.n_asks += 1
+
+
+cdef void count_sides(DepthHead *h, const LevelBuf *buf) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(buf.n):
+        if buf.levels[i].side == BID:
             h.n_bids += 1
         else:
             h.n_asks += 1
@@ -281,13 +312,81 @@ cdef object head_tuple(const DepthHead *h):
 _tuple_new = tuple.__new__
 
 
+# Verdicts of apply_depth_json_after (what happened to the message).
+APPLIED = V_APPLIED
+STALE = V_STALE
+GAP = V_GAP
+NOT_A_DIFF = V_NOT_A_DIFF
+
+
+cdef inline int continuity(const DepthHead *h, int64_t last_update_id,
+                           bint usdm) noexcept nogil:
+    """Binance's live rule for a diff against a book at ``last_update_id``."""
+    if h.is_snapshot:
+        return V_NOT_A_DIFF
+    if h.final_update_id <= last_update_id:
+        return V_STALE  # already in the book (repeated or out of order)
+    if usdm:
+        return V_GAP if h.prev_final_update_id != last_update_id else V_APPLIED
+    return V_GAP if h.first_update_id > last_update_id + 1 else V_APPLIED
+
+
+cdef object apply_json_one(L2Book book, object msg, int64_t mult, bint checked,
+                           int64_t last_update_id, bint usdm, int *verdict):
+    """Parse ``msg``; apply it unless ``checked`` and it does not continue the book."""
+    cdef const uint8_t[::1] view
+    cdef Py_ssize_t end
+    cdef const uint8_t *p
+    if isinstance(msg, str):
+        msg = (<str>msg).encode("utf-8")
+    if PyBytes_CheckExact(msg):
+        # The common case (a WebSocket frame): no buffer-protocol round trip.
+        p = <const uint8_t *>PyBytes_AS_STRING(msg)
+        end = PyBytes_GET_SIZE(msg)
+    else:
+        view = msg
+        end = view.shape[0]
+        p = &view[0] if end > 0 else NULL
+    cdef Level stack[STACK_LEVELS]
+    cdef LevelBuf buf
+    cdef DepthHead h
+    cdef Status st
+    cdef Py_ssize_t r
+    cdef int v = V_APPLIED
+    buf.levels = stack
+    buf.cap = STACK_LEVELS
+    buf.on_heap = False
+    buf.n = 0
+    status_clear(&st)
+    with nogil:
+        r = parse_depth_json(p, 0, end, mult, &h, &buf, &st)
+        if r >= 0:
+            r = skip_ws(p, r, end)
+            if r < end:
+                r = status_set(&st, ST_BAD_SYNTAX, r, p[r], 0)
+        if r >= 0:
+            if checked:
+                v = continuity(&h, last_update_id, usdm)
+            if v == V_APPLIED:
+                apply_buf(book, &h, &buf)
+            else:
+                count_sides(&h, &buf)
+        if buf.on_heap:
+            free(buf.levels)
+    if r < 0:
+        raise_apply(&st, None)
+    verdict[0] = v
+    return head_tuple(&h)
+
+
 def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
     """Parse one Binance JSON depth message and apply its levels to ``book``.
 
     Diff events (``depthUpdate``, spot or USD-M, raw or in a combined-stream envelope)
     set each level; snapshots (REST ``/depth`` bodies, spot partial book depth with
     ``lastUpdateId``) replace the book. Update ids are NOT checked here: compare the
-    returned header with your book's state (:class:`hftcore.binance.sync.BookSync` does).
+    returned header with your book's state, or use :func:`apply_depth_json_after`,
+    which checks them before applying.
 
     Parameters
     ----------
@@ -309,42 +408,58 @@ def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
         Malformed message or not a depth message; the book is then left untouched.
     """
     cdef int64_t mult = 1_000_000 if time_unit == "ms" else time_mult(time_unit)
-    cdef const uint8_t[::1] view
-    cdef Py_ssize_t end
-    cdef const uint8_t *p
-    if isinstance(msg, str):
-        msg = (<str>msg).encode("utf-8")
-    if PyBytes_CheckExact(msg):
-        # The common case (a WebSocket frame): no buffer-protocol round trip.
-        p = <const uint8_t *>PyBytes_AS_STRING(msg)
-        end = PyBytes_GET_SIZE(msg)
+    cdef int v
+    return apply_json_one(book, msg, mult, False, 0, False, &v)
+
+
+def apply_depth_json_after(L2Book book not None, msg, int64_t last_update_id,
+                           str market="spot", str time_unit="ms"):
+    """Apply one JSON depth diff only if it continues a book at ``last_update_id``.
+
+    The update ids are read and checked in the same nogil pass, before any level is
+    applied, with Binance's rules for a live local book:
+
+    - ``u <= last_update_id``: already in the book (repeated or out of order):
+      :data:`STALE`, not applied;
+    - spot: ``U > last_update_id + 1``; USD-M: ``pu != last_update_id``: events were
+      missed: :data:`GAP`, not applied;
+    - a snapshot (``lastUpdateId``): :data:`NOT_A_DIFF`, not applied;
+    - otherwise :data:`APPLIED`.
+
+    Parameters
+    ----------
+    book : hftcore.book.L2Book
+    msg : bytes-like or str
+        One ``depthUpdate`` (raw or in a combined-stream envelope).
+    last_update_id : int
+        The update id the book reflects (the last applied ``u``).
+    market : {"spot", "usdm"}
+    time_unit : {"ms", "us"}
+
+    Returns
+    -------
+    verdict : int
+        :data:`APPLIED`, :data:`STALE`, :data:`GAP` or :data:`NOT_A_DIFF`.
+    header : DepthHeader
+        As :func:`apply_depth_json` (``n_bids`` / ``n_asks`` count the message's levels
+        whether applied or not).
+
+    Raises
+    ------
+    DecodeError
+        Malformed message or not a depth message; the book is then left untouched.
+    """
+    cdef bint usdm
+    if market == "spot":
+        usdm = False
+    elif market == "usdm":
+        usdm = True
     else:
-        view = msg
-        end = view.shape[0]
-        p = &view[0] if end > 0 else NULL
-    cdef Level stack[STACK_LEVELS]
-    cdef LevelBuf buf
-    cdef DepthHead h
-    cdef Status st
-    cdef Py_ssize_t r
-    buf.levels = stack
-    buf.cap = STACK_LEVELS
-    buf.on_heap = False
-    buf.n = 0
-    status_clear(&st)
-    with nogil:
-        r = parse_depth_json(p, 0, end, mult, &h, &buf, &st)
-        if r >= 0:
-            r = skip_ws(p, r, end)
-            if r < end:
-                r = status_set(&st, ST_BAD_SYNTAX, r, p[r], 0)
-        if r >= 0:
-            apply_buf(book, &h, &buf)
-        if buf.on_heap:
-            free(buf.levels)
-    if r < 0:
-        raise_apply(&st, None)
-    return head_tuple(&h)
+        raise ValueError(f"market must be 'spot' or 'usdm', not {market!r}")
+    cdef int64_t mult = 1_000_000 if time_unit == "ms" else time_mult(time_unit)
+    cdef int v
+    head = apply_json_one(book, msg, mult, True, last_update_id, usdm, &v)
+    return v, head
 
 
 cdef Py_ssize_t parse_depth_sbe(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
@@ -534,6 +649,71 @@ def apply_depth_json_many(L2Book book not None, data, str time_unit="ms"):
                 r = status_set(&st, ST_CAPACITY, pos, n, 0)
                 break
             r = parse_depth_json(p, pos, end, mult, &h, &buf, &st)
+            if r < 0:
+                break
+            apply_buf(book, &h, &buf)
+            out[n].event_time = h.event_time
+            out[n].transaction_time = h.transaction_time
+            out[n].first_update_id = h.first_update_id
+            out[n].final_update_id = h.final_update_id
+            out[n].prev_final_update_id = h.prev_final_update_id
+            out[n].n_bids = h.n_bids
+            out[n].n_asks = h.n_asks
+            out[n].is_snapshot = h.is_snapshot
+            n += 1
+            pos = r
+        if buf.on_heap:
+            free(buf.levels)
+    if r < 0:
+        raise_apply(&st, f"message {n}")
+    return heads[:n].copy()
+
+
+def apply_depth_sbe_many(L2Book book not None, data):
+    """Apply back-to-back Binance SBE depth messages (a replay buffer) to ``book``, in
+    order, in one nogil loop (replays and benchmarks; no update-id checks).
+
+    Parameters
+    ----------
+    book : hftcore.book.L2Book
+    data : bytes-like
+        SBE depth messages (10003 diffs, 10002 snapshots), headers included, with no
+        framing between them.
+
+    Returns
+    -------
+    numpy.ndarray
+        One row per message with the :class:`DepthHeader` fields.
+
+    Raises
+    ------
+    DecodeError
+        At the first bad message (``source`` names it); the messages before it have been
+        applied, that one has not.
+    """
+    cdef const uint8_t[::1] view = data
+    cdef Py_ssize_t end = view.shape[0]
+    cdef const uint8_t *p = &view[0] if end > 0 else NULL
+    cdef Level stack[STACK_LEVELS]
+    cdef LevelBuf buf
+    cdef DepthHead h
+    cdef Status st
+    cdef Py_ssize_t pos = 0, r = 0, n = 0
+    # The smallest depth message (header, block, two empty groups, empty symbol) is
+    # 8 + 18 + 4 + 4 + 1 = 35 bytes.
+    heads = np.empty(end // 35 + 1, dtype=HEAD_DTYPE)
+    cdef HeadRow[::1] out = heads
+    buf.levels = stack
+    buf.cap = STACK_LEVELS
+    buf.on_heap = False
+    buf.n = 0
+    status_clear(&st)
+    with nogil:
+        while pos < end:
+            if n >= out.shape[0]:  # cannot happen: see the bound above
+                r = status_set(&st, ST_CAPACITY, pos, n, 0)
+                break
+            r = parse_depth_sbe(p, pos, end, &h, &buf, &st)
             if r < 0:
                 break
             apply_buf(book, &h, &buf)

@@ -348,14 +348,40 @@ cdef inline Py_ssize_t parse_int64(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     return pos
 
 
+cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                   int64_t *out) noexcept nogil:
+    """``1-7 digits . 8 digits "`` at ``pos`` (how Binance spot prints every price and
+    quantity) into ``out``; returns the position after the closing quote, or -1 when the
+    text has any other shape (the caller then takes the general parser)."""
+    cdef uint64_t t
+    cdef int nd
+    if end - pos < 17:
+        return -1
+    t = load_le64(p + pos) - 0x3030303030303030ULL
+    nd = swar_digit_run(t)
+    # 1..7 integer digits, then the point; 7 digits keep the value far below int64 max.
+    if nd == 0 or nd == 8 or p[pos + nd] != 46:
+        return -1
+    pos += nd + 1
+    if not swar_8_digits(load_le64(p + pos)) or p[pos + 8] != 34:
+        return -1
+    out[0] = <int64_t>(swar_8_digits_value(t << (8 * (8 - nd))) * 100000000ULL
+                       + swar_8_value(load_le64(p + pos)))
+    return pos + 9
+
+
 cdef inline Py_ssize_t parse_decimal_value(const uint8_t *p, Py_ssize_t pos,
                                            Py_ssize_t end, int64_t *out,
                                            Status *st) noexcept nogil:
     """A decimal as a JSON string (``"0.1"``) or a bare JSON number (``0.1``)."""
     cdef Py_ssize_t start = pos
+    cdef Py_ssize_t fast
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
     if p[pos] == 34:  # '"'
+        fast = quoted_dec8(p, pos + 1, end, out)  # Binance's usual print shape
+        if fast >= 0:
+            return fast
         pos = parse_decimal8(p, pos + 1, end, out, st)
         if pos < 0:
             return -1

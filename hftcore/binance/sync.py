@@ -157,10 +157,10 @@ class BookSync:
         Immediate refetches when a snapshot turns out older than the buffered stream;
         after that the sync waits for the next event before fetching again.
     fast_json : bool, default True
-        While live, apply raw JSON diffs with :meth:`L2Book.apply_depth_json` (decode
-        and apply in one nogil pass) instead of building a record first. The update
-        ids are then checked after the levels are applied, so an out-of-order event
-        costs a resync instead of being ignored; pass False to avoid that.
+        While live, apply raw JSON diffs with
+        :func:`hftcore.binance._apply.apply_depth_json_after` (decode, check the update
+        ids and apply in one nogil pass) instead of building a record first. Same
+        rules and counters as the record path.
 
     Attributes
     ----------
@@ -236,6 +236,8 @@ class BookSync:
         self._decode = None
         self.fast_json = fast_json
         self.applied_direct = 0
+        self._apply_after = None  # hftcore.binance._apply.apply_depth_json_after
+        self._verdicts = ()
         # Substrings a plain depthUpdate of this symbol contains (fast path guards).
         self._keys_str = (f'"s":"{self.symbol}"', '"e":"depthUpdate"')
         self._keys_bytes = tuple(k.encode() for k in self._keys_str)
@@ -417,13 +419,12 @@ class BookSync:
             self._stale_snapshot(lid, first)
 
     def _feed_direct(self, msg) -> bool:
-        """Live fast path for raw JSON: decode and apply in one nogil pass.
+        """Live fast path for raw JSON: decode, check the ids, apply, in one nogil pass.
 
-        The ids are known only once the levels are in the book, so any event that is
-        not the expected continuation leaves a book that cannot be trusted: it is then
-        resynced (a gap would resync anyway; a stale event costs a snapshot here, where
-        the record path would just ignore it). Returns False when ``msg`` must take the
-        record path instead (not plainly this symbol's depthUpdate, or no fast path).
+        The update ids are checked before any level is applied, with the same rules as
+        the record path: a stale (repeated or out-of-order) event is ignored and counted,
+        a gap resyncs. Returns False when ``msg`` must take the record path instead (not
+        plainly this symbol's depthUpdate, or no fast path in this build).
         """
         if isinstance(msg, str):
             keys = self._keys_str
@@ -435,38 +436,28 @@ class BookSync:
         # replace the book). Anything unusual goes through the full decoder.
         if keys[0] not in msg or keys[1] not in msg:
             return False
-        try:
-            head = self.book.apply_depth_json(msg)
-        except ImportError:
-            self.fast_json = False  # no direct decoder in this build
-            return False
-        verdict = self._check(head.first_update_id, head.final_update_id, head.prev_final_update_id)
-        if verdict == _APPLY and not head.is_snapshot:
+        if self._apply_after is None:
+            try:
+                from hftcore.binance import _apply
+            except ImportError:
+                self.fast_json = False  # no direct decoder in this build
+                return False
+            self._apply_after = _apply.apply_depth_json_after
+            self._verdicts = (_apply.APPLIED, _apply.STALE, _apply.GAP)
+        verdict, head = self._apply_after(self.book, msg, self.last_update_id, self.market)
+        applied, stale, gap = self._verdicts
+        if verdict == applied:
             self.last_update_id = head.final_update_id
             self.applied += 1
             self.applied_direct += 1
             return True
-        if verdict == _GAP and not head.is_snapshot:
-            try:
-                ev = self._as_update(msg)
-            except ValueError:
-                self.resync("an unexpected message was applied on the fast path")
-                raise
-            self._gap(ev)
+        if verdict == stale:
+            self.stale_dropped += 1
             return True
-        if head.is_snapshot:
-            self.resync("a depth snapshot was fed as a diff")
-            raise ValueError(f"{self.symbol}: feed() takes diff events, got a depth snapshot")
-        self.stale_dropped += 1
-        log.warning(
-            "%s: stale event U=%d u=%d (book at %d) was applied on the fast path; resyncing",
-            self.symbol,
-            head.first_update_id,
-            head.final_update_id,
-            self.last_update_id,
-        )
-        self.resync("stale event on the raw JSON fast path")
-        return True
+        if verdict == gap:
+            self._gap(self._as_update(msg))  # a spot event fed to a USD-M sync raises here
+            return True
+        raise ValueError(f"{self.symbol}: feed() takes diff events, got a depth snapshot")
 
     def _apply(self, ev: DepthUpdate) -> None:
         self.book.update_levels(0, ev.bids)

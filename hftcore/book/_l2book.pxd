@@ -2,15 +2,26 @@
 """Declared interface of the fixed-size L2 (price-level) book.
 
 Decoders that apply depth updates directly (``hftcore.binance``) cimport this and call
-``set_level`` without the GIL; nothing else of the layout is part of the contract.
+``set_level`` without the GIL, or the inline ``book_set_level`` (same effect, no virtual
+call: it inlines into the decoder's loop); nothing else of the layout is part of the
+contract.
 """
 
 from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memmove
 
 
 cdef enum BookSide:
     BID = 0
     ASK = 1
+
+
+cdef enum:
+    # Levels this close to the touch are found by a linear scan before falling back to
+    # binary search: near-touch updates dominate real depth streams.
+    TOUCH_SCAN = 8
+    # Shifts of at most this many levels are done by an inline loop, not memmove.
+    SHORT_SHIFT = 16
 
 
 cdef class L2Book:
@@ -32,3 +43,116 @@ cdef class L2Book:
     cdef int set_level(self, int side, int64_t price, int64_t qty) noexcept nogil
     # Remove every level of one side (snapshots).
     cdef void clear_side(self, int side) noexcept nogil
+
+
+cdef inline bint l2_worse(bint bid, int64_t a, int64_t b) noexcept nogil:
+    """True when price ``a`` is further from the touch than ``b`` (bid: lower)."""
+    return a < b if bid else a > b
+
+
+cdef inline Py_ssize_t l2_lower_bound(bint bid, const int64_t *px, Py_ssize_t n,
+                                      int64_t price) noexcept nogil:
+    """Index of the first level not worse than ``price`` (``n`` if all are worse)."""
+    cdef Py_ssize_t i = n
+    cdef Py_ssize_t stop = n - TOUCH_SCAN if n > TOUCH_SCAN else 0
+    cdef Py_ssize_t base = 0, half
+    cdef Py_ssize_t k, better = 0
+    if n >= TOUCH_SCAN:
+        # The levels next to the touch first (most updates land there): count those
+        # not worse than ``price``, branch-free (the array is sorted).
+        for k in range(TOUCH_SCAN):
+            better += not l2_worse(bid, px[n - 1 - k], price)
+        if better < TOUCH_SCAN:
+            return n - better
+        if stop == 0:
+            return 0
+        i = stop
+    else:
+        while i > stop and not l2_worse(bid, px[i - 1], price):
+            i -= 1
+        return i
+    # Branch-free binary search of levels 0 .. i-1 (a conditional move per step, no
+    # mispredicted branches): the answer stays within [base, base + i].
+    while i > 1:
+        half = i >> 1
+        base += half if l2_worse(bid, px[base + half - 1], price) else 0
+        i -= half
+    return base + 1 if l2_worse(bid, px[base], price) else base
+
+
+cdef inline void l2_shift_up(int64_t *px, int64_t *qt, Py_ssize_t i,
+                             Py_ssize_t n) noexcept nogil:
+    """Move levels ``i .. n-1`` one slot up (making room at ``i``)."""
+    cdef Py_ssize_t j
+    if n - i > SHORT_SHIFT:
+        memmove(px + i + 1, px + i, (n - i) * sizeof(int64_t))
+        memmove(qt + i + 1, qt + i, (n - i) * sizeof(int64_t))
+        return
+    j = n
+    while j > i:
+        px[j] = px[j - 1]
+        qt[j] = qt[j - 1]
+        j -= 1
+
+
+cdef inline void l2_shift_down(int64_t *px, int64_t *qt, Py_ssize_t i,
+                               Py_ssize_t n) noexcept nogil:
+    """Move levels ``i+1 .. n-1`` one slot down (closing the hole at ``i``)."""
+    cdef Py_ssize_t j
+    if n - 1 - i > SHORT_SHIFT:
+        memmove(px + i, px + i + 1, (n - 1 - i) * sizeof(int64_t))
+        memmove(qt + i, qt + i + 1, (n - 1 - i) * sizeof(int64_t))
+        return
+    j = i
+    while j < n - 1:
+        px[j] = px[j + 1]
+        qt[j] = qt[j + 1]
+        j += 1
+
+
+cdef inline void l2_side_set(bint bid, int64_t *px, int64_t *qt, Py_ssize_t *count,
+                             Py_ssize_t cap, uint64_t *dropped, int64_t price,
+                             int64_t qty) noexcept nogil:
+    """The update rule of one side (see ``L2Book.set_level``)."""
+    cdef Py_ssize_t n = count[0]
+    cdef Py_ssize_t i
+    # The touch itself first: the most frequent update of all.
+    if n > 0 and px[n - 1] == price:
+        i = n - 1
+    else:
+        i = l2_lower_bound(bid, px, n, price)
+    if i < n and px[i] == price:
+        if qty > 0:
+            qt[i] = qty
+            return
+        l2_shift_down(px, qt, i, n)  # remove: close the hole
+        count[0] = n - 1
+    elif qty <= 0:
+        return  # removing an absent level
+    elif n < cap:
+        l2_shift_up(px, qt, i, n)
+        px[i] = price
+        qt[i] = qty
+        count[0] = n + 1
+    else:
+        # Full: the level furthest from the touch (index 0) goes, or the new level
+        # itself when it is the worst of all.
+        dropped[0] += 1
+        if i == 0:
+            return
+        memmove(px, px + 1, (i - 1) * sizeof(int64_t))
+        memmove(qt, qt + 1, (i - 1) * sizeof(int64_t))
+        px[i - 1] = price
+        qt[i - 1] = qty
+
+
+cdef inline void book_set_level(L2Book book, int side, int64_t price,
+                                int64_t qty) noexcept nogil:
+    """``book.set_level(side, price, qty)`` without the virtual call."""
+    book.updates += 1
+    if side == BID:
+        l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids, book.max_levels,
+                    &book.dropped, price, qty)
+    else:
+        l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks, book.max_levels,
+                    &book.dropped, price, qty)

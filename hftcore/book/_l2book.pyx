@@ -4,21 +4,17 @@
 Each side keeps its levels sorted with the best level at the end of the arrays (bids
 ascend, asks descend), so an update at or near the touch moves few elements and the best
 bid/ask is read in O(1). A level is found by a short scan back from the touch, then by
-binary search; insertion and removal shift the tail with ``memmove``.
+binary search; insertion and removal shift only the better levels (an inline loop for a
+few, ``memmove`` beyond). The update rule is inline in ``_l2book.pxd`` so decoders that
+apply depth directly compile it into their own loop.
 """
 
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memmove
 
 from operator import index as _index
 
 import numpy as np
-
-# Levels this close to the touch are found by a linear scan before falling back to
-# binary search: near-touch updates dominate real depth streams.
-cdef enum:
-    TOUCH_SCAN = 8
 
 _SCALE = 100_000_000  # 8 implied decimals
 _apply_json = None    # hftcore.binance._apply functions, imported on first use
@@ -27,29 +23,7 @@ _apply_sbe = None
 
 cdef inline bint worse(int side, int64_t a, int64_t b) noexcept nogil:
     """True when price ``a`` is further from the touch than ``b`` on ``side``."""
-    if side == BID:
-        return a < b
-    return a > b
-
-
-cdef inline Py_ssize_t lower_bound(int side, const int64_t *px, Py_ssize_t n,
-                                   int64_t price) noexcept nogil:
-    """Index of the first level not worse than ``price`` (``n`` if all are worse)."""
-    cdef Py_ssize_t lo = 0, hi = n, mid, i
-    # Scan back from the touch first: most updates land within a few levels of it.
-    i = n
-    while i > 0 and n - i < TOUCH_SCAN:
-        if worse(side, px[i - 1], price):
-            return i
-        i -= 1
-    hi = i
-    while lo < hi:
-        mid = lo + (hi - lo) // 2
-        if worse(side, px[mid], price):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    return l2_worse(side == BID, a, b)
 
 
 cdef int parse_side(object side) except -1:
@@ -185,50 +159,7 @@ cdef class L2Book:
     # -- the nogil core (declared in _l2book.pxd) ------------------------------------
 
     cdef int set_level(self, int side, int64_t price, int64_t qty) noexcept nogil:
-        cdef int64_t *px
-        cdef int64_t *qt
-        cdef Py_ssize_t n, i
-        cdef Py_ssize_t cap = self.max_levels
-        if side == BID:
-            px = self.bid_px
-            qt = self.bid_qty
-            n = self.n_bids
-        else:
-            px = self.ask_px
-            qt = self.ask_qty
-            n = self.n_asks
-        self.updates += 1
-        i = lower_bound(side, px, n, price)
-        if i < n and px[i] == price:
-            if qty > 0:
-                qt[i] = qty
-                return 0
-            # Remove: close the hole by shifting the better levels down.
-            memmove(px + i, px + i + 1, (n - 1 - i) * sizeof(int64_t))
-            memmove(qt + i, qt + i + 1, (n - 1 - i) * sizeof(int64_t))
-            n -= 1
-        elif qty <= 0:
-            return 0  # removing an absent level
-        elif n < cap:
-            memmove(px + i + 1, px + i, (n - i) * sizeof(int64_t))
-            memmove(qt + i + 1, qt + i, (n - i) * sizeof(int64_t))
-            px[i] = price
-            qt[i] = qty
-            n += 1
-        else:
-            # Full: the level furthest from the touch (index 0) goes, or the new level
-            # itself when it is the worst of all.
-            self.dropped += 1
-            if i == 0:
-                return 0
-            memmove(px, px + 1, (i - 1) * sizeof(int64_t))
-            memmove(qt, qt + 1, (i - 1) * sizeof(int64_t))
-            px[i - 1] = price
-            qt[i - 1] = qty
-        if side == BID:
-            self.n_bids = n
-        else:
-            self.n_asks = n
+        book_set_level(self, side, price, qty)
         return 0
 
     cdef void clear_side(self, int side) noexcept nogil:
@@ -299,7 +230,7 @@ cdef class L2Book:
                     break
             if bad < 0:
                 for i in range(n):
-                    self.set_level(s, p[i], q[i])
+                    book_set_level(self, s, p[i], q[i])
         if bad >= 0:
             raise ValueError(f"negative quantity {q[bad]} at row {bad} (price {p[bad]})")
 
@@ -339,7 +270,7 @@ cdef class L2Book:
                     break
             if bad < 0:
                 for i in range(n):
-                    self.set_level(s, rows[i, 0], rows[i, 1])
+                    book_set_level(self, s, rows[i, 0], rows[i, 1])
         if bad >= 0:
             raise ValueError(f"negative quantity {rows[bad, 1]} at row {bad} "
                              f"(price {rows[bad, 0]})")

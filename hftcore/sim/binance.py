@@ -2,7 +2,8 @@
 
 The same event sequence renders as JSON stream messages (spot or USD-M futures shapes) or
 as spot SBE messages: 50% diff depth events (1-20 levels a side, about 15% of them
-removals, update ids consecutive per symbol: each event's ``U`` is the previous ``u + 1``,
+removals, and the levels the price has moved through are removed as on the exchange, so
+the book is never left crossed; update ids consecutive per symbol: each event's ``U`` is the previous ``u + 1``,
 and USD-M ``pu`` is the previous ``u``), 30% trades (USD-M: aggregate trades), 20% book
 tickers. Prices follow a random walk on each symbol's tick grid; quantities are exact
 8-decimal values. Same arguments and seed, same bytes.
@@ -102,6 +103,7 @@ def generate_events(
             "step": step,
             "u": 1_000_000 * (i + 1) + rng.randrange(1000),
             "trade_id": 10_000_000 * (i + 1),
+            "levels": (set(), set()),  # live bid / ask prices (ticks) the stream has set
         }
     t_us = _START_MS * 1000
     events = []
@@ -118,6 +120,16 @@ def generate_events(
             last = first + rng.randrange(0, 8)
             bids = _side(rng, mid, tick, step, -1)
             asks = _side(rng, mid, tick, step, +1)
+            # As on the exchange, levels the price has moved through are removed (before
+            # the furthest new levels, within 20 a side): the book never stays crossed.
+            live_b, live_a = st["levels"]
+            gone_b = sorted((k for k in live_b if k >= mid), reverse=True)
+            gone_a = sorted(k for k in live_a if k <= mid)
+            bids = ([(k * tick, 0) for k in gone_b] + bids)[:20]
+            asks = ([(k * tick, 0) for k in gone_a] + asks)[:20]
+            for live, levels in ((live_b, bids), (live_a, asks)):
+                for p, q in levels:
+                    (live.add if q else live.discard)(p // tick)
             events.append(
                 Event("depth", s, t_us, t_us - rng.randrange(0, 2000), first, last, st["u"],
                       bids, asks, 0, 0, False)
