@@ -7,6 +7,17 @@ Batch: :func:`decode_many` (JSON streams, REST depth snapshots) and
 (:data:`SCALE`); times are int64 nanoseconds.
 """
 
+from hftcore.binance._apply import (
+    APPLIED,
+    GAP,
+    NOT_A_DIFF,
+    STALE,
+    apply_depth_json,
+    apply_depth_json_after,
+    apply_depth_json_many,
+    apply_depth_sbe,
+    apply_depth_sbe_many,
+)
 from hftcore.binance.decode import (
     KINDS,
     SCALE,
@@ -42,6 +53,12 @@ __all__ = [
     "apply_depth_json",
     "apply_depth_sbe",
     "apply_depth_json_many",
+    "apply_depth_json_after",
+    "apply_depth_sbe_many",
+    "APPLIED",
+    "STALE",
+    "GAP",
+    "NOT_A_DIFF",
     "BookSync",
     "DepthHeader",
     "AggTrade",
@@ -55,14 +72,3 @@ __all__ = [
     "Trade",
     "UnknownEvent",
 ]
-
-
-def __getattr__(name):
-    # The book appliers need the L2 book extension; load them on first use.
-    if name in ("apply_depth_json", "apply_depth_sbe", "apply_depth_json_many"):
-        from hftcore.binance import _apply
-
-        fn = getattr(_apply, name)
-        globals()[name] = fn  # resolve once: later lookups skip this hook
-        return fn
-    raise AttributeError(f"module 'hftcore.binance' has no attribute {name!r}")
