@@ -35,11 +35,10 @@ from hftcore.binance._json cimport (
     parse_int64,
     parse_level,
     read_time,
-    scan_string,
     skip_value,
     skip_ws,
     is_digit,
-    expect_char,
+    read_key,
 )
 from hftcore.binance._sbe cimport (
     SBE_HEADER_SIZE,
@@ -149,8 +148,8 @@ cdef inline bint key2(const uint8_t *p, Py_ssize_t ks, Py_ssize_t klen,
 cdef Py_ssize_t depth_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                              int64_t mult, int level, DepthHead *h, LevelBuf *buf,
                              Status *st) noexcept nogil:
-    cdef Py_ssize_t ks, kend, klen
-    cdef bint esc, num, arr
+    cdef Py_ssize_t ks, klen
+    cdef bint num, arr
     cdef uint8_t c, v
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
@@ -158,21 +157,9 @@ cdef Py_ssize_t depth_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     if p[pos] == 125:
         return pos + 1
     while True:
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] != 34:
-            return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-        ks = pos + 1
-        pos = scan_string(p, pos, end, &kend, &esc, st)
+        pos = read_key(p, pos, end, &ks, &klen, st)
         if pos < 0:
             return -1
-        klen = -1 if esc else kend - ks
-        pos = expect_char(p, pos, end, 58, st)
-        if pos < 0:
-            return -1
-        pos = skip_ws(p, pos, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
         v = p[pos]
         num = v == 45 or is_digit(v)
         arr = v == 91

@@ -488,3 +488,36 @@ cdef class OutBuffers:
     cdef list arrays              # numpy structured arrays, one per TableId
     cdef void _bind(self)
     cdef int grow(self, int table) except -1
+
+
+cdef inline Py_ssize_t read_key(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                Py_ssize_t *key_start, Py_ssize_t *key_len,
+                                Status *st) noexcept nogil:
+    """Read an object member's ``"key":`` at ``pos`` (which must be the opening quote).
+
+    Sets ``key_start`` and ``key_len`` (-1 when the key has escapes: it then matches no
+    field) and returns the position of the value's first byte, or -1 with ``st`` set.
+    """
+    cdef Py_ssize_t kend
+    cdef bint esc
+    if pos >= end:
+        return status_set(st, ST_TRUNCATED, pos, 1, 0)
+    if p[pos] != 34:
+        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+    key_start[0] = pos + 1
+    if end - pos > 3 and p[pos + 2] == 34 and p[pos + 1] > 34 and p[pos + 1] != 92:
+        # One-character key (most Binance keys): no string scan needed.
+        key_len[0] = 1
+        pos += 3
+    else:
+        pos = scan_string(p, pos, end, &kend, &esc, st)
+        if pos < 0:
+            return -1
+        key_len[0] = -1 if esc else kend - key_start[0]
+    pos = expect_char(p, pos, end, 58, st)
+    if pos < 0:
+        return -1
+    pos = skip_ws(p, pos, end)
+    if pos >= end:
+        return status_set(st, ST_TRUNCATED, pos, 1, 0)
+    return pos

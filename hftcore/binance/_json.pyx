@@ -441,29 +441,16 @@ cdef Py_ssize_t read_levels(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
 cdef Py_ssize_t parse_kline(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                             int64_t mult, Fields *fl, Status *st) noexcept nogil:
     """The nested ``"k"`` object of a kline event (``pos`` at its ``{``)."""
-    cdef Py_ssize_t ks, kend, klen
-    cdef bint esc
+    cdef Py_ssize_t ks, klen
     cdef uint8_t c
     cdef KlineRow *k = &fl.k
     pos = skip_ws(p, pos + 1, end)
     if pos < end and p[pos] == 125:
         return pos + 1
     while True:
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] != 34:
-            return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-        ks = pos + 1
-        pos = scan_string(p, pos, end, &kend, &esc, st)
+        pos = read_key(p, pos, end, &ks, &klen, st)
         if pos < 0:
             return -1
-        klen = -1 if esc else kend - ks
-        pos = expect_char(p, pos, end, 58, st)
-        if pos < 0:
-            return -1
-        pos = skip_ws(p, pos, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
         c = p[ks] if klen == 1 else 0
         if c == 116:  # t
             pos = read_time(p, pos, end, mult, &k.start_time, st)
@@ -558,26 +545,9 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     if p[pos] == 125:
         return pos + 1
     while True:
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] != 34:
-            return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-        ks = pos + 1
-        if end - pos > 3 and p[pos + 2] == 34 and p[pos + 1] > 34 and p[pos + 1] != 92:
-            # One-character key (most Binance keys): no string scan needed.
-            klen = 1
-            pos += 3
-        else:
-            pos = scan_string(p, pos, end, &kend, &esc, st)
-            if pos < 0:
-                return -1
-            klen = -1 if esc else kend - ks
-        pos = expect_char(p, pos, end, 58, st)
+        pos = read_key(p, pos, end, &ks, &klen, st)
         if pos < 0:
             return -1
-        pos = skip_ws(p, pos, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
         v = p[pos]  # first byte of the value tells its JSON type
         num = v == 45 or is_digit(v)
         if fl.skip_rest:
