@@ -39,6 +39,9 @@ else:
         extra_compile_args = ["-O3"]
         if PROFILE:
             extra_compile_args += ["-g", "-fno-omit-frame-pointer"]
+        else:
+            # Python's own CFLAGS often carry -g: debug info would triple the wheel's size.
+            extra_compile_args += ["-g0"]
     extra_compile_args += ["-Wno-unused-function", "-Wno-unreachable-code"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
