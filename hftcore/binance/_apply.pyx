@@ -123,6 +123,10 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
             pos = parse_level(p, pos, end, &price, &qty, st)
         if pos < 0 or push_level(buf, side, price, qty, pos, st) < 0:
             return -1
+        # The compact separator ``,[`` first: no whitespace scan between levels.
+        if end - pos > 1 and p[pos] == 44 and p[pos + 1] == 91:
+            pos += 1
+            continue
         pos = skip_ws(p, pos, end)
         if pos >= end:
             return status_set(st, ST_TRUNCATED, pos, 1, 0)

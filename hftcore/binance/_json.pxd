@@ -353,7 +353,7 @@ cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     """``1-7 digits . 8 digits "`` at ``pos`` (how Binance spot prints every price and
     quantity) into ``out``; returns the position after the closing quote, or -1 when the
     text has any other shape (the caller then takes the general parser)."""
-    cdef uint64_t t
+    cdef uint64_t t, f
     cdef int nd
     if end - pos < 17:
         return -1
@@ -363,10 +363,12 @@ cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     if nd == 0 or nd == 8 or p[pos + nd] != 46:
         return -1
     pos += nd + 1
-    if not swar_8_digits(load_le64(p + pos)) or p[pos + 8] != 34:
+    # The 8 fraction digits: one subtraction serves both the check and the value.
+    f = load_le64(p + pos) - 0x3030303030303030ULL
+    if (f | (f + 0x7676767676767676ULL)) & 0x8080808080808080ULL or p[pos + 8] != 34:
         return -1
     out[0] = <int64_t>(swar_8_digits_value(t << (8 * (8 - nd))) * 100000000ULL
-                       + swar_8_value(load_le64(p + pos)))
+                       + swar_8_digits_value(f))
     return pos + 9
 
 
