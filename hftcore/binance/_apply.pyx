@@ -31,7 +31,7 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
-    quoted_dec8,
+    quoted_dec8_at,
     parse_int64,
     parse_level,
     read_time,
@@ -105,13 +105,15 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
         return pos + 1
     while True:
         # Fast path for the exact compact shape ``["d.dddddddd","d.dddddddd"]``;
-        # anything else (spaces, fewer decimals, signs, ...) takes parse_level.
+        # anything else (spaces, fewer decimals, signs, ...) takes parse_level. One
+        # length check covers the longest such level (2 + 17 + 2 + 17 + 1 bytes), so
+        # the loads inside need none.
         q = -1
-        if end - pos > 2 and p[pos] == 91 and p[pos + 1] == 34:
-            q = quoted_dec8(p, pos + 2, end, &price)
-            if q >= 0 and end - q > 1 and p[q] == 44 and p[q + 1] == 34:
-                q = quoted_dec8(p, q + 2, end, &qty)
-                if q >= 0 and q < end and p[q] == 93:
+        if end - pos >= 39 and p[pos] == 91 and p[pos + 1] == 34:
+            q = quoted_dec8_at(p, pos + 2, &price)
+            if q >= 0 and p[q] == 44 and p[q + 1] == 34:
+                q = quoted_dec8_at(p, q + 2, &qty)
+                if q >= 0 and p[q] == 93:
                     q += 1
                 else:
                     q = -1
