@@ -48,7 +48,7 @@ from hftcore.binance._sbe cimport (
     read_header,
     scale8,
 )
-from hftcore.book._l2book cimport ASK, BID, L2Book, book_set_level
+from hftcore.book._l2book cimport ASK, BID, L2Book, l2_side_set
 
 from hftcore.binance.records import DepthHeader
 
@@ -253,18 +253,29 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
 
 
 cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef const Level *lv
+    # Levels come in runs of one side (a message's "b" then "a" array): one inner loop
+    # per run applies them with the side fixed, so there is no side test per level.
+    cdef Py_ssize_t i = 0, j, n = buf.n
+    cdef const Level *lv = buf.levels
     if h.is_snapshot:
         book.clear_side(BID)
         book.clear_side(ASK)
-    for i in range(buf.n):
-        lv = &buf.levels[i]
-        book_set_level(book, lv.side, lv.price, lv.qty)
-        if lv.side == BID:
-            h.n_bids += 1
+    while i < n:
+        j = i
+        if lv[i].side == BID:
+            while j < n and lv[j].side == BID:
+                l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids, book.max_levels,
+                            &book.dropped, lv[j].price, lv[j].qty)
+                j += 1
+            h.n_bids += j - i
         else:
-            h.n_asks += 1
+            while j < n and lv[j].side != BID:
+                l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks,
+                            book.max_levels, &book.dropped, lv[j].price, lv[j].qty)
+                j += 1
+            h.n_asks += j - i
+        i = j
+    book.updates += n
 
 
 cdef void count_sides(DepthHead *h, const LevelBuf *buf) noexcept nogil:
