@@ -109,9 +109,9 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
         # length check covers the longest such level (2 + 17 + 2 + 17 + 1 bytes), so
         # the loads inside need none.
         q = -1
-        if end - pos >= 39 and p[pos] == 91 and p[pos + 1] == 34:
+        if end - pos >= 39 and load_le16(p + pos) == 0x225B:  # '["'
             q = quoted_dec8_at(p, pos + 2, &price)
-            if q >= 0 and p[q] == 44 and p[q + 1] == 34:
+            if q >= 0 and load_le16(p + q) == 0x222C:  # ',"'
                 q = quoted_dec8_at(p, q + 2, &qty)
                 if q >= 0 and p[q] == 93:
                     q += 1
@@ -126,7 +126,7 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
         if pos < 0 or push_level(buf, side, price, qty, pos, st) < 0:
             return -1
         # The compact separator ``,[`` first: no whitespace scan between levels.
-        if end - pos > 1 and p[pos] == 44 and p[pos + 1] == 91:
+        if end - pos > 1 and load_le16(p + pos) == 0x5B2C:  # ',['
             pos += 1
             continue
         pos = skip_ws(p, pos, end)
