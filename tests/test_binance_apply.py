@@ -342,3 +342,21 @@ def test_sbe_many_reports_failing_message():
         _apply.apply_depth_sbe_many(book, b"".join(msgs)[:-1])  # last one truncated
     assert ei.value.source == "message 2"
     assert len(_apply.apply_depth_sbe_many(L2Book(), b"")) == 0
+
+
+@pytest.mark.parametrize("width", [1, 4, 7])
+def test_compact_levels_at_the_end_of_the_buffer(width):
+    # The compact fast path needs 39 readable bytes per level; levels closer to the end
+    # of the input take the general parser. Both must give the same book, whatever
+    # trails the message (nothing, or padding whitespace).
+    ip = "9" * width
+    levels = [(f"{ip}.1234567{k}", f"{ip}.0000000{k + 1}") for k in range(3)]
+    msg = _diff(1, 1, bids=levels, asks=levels[::-1])
+    ref = RefBook()
+    ref.apply_json(msg)
+    for tail in ("", " ", " " * 40):
+        data = (msg + tail).encode()
+        for apply in (apply_depth_json, apply_depth_json_many):
+            book = L2Book()
+            apply(book, data)
+            assert_same(book, ref)

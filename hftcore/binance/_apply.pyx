@@ -31,7 +31,7 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
-    quoted_dec8,
+    quoted_dec8_at,
     parse_int64,
     parse_level,
     read_time,
@@ -48,7 +48,7 @@ from hftcore.binance._sbe cimport (
     read_header,
     scale8,
 )
-from hftcore.book._l2book cimport ASK, BID, L2Book, book_set_level
+from hftcore.book._l2book cimport ASK, BID, L2Book, l2_side_set
 
 from hftcore.binance.records import DepthHeader
 
@@ -105,13 +105,15 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
         return pos + 1
     while True:
         # Fast path for the exact compact shape ``["d.dddddddd","d.dddddddd"]``;
-        # anything else (spaces, fewer decimals, signs, ...) takes parse_level.
+        # anything else (spaces, fewer decimals, signs, ...) takes parse_level. One
+        # length check covers the longest such level (2 + 17 + 2 + 17 + 1 bytes), so
+        # the loads inside need none.
         q = -1
-        if end - pos > 2 and p[pos] == 91 and p[pos + 1] == 34:
-            q = quoted_dec8(p, pos + 2, end, &price)
-            if q >= 0 and end - q > 1 and p[q] == 44 and p[q + 1] == 34:
-                q = quoted_dec8(p, q + 2, end, &qty)
-                if q >= 0 and q < end and p[q] == 93:
+        if end - pos >= 39 and load_le16(p + pos) == 0x225B:  # '["'
+            q = quoted_dec8_at(p, pos + 2, &price)
+            if q >= 0 and load_le16(p + q) == 0x222C:  # ',"'
+                q = quoted_dec8_at(p, q + 2, &qty)
+                if q >= 0 and p[q] == 93:
                     q += 1
                 else:
                     q = -1
@@ -123,6 +125,10 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
             pos = parse_level(p, pos, end, &price, &qty, st)
         if pos < 0 or push_level(buf, side, price, qty, pos, st) < 0:
             return -1
+        # The compact separator ``,[`` first: no whitespace scan between levels.
+        if end - pos > 1 and load_le16(p + pos) == 0x5B2C:  # ',['
+            pos += 1
+            continue
         pos = skip_ws(p, pos, end)
         if pos >= end:
             return status_set(st, ST_TRUNCATED, pos, 1, 0)
@@ -247,18 +253,29 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
 
 
 cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef const Level *lv
+    # Levels come in runs of one side (a message's "b" then "a" array): one inner loop
+    # per run applies them with the side fixed, so there is no side test per level.
+    cdef Py_ssize_t i = 0, j, n = buf.n
+    cdef const Level *lv = buf.levels
     if h.is_snapshot:
         book.clear_side(BID)
         book.clear_side(ASK)
-    for i in range(buf.n):
-        lv = &buf.levels[i]
-        book_set_level(book, lv.side, lv.price, lv.qty)
-        if lv.side == BID:
-            h.n_bids += 1
+    while i < n:
+        j = i
+        if lv[i].side == BID:
+            while j < n and lv[j].side == BID:
+                l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids, book.max_levels,
+                            &book.dropped, lv[j].price, lv[j].qty)
+                j += 1
+            h.n_bids += j - i
         else:
-            h.n_asks += 1
+            while j < n and lv[j].side != BID:
+                l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks,
+                            book.max_levels, &book.dropped, lv[j].price, lv[j].qty)
+                j += 1
+            h.n_asks += j - i
+        i = j
+    book.updates += n
 
 
 cdef void count_sides(DepthHead *h, const LevelBuf *buf) noexcept nogil:

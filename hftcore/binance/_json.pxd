@@ -348,26 +348,36 @@ cdef inline Py_ssize_t parse_int64(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     return pos
 
 
-cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                                   int64_t *out) noexcept nogil:
-    """``1-7 digits . 8 digits "`` at ``pos`` (how Binance spot prints every price and
-    quantity) into ``out``; returns the position after the closing quote, or -1 when the
-    text has any other shape (the caller then takes the general parser)."""
-    cdef uint64_t t
+cdef inline Py_ssize_t quoted_dec8_at(const uint8_t *p, Py_ssize_t pos,
+                                      int64_t *out) noexcept nogil:
+    """``quoted_dec8`` without its length check: the caller guarantees at least 17
+    readable bytes at ``pos`` (the longest accepted form, ``dddddddd.dddddddd"``, reads
+    that far)."""
+    cdef uint64_t t, f
     cdef int nd
-    if end - pos < 17:
-        return -1
     t = load_le64(p + pos) - 0x3030303030303030ULL
     nd = swar_digit_run(t)
     # 1..7 integer digits, then the point; 7 digits keep the value far below int64 max.
     if nd == 0 or nd == 8 or p[pos + nd] != 46:
         return -1
     pos += nd + 1
-    if not swar_8_digits(load_le64(p + pos)) or p[pos + 8] != 34:
+    # The 8 fraction digits: one subtraction serves both the check and the value.
+    f = load_le64(p + pos) - 0x3030303030303030ULL
+    if (f | (f + 0x7676767676767676ULL)) & 0x8080808080808080ULL or p[pos + 8] != 34:
         return -1
     out[0] = <int64_t>(swar_8_digits_value(t << (8 * (8 - nd))) * 100000000ULL
-                       + swar_8_value(load_le64(p + pos)))
+                       + swar_8_digits_value(f))
     return pos + 9
+
+
+cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                   int64_t *out) noexcept nogil:
+    """``1-7 digits . 8 digits "`` at ``pos`` (how Binance spot prints every price and
+    quantity) into ``out``; returns the position after the closing quote, or -1 when the
+    text has any other shape (the caller then takes the general parser)."""
+    if end - pos < 17:
+        return -1
+    return quoted_dec8_at(p, pos, out)
 
 
 cdef inline Py_ssize_t parse_decimal_value(const uint8_t *p, Py_ssize_t pos,
