@@ -597,6 +597,19 @@ cdef packed struct HeadRow:
     int64_t n_asks
     uint8_t is_snapshot
 
+
+cdef inline void store_head(HeadRow *row, const DepthHead *h) noexcept nogil:
+    """One row of the header table that the batch appliers return."""
+    row.event_time = h.event_time
+    row.transaction_time = h.transaction_time
+    row.first_update_id = h.first_update_id
+    row.final_update_id = h.final_update_id
+    row.prev_final_update_id = h.prev_final_update_id
+    row.n_bids = h.n_bids
+    row.n_asks = h.n_asks
+    row.is_snapshot = h.is_snapshot
+
+
 HEAD_DTYPE = np.dtype([
     ("event_time", "<i8"), ("transaction_time", "<i8"), ("first_update_id", "<i8"),
     ("final_update_id", "<i8"), ("prev_final_update_id", "<i8"), ("n_bids", "<i8"),
@@ -656,14 +669,7 @@ def apply_depth_json_many(L2Book book not None, data, str time_unit="ms"):
             if r < 0:
                 break
             apply_buf(book, &h, &buf)
-            out[n].event_time = h.event_time
-            out[n].transaction_time = h.transaction_time
-            out[n].first_update_id = h.first_update_id
-            out[n].final_update_id = h.final_update_id
-            out[n].prev_final_update_id = h.prev_final_update_id
-            out[n].n_bids = h.n_bids
-            out[n].n_asks = h.n_asks
-            out[n].is_snapshot = h.is_snapshot
+            store_head(&out[n], &h)
             n += 1
             pos = r
         if buf.on_heap:
@@ -721,14 +727,7 @@ def apply_depth_sbe_many(L2Book book not None, data):
             if r < 0:
                 break
             apply_buf(book, &h, &buf)
-            out[n].event_time = h.event_time
-            out[n].transaction_time = h.transaction_time
-            out[n].first_update_id = h.first_update_id
-            out[n].final_update_id = h.final_update_id
-            out[n].prev_final_update_id = h.prev_final_update_id
-            out[n].n_bids = h.n_bids
-            out[n].n_asks = h.n_asks
-            out[n].is_snapshot = h.is_snapshot
+            store_head(&out[n], &h)
             n += 1
             pos = r
         if buf.on_heap:
