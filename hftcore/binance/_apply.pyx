@@ -39,6 +39,7 @@ from hftcore.binance._json cimport (
     skip_ws,
     is_digit,
     read_key,
+    after_item,
 )
 from hftcore.binance._sbe cimport (
     SBE_HEADER_SIZE,
@@ -96,6 +97,7 @@ cdef int push_level(LevelBuf *buf, int side, int64_t price, int64_t qty,
 
 cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int side,
                             LevelBuf *buf, Status *st) noexcept nogil:
+    cdef bint done
     cdef int64_t price, qty
     cdef Py_ssize_t q
     pos = skip_ws(p, pos + 1, end)
@@ -129,15 +131,9 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
         if end - pos > 1 and load_le16(p + pos) == 0x5B2C:  # ',['
             pos += 1
             continue
-        pos = skip_ws(p, pos, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] == 44:
-            pos = skip_ws(p, pos + 1, end)
-            continue
-        if p[pos] == 93:
-            return pos + 1
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+        pos = after_item(p, pos, end, 93, &done, st)
+        if pos < 0 or done:
+            return pos
 
 
 cdef inline bint key2(const uint8_t *p, Py_ssize_t ks, Py_ssize_t klen,
@@ -154,6 +150,7 @@ cdef inline bint key2(const uint8_t *p, Py_ssize_t ks, Py_ssize_t klen,
 cdef Py_ssize_t depth_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                              int64_t mult, int level, DepthHead *h, LevelBuf *buf,
                              Status *st) noexcept nogil:
+    cdef bint done
     cdef Py_ssize_t ks, klen
     cdef bint num, arr
     cdef uint8_t c, v
@@ -203,15 +200,9 @@ cdef Py_ssize_t depth_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             pos = skip_value(p, pos, end, level + 1, st)
         if pos < 0:
             return -1
-        pos = skip_ws(p, pos, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] == 44:
-            pos = skip_ws(p, pos + 1, end)
-            continue
-        if p[pos] == 125:
-            return pos + 1
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+        pos = after_item(p, pos, end, 125, &done, st)
+        if pos < 0 or done:
+            return pos
 
 
 cdef void head_init(DepthHead *h) noexcept nogil:

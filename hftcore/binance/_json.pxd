@@ -197,6 +197,23 @@ cdef inline Py_ssize_t expect_char(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     return pos + 1
 
 
+cdef inline Py_ssize_t after_item(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                  uint8_t close, bint *done, Status *st) noexcept nogil:
+    """After an object member or array element: skip ``,`` and whitespace to the next
+    item, or consume ``close`` (``}`` or ``]``) and set ``done``. Returns the new
+    position, or -1 with ``st`` set."""
+    pos = skip_ws(p, pos, end)
+    if pos >= end:
+        return status_set(st, ST_TRUNCATED, pos, 1, 0)
+    if p[pos] == 44:
+        done[0] = False
+        return skip_ws(p, pos + 1, end)
+    if p[pos] == close:
+        done[0] = True
+        return pos + 1
+    return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+
+
 cdef inline bint swar_8_digits(uint64_t v) noexcept nogil:
     # Every byte in '0'..'9': high nibble 3, and adding 6 does not carry into it.
     return ((v & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL and

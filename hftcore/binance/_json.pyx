@@ -324,6 +324,7 @@ cdef Py_ssize_t skip_number(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
 
 cdef Py_ssize_t skip_value(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int depth,
                            Status *st) noexcept nogil:
+    cdef bint done
     cdef Py_ssize_t cend
     cdef bint esc
     cdef uint8_t c
@@ -356,15 +357,9 @@ cdef Py_ssize_t skip_value(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int
             pos = skip_value(p, pos, end, depth + 1, st)
             if pos < 0:
                 return -1
-            pos = skip_ws(p, pos, end)
-            if pos >= end:
-                return status_set(st, ST_TRUNCATED, pos, 1, 0)
-            if p[pos] == 44:
-                pos = skip_ws(p, pos + 1, end)
-                continue
-            if p[pos] == c + 2:
-                return pos + 1
-            return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+            pos = after_item(p, pos, end, c + 2, &done, st)
+            if pos < 0 or done:
+                return pos
     if c == 116:
         return match_literal(p, pos, end, b"true", 4, st)
     if c == 102:
@@ -406,6 +401,7 @@ cdef Py_ssize_t read_levels(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                             Py_ssize_t *count, uint8_t side, int table,
                             int64_t msg_index, Status *st) noexcept nogil:
     """An array of levels at ``pos`` (its ``[``) into ``rows[base + count ...]``."""
+    cdef bint done
     cdef int64_t price, qty
     cdef DepthRow *r
     cdef Py_ssize_t i
@@ -427,20 +423,15 @@ cdef Py_ssize_t read_levels(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         r.side = side
         r.msg_index = msg_index
         count[0] += 1
-        pos = skip_ws(p, pos, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] == 44:
-            pos = skip_ws(p, pos + 1, end)
-            continue
-        if p[pos] == 93:
-            return pos + 1
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+        pos = after_item(p, pos, end, 93, &done, st)
+        if pos < 0 or done:
+            return pos
 
 
 cdef Py_ssize_t parse_kline(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                             int64_t mult, Fields *fl, Status *st) noexcept nogil:
     """The nested ``"k"`` object of a kline event (``pos`` at its ``{``)."""
+    cdef bint done
     cdef Py_ssize_t ks, klen
     cdef uint8_t c
     cdef KlineRow *k = &fl.k
@@ -494,15 +485,9 @@ cdef Py_ssize_t parse_kline(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             pos = skip_value(p, pos, end, 2, st)
         if pos < 0:
             return -1
-        pos = skip_ws(p, pos, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] == 44:
-            pos = skip_ws(p, pos + 1, end)
-            continue
-        if p[pos] == 125:
-            return pos + 1
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+        pos = after_item(p, pos, end, 125, &done, st)
+        if pos < 0 or done:
+            return pos
 
 
 cdef inline bint is_level_array(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
@@ -536,6 +521,7 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                              int level, Status *st) noexcept nogil:
     """Fields of one object (``pos`` at its ``{``) into ``fl``; ``level`` 0 is the top,
     1 the payload of a combined-stream ``data`` (or ``event``) envelope."""
+    cdef bint done
     cdef Py_ssize_t ks, kend, klen
     cdef bint esc, num
     cdef uint8_t c, v, ignored
@@ -690,15 +676,9 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             pos = skip_value(p, pos, end, level + 1, st)
         if pos < 0:
             return -1
-        pos = skip_ws(p, pos, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] == 44:
-            pos = skip_ws(p, pos + 1, end)
-            continue
-        if p[pos] == 125:
-            return pos + 1
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+        pos = after_item(p, pos, end, 125, &done, st)
+        if pos < 0 or done:
+            return pos
 
 
 # ---- one message -> rows -------------------------------------------------------------
