@@ -13,7 +13,7 @@ import numpy as np
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.stdint cimport int8_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from hftcore._bytes cimport load_le16, load_le64
 from hftcore._status cimport (
@@ -205,6 +205,60 @@ cdef Py_ssize_t depth_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             return pos
 
 
+cdef inline bint at_lit(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                        const char *lit, Py_ssize_t n) noexcept nogil:
+    return end - pos >= n and memcmp(p + pos, lit, n) == 0
+
+
+cdef Py_ssize_t diff_as_printed(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                int64_t mult, DepthHead *h, LevelBuf *buf,
+                                Status *st) noexcept nogil:
+    """A ``depthUpdate`` exactly as Binance prints it (spot or USD-M, keys in its order,
+    no whitespace), without the general scanner's per-key dispatch: the header costs a
+    few fixed compares. Returns the position after the object, or -2 when the text has
+    any other shape or fails to parse; the caller then takes the general path, which
+    also reports any error, so both paths accept and reject exactly the same input.
+    """
+    if not at_lit(p, pos, end, b'{"e":"depthUpdate","E":', 23):
+        return -2
+    pos = read_time(p, pos + 23, end, mult, &h.event_time, st)
+    if pos < 0:
+        return -2
+    h.seen |= 1ULL << H_E
+    if at_lit(p, pos, end, b',"T":', 5):  # USD-M: transaction time
+        pos = read_time(p, pos + 5, end, mult, &h.transaction_time, st)
+        if pos < 0:
+            return -2
+        h.seen |= 1ULL << H_T
+    if not at_lit(p, pos, end, b',"s":', 5) or end - pos < 6 or p[pos + 5] != 34:
+        return -2
+    pos = skip_value(p, pos + 5, end, 1, st)  # the symbol: not part of the header
+    if pos < 0 or not at_lit(p, pos, end, b',"U":', 5):
+        return -2
+    pos = parse_int64(p, pos + 5, end, &h.first_update_id, st)
+    if pos < 0 or not at_lit(p, pos, end, b',"u":', 5):
+        return -2
+    pos = parse_int64(p, pos + 5, end, &h.final_update_id, st)
+    if pos < 0:
+        return -2
+    h.seen |= (1ULL << H_U) | (1ULL << H_u)
+    if at_lit(p, pos, end, b',"pu":', 6):  # USD-M: the previous u
+        pos = parse_int64(p, pos + 6, end, &h.prev_final_update_id, st)
+        if pos < 0:
+            return -2
+        h.seen |= 1ULL << H_pu
+    if not at_lit(p, pos, end, b',"b":[', 6):
+        return -2
+    pos = levels_json(p, pos + 5, end, BID, buf, st)
+    if pos < 0 or not at_lit(p, pos, end, b',"a":[', 6):
+        return -2
+    pos = levels_json(p, pos + 5, end, ASK, buf, st)
+    if pos < 0 or not at_lit(p, pos, end, b'}', 1):
+        return -2
+    h.seen |= 1ULL << H_LEVELS
+    return pos + 1
+
+
 cdef void head_init(DepthHead *h) noexcept nogil:
     h.event_time = 0
     h.transaction_time = 0
@@ -221,7 +275,7 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
                                  int64_t mult, DepthHead *h, LevelBuf *buf,
                                  Status *st) noexcept nogil:
     """One JSON depth message (diff, partial depth or REST snapshot) into ``h``/``buf``."""
-    cdef Py_ssize_t start
+    cdef Py_ssize_t start, r
     head_init(h)
     buf.n = 0
     pos = skip_ws(p, pos, end)
@@ -230,6 +284,13 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
         return status_set(st, ST_ZERO_LENGTH, pos, 0, 0)
     if p[pos] != 123:
         return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+    r = diff_as_printed(p, pos, end, mult, h, buf, st)
+    if r >= 0:
+        return r
+    # Any other shape: the general scanner, from a clean slate.
+    head_init(h)
+    buf.n = 0
+    status_clear(st)
     pos = depth_object(p, pos, end, mult, 0, h, buf, st)
     if pos < 0:
         return -1
@@ -246,23 +307,28 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
 cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nogil:
     # Levels come in runs of one side (a message's "b" then "a" array): one inner loop
     # per run applies them with the side fixed, so there is no side test per level.
-    cdef Py_ssize_t i = 0, j, n = buf.n
+    # Each level's search starts where the previous one of its run landed (the
+    # levels of a Binance message come best first).
+    cdef Py_ssize_t i = 0, j, n = buf.n, hint
     cdef const Level *lv = buf.levels
     if h.is_snapshot:
         book.clear_side(BID)
         book.clear_side(ASK)
     while i < n:
         j = i
+        hint = book.max_levels  # the touch
         if lv[i].side == BID:
             while j < n and lv[j].side == BID:
-                l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids, book.max_levels,
-                            &book.dropped, lv[j].price, lv[j].qty)
+                hint = l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids,
+                                   book.max_levels, &book.dropped, lv[j].price,
+                                   lv[j].qty, hint)
                 j += 1
             h.n_bids += j - i
         else:
             while j < n and lv[j].side != BID:
-                l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks,
-                            book.max_levels, &book.dropped, lv[j].price, lv[j].qty)
+                hint = l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks,
+                                   book.max_levels, &book.dropped, lv[j].price,
+                                   lv[j].qty, hint)
                 j += 1
             h.n_asks += j - i
         i = j

@@ -51,26 +51,33 @@ cdef inline bint l2_worse(bint bid, int64_t a, int64_t b) noexcept nogil:
 
 
 cdef inline Py_ssize_t l2_lower_bound(bint bid, const int64_t *px, Py_ssize_t n,
-                                      int64_t price) noexcept nogil:
-    """Index of the first level not worse than ``price`` (``n`` if all are worse)."""
-    cdef Py_ssize_t i = n
-    cdef Py_ssize_t stop = n - TOUCH_SCAN if n > TOUCH_SCAN else 0
+                                      int64_t price, Py_ssize_t hint) noexcept nogil:
+    """Index of the first level not worse than ``price`` (``n`` if all are worse).
+
+    ``hint`` (``0 <= hint <= n``) is where the search starts: the touch (``n``), or the
+    index the previous level of the same message landed on. Binance lists a message's
+    levels best first, so the next answer is then at or just below the hint; when it
+    is not (``price`` better than ``px[hint]``), the search starts at the touch.
+    """
+    cdef Py_ssize_t i
     cdef Py_ssize_t base = 0, half
     cdef Py_ssize_t k, better = 0
-    if n >= TOUCH_SCAN:
-        # The levels next to the touch first (most updates land there): count those
-        # not worse than ``price``, branch-free (the array is sorted).
-        for k in range(TOUCH_SCAN):
-            better += not l2_worse(bid, px[n - 1 - k], price)
-        if better < TOUCH_SCAN:
-            return n - better
-        if stop == 0:
-            return 0
-        i = stop
-    else:
-        while i > stop and not l2_worse(bid, px[i - 1], price):
+    if hint < n and l2_worse(bid, px[hint], price):
+        hint = n
+    if hint < TOUCH_SCAN:
+        i = hint
+        while i > 0 and not l2_worse(bid, px[i - 1], price):
             i -= 1
         return i
+    # The levels next to the start first (most updates land there): count those not
+    # worse than ``price``, branch-free (the array is sorted).
+    for k in range(1, TOUCH_SCAN + 1):
+        better += not l2_worse(bid, px[hint - k], price)
+    if better < TOUCH_SCAN:
+        return hint - better
+    i = hint - TOUCH_SCAN
+    if i == 0:
+        return 0
     # Branch-free binary search of levels 0 .. i-1 (a conditional move per step, no
     # mispredicted branches): the answer stays within [base, base + i].
     while i > 1:
@@ -110,25 +117,34 @@ cdef inline void l2_shift_down(int64_t *px, int64_t *qt, Py_ssize_t i,
         j += 1
 
 
-cdef inline void l2_side_set(bint bid, int64_t *px, int64_t *qt, Py_ssize_t *count,
-                             Py_ssize_t cap, uint64_t *dropped, int64_t price,
-                             int64_t qty) noexcept nogil:
-    """The update rule of one side (see ``L2Book.set_level``)."""
+cdef inline Py_ssize_t l2_side_set(bint bid, int64_t *px, int64_t *qt,
+                                   Py_ssize_t *count, Py_ssize_t cap, uint64_t *dropped,
+                                   int64_t price, int64_t qty,
+                                   Py_ssize_t hint) noexcept nogil:
+    """The update rule of one side (see ``L2Book.set_level``).
+
+    ``hint``: where to start looking (see ``l2_lower_bound``; any value above the
+    side's count means the touch). Returns the hint for the next, worse, level of the
+    same message: the index this one landed on.
+    """
     cdef Py_ssize_t n = count[0]
     cdef Py_ssize_t i
-    # The touch itself first: the most frequent update of all.
-    if n > 0 and px[n - 1] == price:
-        i = n - 1
+    if hint > n:
+        hint = n
+    # The level just below the start (the touch itself for the first level of a
+    # message) first: the most frequent update of all.
+    if hint > 0 and px[hint - 1] == price:
+        i = hint - 1
     else:
-        i = l2_lower_bound(bid, px, n, price)
+        i = l2_lower_bound(bid, px, n, price, hint)
     if i < n and px[i] == price:
         if qty > 0:
             qt[i] = qty
-            return
+            return i
         l2_shift_down(px, qt, i, n)  # remove: close the hole
         count[0] = n - 1
     elif qty <= 0:
-        return  # removing an absent level
+        return i  # removing an absent level
     elif n < cap:
         l2_shift_up(px, qt, i, n)
         px[i] = price
@@ -139,11 +155,13 @@ cdef inline void l2_side_set(bint bid, int64_t *px, int64_t *qt, Py_ssize_t *cou
         # itself when it is the worst of all.
         dropped[0] += 1
         if i == 0:
-            return
+            return 0
         memmove(px, px + 1, (i - 1) * sizeof(int64_t))
         memmove(qt, qt + 1, (i - 1) * sizeof(int64_t))
         px[i - 1] = price
         qt[i - 1] = qty
+        return i - 1
+    return i
 
 
 cdef inline void book_set_level(L2Book book, int side, int64_t price,
@@ -152,7 +170,7 @@ cdef inline void book_set_level(L2Book book, int side, int64_t price,
     book.updates += 1
     if side == BID:
         l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids, book.max_levels,
-                    &book.dropped, price, qty)
+                    &book.dropped, price, qty, book.n_bids)
     else:
         l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks, book.max_levels,
-                    &book.dropped, price, qty)
+                    &book.dropped, price, qty, book.n_asks)
