@@ -131,12 +131,7 @@ cdef inline Py_ssize_t l2_side_set(bint bid, int64_t *px, int64_t *qt,
     cdef Py_ssize_t i
     if hint > n:
         hint = n
-    # The level just below the start (the touch itself for the first level of a
-    # message) first: the most frequent update of all.
-    if hint > 0 and px[hint - 1] == price:
-        i = hint - 1
-    else:
-        i = l2_lower_bound(bid, px, n, price, hint)
+    i = l2_lower_bound(bid, px, n, price, hint)
     if i < n and px[i] == price:
         if qty > 0:
             qt[i] = qty
