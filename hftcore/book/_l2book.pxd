@@ -8,7 +8,7 @@ contract.
 """
 
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memmove
+from libc.string cimport memcpy, memmove
 
 
 cdef enum BookSide:
@@ -20,7 +20,8 @@ cdef enum:
     # Levels this close to the touch are found by a linear scan before falling back to
     # binary search: near-touch updates dominate real depth streams.
     TOUCH_SCAN = 8
-    # Shifts of at most this many levels are done by an inline loop, not memmove.
+    # Shifts of at most this many levels move a fixed-size block, not a counted range;
+    # each side's arrays have this many slots of slack past max_levels for it.
     SHORT_SHIFT = 16
 
 
@@ -87,34 +88,36 @@ cdef inline Py_ssize_t l2_lower_bound(bint bid, const int64_t *px, Py_ssize_t n,
     return base + 1 if l2_worse(bid, px[base], price) else base
 
 
+cdef inline void move_short(int64_t *dst, const int64_t *src) noexcept nogil:
+    """Move SHORT_SHIFT values (the ranges may overlap): a fixed size, so no loop
+    whose trip count the branch predictor would have to guess."""
+    cdef int64_t tmp[SHORT_SHIFT]
+    memcpy(tmp, src, sizeof(tmp))
+    memcpy(dst, tmp, sizeof(tmp))
+
+
 cdef inline void l2_shift_up(int64_t *px, int64_t *qt, Py_ssize_t i,
                              Py_ssize_t n) noexcept nogil:
     """Move levels ``i .. n-1`` one slot up (making room at ``i``)."""
-    cdef Py_ssize_t j
     if n - i > SHORT_SHIFT:
         memmove(px + i + 1, px + i, (n - i) * sizeof(int64_t))
         memmove(qt + i + 1, qt + i, (n - i) * sizeof(int64_t))
-        return
-    j = n
-    while j > i:
-        px[j] = px[j - 1]
-        qt[j] = qt[j - 1]
-        j -= 1
+    else:
+        # Moves a whole SHORT_SHIFT block; the slack allocated past max_levels
+        # absorbs whatever lies beyond ``n``.
+        move_short(px + i + 1, px + i)
+        move_short(qt + i + 1, qt + i)
 
 
 cdef inline void l2_shift_down(int64_t *px, int64_t *qt, Py_ssize_t i,
                                Py_ssize_t n) noexcept nogil:
     """Move levels ``i+1 .. n-1`` one slot down (closing the hole at ``i``)."""
-    cdef Py_ssize_t j
     if n - 1 - i > SHORT_SHIFT:
         memmove(px + i, px + i + 1, (n - 1 - i) * sizeof(int64_t))
         memmove(qt + i, qt + i + 1, (n - 1 - i) * sizeof(int64_t))
-        return
-    j = i
-    while j < n - 1:
-        px[j] = px[j + 1]
-        qt[j] = qt[j + 1]
-        j += 1
+    else:
+        move_short(px + i, px + i + 1)
+        move_short(qt + i, qt + i + 1)
 
 
 cdef inline Py_ssize_t l2_side_set(bint bid, int64_t *px, int64_t *qt,

@@ -10,7 +10,7 @@ apply depth directly compile it into their own loop.
 """
 
 from libc.stdint cimport int64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free
 
 from operator import index as _index
 
@@ -138,10 +138,10 @@ cdef class L2Book:
         if max_levels < 1:
             raise ValueError(f"max_levels must be >= 1, got {max_levels}")
         self.max_levels = max_levels
-        self.bid_px = <int64_t *>malloc(max_levels * sizeof(int64_t))
-        self.bid_qty = <int64_t *>malloc(max_levels * sizeof(int64_t))
-        self.ask_px = <int64_t *>malloc(max_levels * sizeof(int64_t))
-        self.ask_qty = <int64_t *>malloc(max_levels * sizeof(int64_t))
+        self.bid_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.bid_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.ask_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.ask_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
         if (self.bid_px == NULL or self.bid_qty == NULL or self.ask_px == NULL
                 or self.ask_qty == NULL):
             raise MemoryError(f"cannot allocate an L2Book of max_levels={max_levels}")
