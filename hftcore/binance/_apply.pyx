@@ -11,7 +11,7 @@ these functions parse and apply, and return the header for the caller to check.
 import numpy as np
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
-from libc.stdint cimport int8_t, int64_t, uint8_t
+from libc.stdint cimport int8_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
@@ -31,7 +31,8 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
-    quoted_dec8_at,
+    dec8_pair,
+    quoted_dec8_words,
     parse_int64,
     parse_level,
     read_time,
@@ -99,6 +100,7 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
                             LevelBuf *buf, Status *st) noexcept nogil:
     cdef bint done
     cdef int64_t price, qty
+    cdef uint64_t pi, pf, qi, qf
     cdef Py_ssize_t q
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
@@ -112,9 +114,9 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
         # the loads inside need none.
         q = -1
         if end - pos >= 39 and load_le16(p + pos) == 0x225B:  # '["'
-            q = quoted_dec8_at(p, pos + 2, &price)
+            q = quoted_dec8_words(p, pos + 2, &pi, &pf)
             if q >= 0 and load_le16(p + q) == 0x222C:  # ',"'
-                q = quoted_dec8_at(p, q + 2, &qty)
+                q = quoted_dec8_words(p, q + 2, &qi, &qf)
                 if q >= 0 and p[q] == 93:
                     q += 1
                 else:
@@ -122,6 +124,8 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
             else:
                 q = -1
         if q >= 0:
+            # Both numbers validated: their four digit groups convert together.
+            dec8_pair(pi, pf, qi, qf, <uint64_t *>&price, <uint64_t *>&qty)
             pos = q
         else:
             pos = parse_level(p, pos, end, &price, &qty, st)

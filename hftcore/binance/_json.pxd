@@ -41,11 +41,55 @@ cdef extern from *:
         return __builtin_mul_overflow(a, b, out);
     }
     #endif
+
+    /* Eight digit values 0..9 (most significant in the lowest byte) to their value, in
+       three multiply steps: pairs, then quads, then the two halves. */
+    static inline uint64_t hft_digits8(uint64_t v) {
+        v = v * 10 + (v >> 8);
+        return (((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+                (((v >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+    }
+
+    /* Two 8-decimal numbers from their digit words (integer part right-aligned with
+       leading zero digits, then the eight fraction digits): a = ai.af, b = bi.bf.
+       On x86-64 the four conversions share one SSE2 sequence (SSE2 is part of the
+       x86-64 baseline, so every wheel has it). */
+    #if defined(__x86_64__) || defined(_M_X64)
+    #include <emmintrin.h>
+    static inline __m128i hft_digits16_quads(uint64_t hi, uint64_t lo) {
+        __m128i v = _mm_set_epi64x((long long)lo, (long long)hi);
+        /* A 16-bit lane holds d0 + 256*d1; times 10*256 + 1 its high byte is 10*d0 + d1. */
+        v = _mm_srli_epi16(_mm_mullo_epi16(v, _mm_set1_epi16(10 * 256 + 1)), 8);
+        /* Pairs (p0, p1) to 100*p0 + p1 in 32-bit lanes. */
+        return _mm_madd_epi16(v, _mm_set1_epi32((1 << 16) | 100));
+    }
+    static inline void hft_dec8_pair(uint64_t ai, uint64_t af, uint64_t bi, uint64_t bf,
+                                     uint64_t *a, uint64_t *b) {
+        /* Quads (< 10000) to 16 bits, then 10000*q0 + q1: the four 8-digit values. */
+        __m128i v = _mm_packs_epi32(hft_digits16_quads(ai, af), hft_digits16_quads(bi, bf));
+        v = _mm_madd_epi16(v, _mm_set1_epi32((1 << 16) | 10000));
+        uint64_t x = (uint64_t)_mm_cvtsi128_si64(v);
+        uint64_t y = (uint64_t)_mm_cvtsi128_si64(_mm_srli_si128(v, 8));
+        *a = (x & 0xFFFFFFFFULL) * 100000000ULL + (x >> 32);
+        *b = (y & 0xFFFFFFFFULL) * 100000000ULL + (y >> 32);
+    }
+    #else
+    static inline void hft_dec8_pair(uint64_t ai, uint64_t af, uint64_t bi, uint64_t bf,
+                                     uint64_t *a, uint64_t *b) {
+        *a = hft_digits8(ai) * 100000000ULL + hft_digits8(af);
+        *b = hft_digits8(bi) * 100000000ULL + hft_digits8(bf);
+    }
+    #endif
     """
     int count_trailing_zeros "hft_ctz64"(uint64_t x) noexcept nogil
     const int64_t *POW10 "hft_pow10"  # 10**0 .. 10**18
     # a * b into ``out``; nonzero (and ``out`` unspecified) when it overflows int64
     int mul_overflow "hft_mul_ovf"(int64_t a, int64_t b, int64_t *out) noexcept nogil
+    # Eight digit values 0..9 (most significant in the lowest byte) to their value.
+    uint64_t swar_8_digits_value "hft_digits8"(uint64_t v) noexcept nogil
+    # Two 8-decimal numbers from their digit words (see quoted_dec8_words).
+    void dec8_pair "hft_dec8_pair"(uint64_t ai, uint64_t af, uint64_t bi, uint64_t bf,
+                                   uint64_t *a, uint64_t *b) noexcept nogil
 
 
 from hftcore._status cimport (
@@ -220,15 +264,6 @@ cdef inline bint swar_8_digits(uint64_t v) noexcept nogil:
             ((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL)
 
 
-cdef inline uint64_t swar_8_digits_value(uint64_t v) noexcept nogil:
-    # Eight digit values 0..9 (most significant in the lowest byte) to their value, in
-    # three multiply steps: pairs, then quads, then the two halves.
-    v = (v * 10) + (v >> 8)
-    v = (((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
-         (((v >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32
-    return v
-
-
 cdef inline int swar_digit_run(uint64_t t) noexcept nogil:
     # ``t`` = 8 input bytes minus '0' each. Bytes 0..9 are digits; the index of the
     # first other byte (8 if none). Borrows from non-digits only reach later bytes.
@@ -365,11 +400,14 @@ cdef inline Py_ssize_t parse_int64(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     return pos
 
 
-cdef inline Py_ssize_t quoted_dec8_at(const uint8_t *p, Py_ssize_t pos,
-                                      int64_t *out) noexcept nogil:
-    """``quoted_dec8`` without its length check: the caller guarantees at least 17
-    readable bytes at ``pos`` (the longest accepted form, ``dddddddd.dddddddd"``, reads
-    that far)."""
+cdef inline Py_ssize_t quoted_dec8_words(const uint8_t *p, Py_ssize_t pos,
+                                         uint64_t *int_digits,
+                                         uint64_t *frac_digits) noexcept nogil:
+    """Check ``1-7 digits . 8 digits "`` at ``pos`` (the caller guarantees 17 readable
+    bytes, the longest such form) and return the position after the quote, or -1 for
+    any other shape. The digit words (values 0..9, most significant in the lowest
+    byte) are left for ``swar_8_digits_value`` or ``dec8_pair``; the integer part is
+    right-aligned behind leading zero digits."""
     cdef uint64_t t, f
     cdef int nd
     t = load_le64(p + pos) - 0x3030303030303030ULL
@@ -382,9 +420,21 @@ cdef inline Py_ssize_t quoted_dec8_at(const uint8_t *p, Py_ssize_t pos,
     f = load_le64(p + pos) - 0x3030303030303030ULL
     if (f | (f + 0x7676767676767676ULL)) & 0x8080808080808080ULL or p[pos + 8] != 34:
         return -1
-    out[0] = <int64_t>(swar_8_digits_value(t << (8 * (8 - nd))) * 100000000ULL
-                       + swar_8_digits_value(f))
+    int_digits[0] = t << (8 * (8 - nd))
+    frac_digits[0] = f
     return pos + 9
+
+
+cdef inline Py_ssize_t quoted_dec8_at(const uint8_t *p, Py_ssize_t pos,
+                                      int64_t *out) noexcept nogil:
+    """``quoted_dec8`` without its length check: the caller guarantees at least 17
+    readable bytes at ``pos`` (the longest accepted form, ``dddddddd.dddddddd"``, reads
+    that far)."""
+    cdef uint64_t i, f
+    pos = quoted_dec8_words(p, pos, &i, &f)
+    if pos >= 0:
+        out[0] = <int64_t>(swar_8_digits_value(i) * 100000000ULL + swar_8_digits_value(f))
+    return pos
 
 
 cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
