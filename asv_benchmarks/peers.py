@@ -96,6 +96,14 @@ def version_of(dist: str) -> str:
 # -- inputs ---------------------------------------------------------------------------
 
 
+def _cache_key(*params, sample: bytes) -> str:
+    """Name of a cached input: its parameters and the first messages the generator
+    makes now, so a changed generator never reuses a stale cached corpus."""
+    h = hashlib.sha1(repr(params).encode())
+    h.update(sample)
+    return h.hexdigest()[:12]
+
+
 def itch_day(messages: int, symbols: int, seed: int = 1, dense: bool = False) -> tuple[Path, str]:
     """Path of a cached generated day and which generator made it.
 
@@ -112,7 +120,8 @@ def itch_day(messages: int, symbols: int, seed: int = 1, dense: bool = False) ->
         from peers import itch_day as fallback
 
         gen, source = fallback.generate, "asv_benchmarks/peers/itch_day.py"
-    key = hashlib.sha1(f"{source}-{messages}-{symbols}-{seed}".encode()).hexdigest()[:12]
+    sample = gen(messages=500, symbols=symbols, seed=seed)
+    key = _cache_key(source, messages, symbols, seed, sample=bytes(sample))
     path = CACHE / f"itch-{messages}-{symbols}-{key}.itch"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -305,7 +314,8 @@ def binance_corpus(messages: int, seed: int = 1) -> tuple[list[bytes], list[byte
         from peers import binance_corpus as fallback
 
         gen, source, sim_binance = fallback.generate, "asv_benchmarks/peers/binance_corpus.py", None
-    key = hashlib.sha1(f"{source}-{messages}-{seed}".encode()).hexdigest()[:12]
+    sample = b"".join(bytes(c) for c in gen(messages=500, seed=seed))
+    key = _cache_key(source, messages, seed, sample=sample)
     path = CACHE / f"binance-{messages}-{key}.ndjson"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
