@@ -33,8 +33,9 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
+    NumShape,
     dec8_pair,
-    quoted_dec8_words,
+    dec8_scan_guess,
     parse_int64,
     parse_level,
     read_time,
@@ -107,21 +108,25 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
     cdef int64_t price, qty
     cdef uint64_t pi, pf, qi, qf
     cdef Py_ssize_t q
+    cdef NumShape price_shape, qty_shape
+    price_shape.int_len = 0
+    qty_shape.int_len = 0
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
     if p[pos] == 93:
         return pos + 1
     while True:
-        # Fast path for the exact compact shape ``["d.dddddddd","d.dddddddd"]``;
-        # anything else (spaces, fewer decimals, signs, ...) takes parse_level. One
+        # Fast path for the compact shape ``["d.dddddddd","d.dd"]`` (1-7 integer
+        # digits, 1-8 decimals, as Binance prints); anything else (spaces, no point,
+        # signs, a 9th decimal, ...) takes parse_level. One
         # length check covers the longest such level (2 + 17 + 2 + 17 + 1 bytes), so
         # the loads inside need none.
         q = -1
         if end - pos >= 39 and load_le16(p + pos) == 0x225B:  # '["'
-            q = quoted_dec8_words(p, pos + 2, &pi, &pf)
+            q = dec8_scan_guess(p, pos + 2, &price_shape, &pi, &pf)
             if q >= 0 and load_le16(p + q) == 0x222C:  # ',"'
-                q = quoted_dec8_words(p, q + 2, &qi, &qf)
+                q = dec8_scan_guess(p, q + 2, &qty_shape, &qi, &qf)
                 if q >= 0 and p[q] == 93:
                     q += 1
                 else:

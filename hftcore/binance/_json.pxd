@@ -87,7 +87,7 @@ cdef extern from *:
     int mul_overflow "hft_mul_ovf"(int64_t a, int64_t b, int64_t *out) noexcept nogil
     # Eight digit values 0..9 (most significant in the lowest byte) to their value.
     uint64_t swar_8_digits_value "hft_digits8"(uint64_t v) noexcept nogil
-    # Two 8-decimal numbers from their digit words (see quoted_dec8_words).
+    # Two 8-decimal numbers from their digit words (see dec8_scan).
     void dec8_pair "hft_dec8_pair"(uint64_t ai, uint64_t af, uint64_t bi, uint64_t bf,
                                    uint64_t *a, uint64_t *b) noexcept nogil
 
@@ -210,6 +210,16 @@ cdef struct Out:
     Py_ssize_t n[7]               # rows used per table (TableId)
     Py_ssize_t cap[7]             # rows allocated per table
     int64_t counts[11]            # messages per MsgKind
+
+
+cdef struct NumShape:
+    # How the previous number of one field (a level's price, or its qty) was printed;
+    # int_len 0: none seen yet. See dec8_scan_guess.
+    Py_ssize_t int_len    # integer digits (1..7)
+    Py_ssize_t frac_len   # fraction digits (1..8)
+    uint64_t int_bits     # 0x80 in each of the int_len low bytes (the digit check)
+    uint64_t frac_bits    # 0x80 in each of the frac_len low bytes
+    uint64_t frac_keep    # 0xFF in each of the frac_len low bytes
 
 
 # ---- scanner primitives --------------------------------------------------------------
@@ -400,29 +410,73 @@ cdef inline Py_ssize_t parse_int64(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     return pos
 
 
-cdef inline Py_ssize_t quoted_dec8_words(const uint8_t *p, Py_ssize_t pos,
-                                         uint64_t *int_digits,
-                                         uint64_t *frac_digits) noexcept nogil:
-    """Check ``1-7 digits . 8 digits "`` at ``pos`` (the caller guarantees 17 readable
-    bytes, the longest such form) and return the position after the quote, or -1 for
-    any other shape. The digit words (values 0..9, most significant in the lowest
-    byte) are left for ``swar_8_digits_value`` or ``dec8_pair``; the integer part is
-    right-aligned behind leading zero digits."""
+cdef inline Py_ssize_t dec8_scan(const uint8_t *p, Py_ssize_t pos, uint64_t *int_digits,
+                                 uint64_t *frac_digits, int *int_len) noexcept nogil:
+    """Check ``1-7 digits . 1-8 digits "`` at ``pos`` (the caller guarantees 17
+    readable bytes, the longest such form) and return the position after the quote, or
+    -1 for any other shape. Spot prints every price and quantity with 8 decimals, USD-M
+    with the instrument's precision. The digit words (values 0..9, most significant in
+    the lowest byte) are left for ``swar_8_digits_value`` or ``dec8_pair``: the integer
+    part right-aligned behind leading zero digits, the fraction left-aligned and padded
+    with zero digits to eight. ``int_len`` receives the number of integer digits."""
     cdef uint64_t t, f
-    cdef int nd
+    cdef int nd, nf
     t = load_le64(p + pos) - 0x3030303030303030ULL
     nd = swar_digit_run(t)
     # 1..7 integer digits, then the point; 7 digits keep the value far below int64 max.
     if nd == 0 or nd == 8 or p[pos + nd] != 46:
         return -1
     pos += nd + 1
-    # The 8 fraction digits: one subtraction serves both the check and the value.
     f = load_le64(p + pos) - 0x3030303030303030ULL
-    if (f | (f + 0x7676767676767676ULL)) & 0x8080808080808080ULL or p[pos + 8] != 34:
+    nf = swar_digit_run(f)
+    # A 9th decimal digit is no closing quote: the general parser decides about it.
+    if nf == 0 or p[pos + nf] != 34:
         return -1
     int_digits[0] = t << (8 * (8 - nd))
-    frac_digits[0] = f
-    return pos + 9
+    # Keep the nf digits; the bytes after them become zero digits.
+    frac_digits[0] = f & (0xFFFFFFFFFFFFFFFFULL >> (8 * (8 - nf)))
+    int_len[0] = nd
+    return pos + nf + 1
+
+
+cdef inline uint64_t low_bytes(uint64_t byte, Py_ssize_t n) noexcept nogil:
+    """``byte`` repeated in the ``n`` (1..8) low bytes of a word."""
+    return (byte * 0x0101010101010101ULL) >> (8 * (8 - n))
+
+
+cdef inline Py_ssize_t dec8_scan_guess(const uint8_t *p, Py_ssize_t pos, NumShape *sh,
+                                       uint64_t *int_digits,
+                                       uint64_t *frac_digits) noexcept nogil:
+    """``dec8_scan`` that first checks the text against the shape of the previous number
+    of the same field (``sh``), then records the shape it found.
+
+    Why: the position of the next number depends on this one's digit counts, and
+    computing them is a chain of dependent operations on the loaded bytes; a guessed
+    shape that is checked (a predictable branch) lets the CPU start on the next number
+    before the check completes. A field keeps its shape from level to level (a symbol's
+    prices have the same number of digits), so the guess is usually right.
+    """
+    cdef uint64_t t, f
+    cdef Py_ssize_t fpos, q
+    cdef int nd
+    if sh.int_len != 0:
+        t = load_le64(p + pos) - 0x3030303030303030ULL
+        fpos = pos + sh.int_len + 1
+        f = load_le64(p + fpos) - 0x3030303030303030ULL
+        if ((((t | (t + 0x7676767676767676ULL)) & sh.int_bits)
+                | ((f | (f + 0x7676767676767676ULL)) & sh.frac_bits)) == 0
+                and p[fpos - 1] == 46 and p[fpos + sh.frac_len] == 34):
+            int_digits[0] = t << (8 * (8 - sh.int_len))
+            frac_digits[0] = f & sh.frac_keep
+            return fpos + sh.frac_len + 1
+    q = dec8_scan(p, pos, int_digits, frac_digits, &nd)
+    if q >= 0:
+        sh.int_len = nd
+        sh.frac_len = q - pos - nd - 2
+        sh.int_bits = low_bytes(0x80, nd)
+        sh.frac_bits = low_bytes(0x80, sh.frac_len)
+        sh.frac_keep = low_bytes(0xFF, sh.frac_len)
+    return q
 
 
 cdef inline Py_ssize_t quoted_dec8_at(const uint8_t *p, Py_ssize_t pos,
@@ -431,7 +485,8 @@ cdef inline Py_ssize_t quoted_dec8_at(const uint8_t *p, Py_ssize_t pos,
     readable bytes at ``pos`` (the longest accepted form, ``dddddddd.dddddddd"``, reads
     that far)."""
     cdef uint64_t i, f
-    pos = quoted_dec8_words(p, pos, &i, &f)
+    cdef int nd
+    pos = dec8_scan(p, pos, &i, &f, &nd)
     if pos >= 0:
         out[0] = <int64_t>(swar_8_digits_value(i) * 100000000ULL + swar_8_digits_value(f))
     return pos
@@ -439,7 +494,7 @@ cdef inline Py_ssize_t quoted_dec8_at(const uint8_t *p, Py_ssize_t pos,
 
 cdef inline Py_ssize_t quoted_dec8(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                                    int64_t *out) noexcept nogil:
-    """``1-7 digits . 8 digits "`` at ``pos`` (how Binance spot prints every price and
+    """``1-7 digits . 1-8 digits "`` at ``pos`` (how Binance prints every price and
     quantity) into ``out``; returns the position after the closing quote, or -1 when the
     text has any other shape (the caller then takes the general parser)."""
     if end - pos < 17:
