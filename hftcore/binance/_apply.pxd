@@ -3,6 +3,8 @@
 
 from libc.stdint cimport int64_t, uint64_t
 
+from hftcore.binance._json cimport NumShape
+
 
 cdef struct Level:
     int64_t price      # 8 implied decimals
@@ -15,6 +17,10 @@ cdef struct LevelBuf:
     Py_ssize_t n       # levels held
     Py_ssize_t cap     # capacity of ``levels``
     bint on_heap       # ``levels`` was malloc'd (free it)
+    # How the last JSON price / qty was printed: kept from message to message, so the
+    # parser can check its guess of the next one (see _json.dec8_scan_guess).
+    NumShape price_shape
+    NumShape qty_shape
 
 
 cdef struct DepthHead:

@@ -33,7 +33,6 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
-    NumShape,
     dec8_pair,
     dec8_scan_guess,
     parse_int64,
@@ -78,6 +77,15 @@ cdef enum:
 HEAD_FIELDS = {H_U: "U", H_u: "u", H_LAST: "lastUpdateId"}
 
 
+cdef inline void buf_init(LevelBuf *buf, Level *stack) noexcept nogil:
+    buf.levels = stack
+    buf.cap = STACK_LEVELS
+    buf.on_heap = False
+    buf.n = 0
+    buf.price_shape.int_len = buf.price_shape.frac_len = buf.price_shape.streak = 0
+    buf.qty_shape.int_len = buf.qty_shape.frac_len = buf.qty_shape.streak = 0
+
+
 cdef int push_level(LevelBuf *buf, int side, int64_t price, int64_t qty,
                     Py_ssize_t pos, Status *st) noexcept nogil:
     cdef Level *grown
@@ -108,9 +116,6 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
     cdef int64_t price, qty
     cdef uint64_t pi, pf, qi, qf
     cdef Py_ssize_t q
-    cdef NumShape price_shape, qty_shape
-    price_shape.int_len = 0
-    qty_shape.int_len = 0
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
@@ -124,9 +129,9 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
         # the loads inside need none.
         q = -1
         if end - pos >= 39 and load_le16(p + pos) == 0x225B:  # '["'
-            q = dec8_scan_guess(p, pos + 2, &price_shape, &pi, &pf)
+            q = dec8_scan_guess(p, pos + 2, &buf.price_shape, &pi, &pf)
             if q >= 0 and load_le16(p + q) == 0x222C:  # ',"'
-                q = dec8_scan_guess(p, q + 2, &qty_shape, &qi, &qf)
+                q = dec8_scan_guess(p, q + 2, &buf.qty_shape, &qi, &qf)
                 if q >= 0 and p[q] == 93:
                     q += 1
                 else:
@@ -298,9 +303,17 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
         return status_set(st, ST_ZERO_LENGTH, pos, 0, 0)
     if p[pos] != 123:
         return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-    r = diff_as_printed(p, pos, end, mult, h, buf, st)
-    if r >= 0:
-        return r
+    if at_lit(p, pos, end, b'{"stream":"', 11):
+        # The combined-stream envelope as Binance prints it: name first, then data.
+        r = skip_value(p, pos + 10, end, 1, st)
+        if r >= 0 and at_lit(p, r, end, b',"data":', 8):
+            r = diff_as_printed(p, r + 8, end, mult, h, buf, st)
+            if r >= 0 and at_lit(p, r, end, b'}', 1):
+                return r + 1
+    else:
+        r = diff_as_printed(p, pos, end, mult, h, buf, st)
+        if r >= 0:
+            return r
     # Any other shape: the general scanner, from a clean slate.
     head_init(h)
     buf.n = 0
@@ -466,10 +479,7 @@ cdef object apply_json_one(L2Book book, object msg, int64_t mult, bint checked,
     cdef Status st
     cdef Py_ssize_t r
     cdef int v = V_APPLIED
-    buf.levels = stack
-    buf.cap = STACK_LEVELS
-    buf.on_heap = False
-    buf.n = 0
+    buf_init(&buf, stack)
     status_clear(&st)
     if end > NOGIL_BYTES:
         with nogil:
@@ -682,10 +692,7 @@ def apply_depth_sbe(L2Book book not None, msg):
     cdef DepthHead h
     cdef Status st
     cdef Py_ssize_t r
-    buf.levels = stack
-    buf.cap = STACK_LEVELS
-    buf.on_heap = False
-    buf.n = 0
+    buf_init(&buf, stack)
     status_clear(&st)
     if end > NOGIL_BYTES:
         with nogil:
@@ -764,10 +771,7 @@ def apply_depth_json_many(L2Book book not None, data, str time_unit="ms"):
     cdef Py_ssize_t pos = 0, r = 0, n = 0
     heads = np.empty(end // 40 + 16, dtype=HEAD_DTYPE)
     cdef HeadRow[::1] out = heads
-    buf.levels = stack
-    buf.cap = STACK_LEVELS
-    buf.on_heap = False
-    buf.n = 0
+    buf_init(&buf, stack)
     status_clear(&st)
     with nogil:
         while True:
@@ -825,10 +829,7 @@ def apply_depth_sbe_many(L2Book book not None, data):
     # 8 + 18 + 4 + 4 + 1 = 35 bytes.
     heads = np.empty(end // 35 + 1, dtype=HEAD_DTYPE)
     cdef HeadRow[::1] out = heads
-    buf.levels = stack
-    buf.cap = STACK_LEVELS
-    buf.on_heap = False
-    buf.n = 0
+    buf_init(&buf, stack)
     status_clear(&st)
     with nogil:
         while pos < end:

@@ -26,6 +26,13 @@ cdef extern from *:
         1000000000LL, 10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL,
         100000000000000LL, 1000000000000000LL, 10000000000000000LL,
         100000000000000000LL, 1000000000000000000LL};
+    /* 0x80 / 0xFF in the n low bytes of a word, n = 0..8. */
+    static const uint64_t hft_low_bytes_80[9] = {
+        0x0ULL, 0x80ULL, 0x8080ULL, 0x808080ULL, 0x80808080ULL, 0x8080808080ULL,
+        0x808080808080ULL, 0x80808080808080ULL, 0x8080808080808080ULL};
+    static const uint64_t hft_low_bytes_ff[9] = {
+        0x0ULL, 0xFFULL, 0xFFFFULL, 0xFFFFFFULL, 0xFFFFFFFFULL, 0xFFFFFFFFFFULL,
+        0xFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFFFFFULL};
     #if defined(_MSC_VER)
     #include <intrin.h>
     static inline int hft_ctz64(unsigned long long x) {
@@ -83,6 +90,8 @@ cdef extern from *:
     """
     int count_trailing_zeros "hft_ctz64"(uint64_t x) noexcept nogil
     const int64_t *POW10 "hft_pow10"  # 10**0 .. 10**18
+    const uint64_t *LOW_BYTES_80 "hft_low_bytes_80"  # 0x80 in the n low bytes, n = 0..8
+    const uint64_t *LOW_BYTES_FF "hft_low_bytes_ff"  # 0xFF in the n low bytes
     # a * b into ``out``; nonzero (and ``out`` unspecified) when it overflows int64
     int mul_overflow "hft_mul_ovf"(int64_t a, int64_t b, int64_t *out) noexcept nogil
     # Eight digit values 0..9 (most significant in the lowest byte) to their value.
@@ -212,14 +221,17 @@ cdef struct Out:
     int64_t counts[11]            # messages per MsgKind
 
 
+cdef enum:
+    # A number shape is guessed once the field has kept it this many times in a row.
+    GUESS_AFTER = 16
+
+
 cdef struct NumShape:
-    # How the previous number of one field (a level's price, or its qty) was printed;
-    # int_len 0: none seen yet. See dec8_scan_guess.
-    Py_ssize_t int_len    # integer digits (1..7)
+    # How the previous numbers of one field (a level's price, or its qty) were printed;
+    # start with all zeros. See dec8_scan_guess.
+    Py_ssize_t int_len    # integer digits (1..7); 0: none seen yet
     Py_ssize_t frac_len   # fraction digits (1..8)
-    uint64_t int_bits     # 0x80 in each of the int_len low bytes (the digit check)
-    uint64_t frac_bits    # 0x80 in each of the frac_len low bytes
-    uint64_t frac_keep    # 0xFF in each of the frac_len low bytes
+    Py_ssize_t streak     # how many numbers in a row had this shape
 
 
 # ---- scanner primitives --------------------------------------------------------------
@@ -434,48 +446,47 @@ cdef inline Py_ssize_t dec8_scan(const uint8_t *p, Py_ssize_t pos, uint64_t *int
         return -1
     int_digits[0] = t << (8 * (8 - nd))
     # Keep the nf digits; the bytes after them become zero digits.
-    frac_digits[0] = f & (0xFFFFFFFFFFFFFFFFULL >> (8 * (8 - nf)))
+    frac_digits[0] = f & LOW_BYTES_FF[nf]
     int_len[0] = nd
     return pos + nf + 1
-
-
-cdef inline uint64_t low_bytes(uint64_t byte, Py_ssize_t n) noexcept nogil:
-    """``byte`` repeated in the ``n`` (1..8) low bytes of a word."""
-    return (byte * 0x0101010101010101ULL) >> (8 * (8 - n))
 
 
 cdef inline Py_ssize_t dec8_scan_guess(const uint8_t *p, Py_ssize_t pos, NumShape *sh,
                                        uint64_t *int_digits,
                                        uint64_t *frac_digits) noexcept nogil:
-    """``dec8_scan`` that first checks the text against the shape of the previous number
+    """``dec8_scan`` that first checks the text against the shape of the previous numbers
     of the same field (``sh``), then records the shape it found.
 
     Why: the position of the next number depends on this one's digit counts, and
     computing them is a chain of dependent operations on the loaded bytes; a guessed
     shape that is checked (a predictable branch) lets the CPU start on the next number
-    before the check completes. A field keeps its shape from level to level (a symbol's
-    prices have the same number of digits), so the guess is usually right.
+    before the check completes. Prices keep their shape from level to level (a symbol's
+    prices have the same number of digits); quantities often do not, and a wrong guess
+    costs more than none, so a shape is guessed only after GUESS_AFTER numbers in a row
+    had it.
     """
     cdef uint64_t t, f
-    cdef Py_ssize_t fpos, q
+    cdef Py_ssize_t fpos, q, frac_len
     cdef int nd
-    if sh.int_len != 0:
+    if sh.streak >= GUESS_AFTER:
         t = load_le64(p + pos) - 0x3030303030303030ULL
         fpos = pos + sh.int_len + 1
         f = load_le64(p + fpos) - 0x3030303030303030ULL
-        if ((((t | (t + 0x7676767676767676ULL)) & sh.int_bits)
-                | ((f | (f + 0x7676767676767676ULL)) & sh.frac_bits)) == 0
+        # The high bit of each byte that must be a digit (table lookups, not shifts:
+        # x86 shifts by a variable count all need CL).
+        if ((((t | (t + 0x7676767676767676ULL)) & LOW_BYTES_80[sh.int_len])
+                | ((f | (f + 0x7676767676767676ULL)) & LOW_BYTES_80[sh.frac_len])) == 0
                 and p[fpos - 1] == 46 and p[fpos + sh.frac_len] == 34):
             int_digits[0] = t << (8 * (8 - sh.int_len))
-            frac_digits[0] = f & sh.frac_keep
+            frac_digits[0] = f & LOW_BYTES_FF[sh.frac_len]
             return fpos + sh.frac_len + 1
     q = dec8_scan(p, pos, int_digits, frac_digits, &nd)
     if q >= 0:
+        # Branch-free: whether the shape changed is itself hard to predict.
+        frac_len = q - pos - nd - 2
+        sh.streak = (sh.streak + 1) * ((nd == sh.int_len) & (frac_len == sh.frac_len))
         sh.int_len = nd
-        sh.frac_len = q - pos - nd - 2
-        sh.int_bits = low_bytes(0x80, nd)
-        sh.frac_bits = low_bytes(0x80, sh.frac_len)
-        sh.frac_keep = low_bytes(0xFF, sh.frac_len)
+        sh.frac_len = frac_len
     return q
 
 
