@@ -2,6 +2,7 @@
 built from json.loads + decimal.Decimal (and, for SBE, from the struct-level values)."""
 
 import json
+import random
 from decimal import Decimal
 
 import numpy as np
@@ -360,3 +361,156 @@ def test_compact_levels_at_the_end_of_the_buffer(width):
             book = L2Book()
             apply(book, data)
             assert_same(book, ref)
+
+
+# -- Binance's print shape (fast path) and any other shape (general scanner) agree -----
+
+
+def _general(msg: bytes) -> bytes:
+    """The same message with a space after its opening brace: no longer Binance's exact
+    print shape, so the general scanner reads it."""
+    return msg[:1] + b" " + msg[1:]
+
+
+def _streams(market, envelope, n=3000, seed=8):
+    msgs = [m for m in sim.generate_messages(n, seed=seed, market=market)
+            if b'"depthUpdate"' in m]  # fmt: skip
+    if envelope:
+        msgs = [b'{"stream":"btcusdt@depth@100ms","data":' + m + b"}" for m in msgs]
+    return msgs
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+@pytest.mark.parametrize("envelope", [False, True])
+def test_printed_and_general_paths_agree(market, envelope):
+    msgs = _streams(market, envelope)
+    fast, general, ref = L2Book(), L2Book(), RefBook()
+    for m in msgs:
+        assert apply_depth_json(fast, m) == apply_depth_json(general, _general(m))
+        ref.apply_json(m)
+    assert_same(fast, ref)
+    assert_same(general, ref)
+    many = L2Book()
+    heads = apply_depth_json_many(many, b"\n".join(msgs))
+    general_heads = apply_depth_json_many(L2Book(), b"\n".join(_general(m) for m in msgs))
+    assert heads.tolist() == general_heads.tolist()
+    assert_same(many, ref)
+
+
+SNAPSHOT = (
+    [(100 * 10**8 - k * 10**6, 10**8 + k) for k in range(30)],
+    [(100 * 10**8 + (k + 1) * 10**6, 2 * 10**8 + k) for k in range(30)],
+)
+
+
+def _outcome(msg: bytes):
+    book = L2Book(max_levels=40)
+    book.load_snapshot(*SNAPSHOT)
+    before = [d.tolist() for d in book.depth()]
+    try:
+        head = apply_depth_json(book, msg)
+    except DecodeError as e:
+        assert [d.tolist() for d in book.depth()] == before  # untouched
+        return ("error", e.reason, e.offset)
+    return ("ok", tuple(head), [d.tolist() for d in book.depth()], book.dropped)
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+@pytest.mark.parametrize("envelope", [False, True])
+def test_fast_path_fuzz_matches_general_path(market, envelope):
+    # Corrupt, delete and truncate bytes of printed diffs: the fast path must accept and
+    # reject exactly what the general scanner does, with the same values and errors.
+    rng = random.Random(f"{market}-{envelope}")
+    msgs = _streams(market, envelope, n=400, seed=11)[:40]
+    alphabet = b'0123456789.",[]{}:-e x\\'
+    variants = []
+    for m in msgs:
+        for _ in range(12):
+            i = rng.randrange(1, len(m))
+            variants.append(m[:i] + bytes([rng.choice(alphabet)]) + m[i + 1 :])
+            variants.append(m[:i] + m[i + 1 :])
+            variants.append(m[:i])
+    accepted = 0
+    for v in variants:
+        fast, general = _outcome(v), _outcome(_general(v))
+        if fast[0] == "error":
+            assert general[0] == "error", v
+            assert general[1] == fast[1], v
+            assert general[2] == fast[2] + (1 if fast[2] >= 1 else 0), v
+        else:
+            assert general == fast, v
+            accepted += 1
+    assert 0 < accepted < len(variants)  # both outcomes were exercised
+
+
+def _number(rng, int_len, frac_len):
+    first = str(rng.randrange(1, 10)) if int_len > 1 else str(rng.randrange(10))
+    rest = "".join(str(rng.randrange(10)) for _ in range(int_len - 1))
+    return first + rest + "." + "".join(str(rng.randrange(10)) for _ in range(frac_len))
+
+
+def test_guessed_number_shapes_follow_every_change():
+    # The parser guesses each field's shape from its previous numbers (and checks the
+    # guess): runs of one shape long enough to be guessed, then changes of integer
+    # digits (1-7) and decimals (1-8), across levels, sides and messages.
+    rng = random.Random(12)
+    ref, lines = RefBook(), []
+    shapes = {"p": (5, 2), "q": (1, 8)}
+    for u in range(1, 400):
+        sides = []
+        for _side in range(2):
+            rows = []
+            for _ in range(rng.randrange(0, 30)):
+                for field in shapes:
+                    if rng.random() < 0.03:
+                        shapes[field] = (rng.randrange(1, 8), rng.randrange(1, 9))
+                price = _number(rng, *shapes["p"])
+                qty = (
+                    "0." + "0" * shapes["q"][1]
+                    if rng.random() < 0.1
+                    else _number(rng, *shapes["q"])
+                )
+                rows.append((price, qty))
+            sides.append(rows)
+        msg = _diff(u, u, bids=sides[0], asks=sides[1])
+        ref.apply_json(msg)
+        lines.append(msg.encode())
+    many, one = L2Book(max_levels=50_000), L2Book(max_levels=50_000)  # no drops
+    apply_depth_json_many(many, b"\n".join(lines))
+    for m in lines:
+        apply_depth_json(one, m)
+    assert_same(many, ref)
+    assert_same(one, ref)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        ("43250.1234567x", True),
+        ("43250.123456789", True),  # a 9th decimal that is not zero
+        ("43250.123456780", False),  # a 9th decimal zero: the general parser's rule
+        ("43250.", True),
+        ("432501.12345678", False),  # one more integer digit than the run before
+        ("4325.12345678", False),
+        ("43250.1234567", False),
+        ("43250.12345678 ", True),  # inside the quotes
+    ],
+)
+def test_number_after_a_guessed_run(bad, error):
+    # 40 levels of one shape (guessed by then), then one number of another shape.
+    good = [(f"{43000 + k}.12345678", "1.50000000") for k in range(40)]
+    msg = _diff(1, 1, bids=good + [(bad, "2.00000000")]).encode()
+    book = L2Book()
+    if error:
+        with pytest.raises(DecodeError):
+            apply_depth_json(book, msg)
+        assert len(book) == 0
+        # In a batch the guess carries over from the message before.
+        with pytest.raises(DecodeError):
+            apply_depth_json_many(book, b"\n".join([_diff(0, 0, bids=good).encode(), msg]))
+        assert book.bid_count == 40  # the first message only
+    else:
+        ref = RefBook()
+        ref.apply_json(msg)
+        apply_depth_json(book, msg)
+        assert_same(book, ref)

@@ -362,3 +362,43 @@ def test_apply_depth_json_and_sbe_delegate():
     assert head.final_update_id == 9
     assert book.bid_count == 0
     assert book.depth()[1].tolist() == [[101 * E8, 1], [102 * E8, 3]]
+
+
+def _level_text(v: int) -> str:
+    whole, frac = divmod(v, E8)
+    return f"{whole}.{frac:08d}"
+
+
+@pytest.mark.parametrize("order", ["best_first", "worst_first", "shuffled"])
+@pytest.mark.parametrize("max_levels", [3, 16, 5000])
+def test_message_level_order_matches_reference(order, max_levels):
+    # Each level's search starts where the previous level of its message landed
+    # (Binance lists levels best first); any other order must give the same book.
+    from hftcore.binance import apply_depth_json_many
+
+    rng = random.Random(f"{order}-{max_levels}")
+    book, ref = L2Book(max_levels=max_levels), RefBook(max_levels)
+    lines = []
+    for u in range(1, 400):
+        sides = []
+        for side in (0, 1):
+            n = rng.randrange(0, 25)
+            offs = sorted(rng.sample(range(1, 120), n))  # best first
+            if order == "worst_first":
+                offs.reverse()
+            elif order == "shuffled":
+                rng.shuffle(offs)
+            rows = []
+            for off in offs:
+                price = (10_000 - off if side == 0 else 10_000 + off) * E8 // 100
+                qty = 0 if rng.random() < 0.25 else rng.randrange(1, 10**9)
+                rows.append((price, qty))
+                ref.update(side, price, qty)
+            sides.append(",".join(f'["{_level_text(p)}","{_level_text(q)}"]' for p, q in rows))
+        lines.append(
+            f'{{"e":"depthUpdate","E":1,"s":"X","U":{u},"u":{u},"b":[{sides[0]}],"a":[{sides[1]}]}}'
+        )
+    apply_depth_json_many(book, "\n".join(lines).encode())
+    assert_same(book, ref)
+    if max_levels == 3:
+        assert book.dropped > 0
