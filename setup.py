@@ -3,8 +3,9 @@
 Environment switches
 --------------------
 HFTCORE_DEBUG=1
-    Bounds checks and wraparound on, ``-O0 -g``: the debug build the test suite also
-    runs against (see CONTRIBUTING.md).
+    Bounds checks and wraparound on, ``-O0 -g``, and the portable code paths instead of
+    the SIMD ones (``HFTCORE_NO_SIMD``): the debug build the test suite also runs
+    against (see CONTRIBUTING.md), so both paths are tested.
 HFTCORE_PROFILE=1
     Release directives, but ``-g -fno-omit-frame-pointer`` so native profilers
     (py-spy --native, perf) can walk the stacks.
@@ -46,7 +47,7 @@ else:
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
-    macros.append(("HFTCORE_DEBUG", "1"))
+    macros += [("HFTCORE_DEBUG", "1"), ("HFTCORE_NO_SIMD", "1")]
 
 
 def _mode_changed():

@@ -61,7 +61,8 @@ cdef extern from *:
        leading zero digits, then the eight fraction digits): a = ai.af, b = bi.bf.
        On x86-64 the four conversions share one SSE2 sequence (SSE2 is part of the
        x86-64 baseline, so every wheel has it). */
-    #if defined(__x86_64__) || defined(_M_X64)
+    #if (defined(__x86_64__) || defined(_M_X64)) && !defined(HFTCORE_NO_SIMD)
+    #define HFT_DIGITS_SSE2 1
     #include <emmintrin.h>
     static inline __m128i hft_digits16_quads(uint64_t hi, uint64_t lo) {
         __m128i v = _mm_set_epi64x((long long)lo, (long long)hi);
@@ -81,6 +82,7 @@ cdef extern from *:
         *b = (y & 0xFFFFFFFFULL) * 100000000ULL + (y >> 32);
     }
     #else
+    #define HFT_DIGITS_SSE2 0
     static inline void hft_dec8_pair(uint64_t ai, uint64_t af, uint64_t bi, uint64_t bf,
                                      uint64_t *a, uint64_t *b) {
         *a = hft_digits8(ai) * 100000000ULL + hft_digits8(af);
@@ -96,6 +98,9 @@ cdef extern from *:
     int mul_overflow "hft_mul_ovf"(int64_t a, int64_t b, int64_t *out) noexcept nogil
     # Eight digit values 0..9 (most significant in the lowest byte) to their value.
     uint64_t swar_8_digits_value "hft_digits8"(uint64_t v) noexcept nogil
+    # 1 when dec8_pair is the SSE2 sequence, 0 for the portable one (other CPUs, and
+    # builds with HFTCORE_NO_SIMD: the debug build tests that path).
+    int DIGITS_SSE2 "HFT_DIGITS_SSE2"
     # Two 8-decimal numbers from their digit words (see dec8_scan).
     void dec8_pair "hft_dec8_pair"(uint64_t ai, uint64_t af, uint64_t bi, uint64_t bf,
                                    uint64_t *a, uint64_t *b) noexcept nogil

@@ -1119,3 +1119,7 @@ cdef Py_ssize_t next_line(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end) noex
 
 # Errors kept by ``errors="skip"`` (all are counted).
 MAX_KEPT_ERRORS = 100
+
+# The digit conversion this build uses for prices and quantities: SSE2 on x86-64
+# release builds, the portable one elsewhere and in the debug build (same values).
+SIMD_DIGITS = bool(DIGITS_SSE2)
