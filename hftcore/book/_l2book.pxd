@@ -162,13 +162,19 @@ cdef inline Py_ssize_t l2_side_set(bint bid, int64_t *px, int64_t *qt,
     return i
 
 
+cdef inline Py_ssize_t book_set_level_from(L2Book book, int side, int64_t price,
+                                           int64_t qty, Py_ssize_t hint) noexcept nogil:
+    """``book.set_level(side, price, qty)``, the search starting at ``hint`` (see
+    ``l2_side_set``); returns the hint for the next level of the same side."""
+    book.updates += 1
+    if side == BID:
+        return l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids,
+                           book.max_levels, &book.dropped, price, qty, hint)
+    return l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks, book.max_levels,
+                       &book.dropped, price, qty, hint)
+
+
 cdef inline void book_set_level(L2Book book, int side, int64_t price,
                                 int64_t qty) noexcept nogil:
     """``book.set_level(side, price, qty)`` without the virtual call."""
-    book.updates += 1
-    if side == BID:
-        l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids, book.max_levels,
-                    &book.dropped, price, qty, book.n_bids)
-    else:
-        l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks, book.max_levels,
-                    &book.dropped, price, qty, book.n_asks)
+    book_set_level_from(book, side, price, qty, book.max_levels)

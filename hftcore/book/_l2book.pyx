@@ -221,6 +221,7 @@ cdef class L2Book:
         cdef const int64_t[::1] p = _int64_array(prices, "prices").reshape(-1)
         cdef const int64_t[::1] q = _int64_array(qtys, "qtys").reshape(-1)
         cdef Py_ssize_t n = p.shape[0], i, bad = -1
+        cdef Py_ssize_t hint = self.max_levels  # the touch
         if q.shape[0] != n:
             raise ValueError(f"prices has {n} rows but qtys has {q.shape[0]}")
         with nogil:
@@ -229,8 +230,10 @@ cdef class L2Book:
                     bad = i
                     break
             if bad < 0:
+                # Each search starts where the previous row landed: rows taken from
+                # depth messages come best first within a message.
                 for i in range(n):
-                    book_set_level(self, s, p[i], q[i])
+                    hint = book_set_level_from(self, s, p[i], q[i], hint)
         if bad >= 0:
             raise ValueError(f"negative quantity {q[bad]} at row {bad} (price {p[bad]})")
 
@@ -256,6 +259,7 @@ cdef class L2Book:
         cdef int s = parse_side(side)
         cdef const int64_t[:, ::1] rows
         cdef Py_ssize_t n, i, bad = -1
+        cdef Py_ssize_t hint = self.max_levels  # the touch
         if (isinstance(levels, np.ndarray) and levels.dtype == np.int64
                 and levels.ndim == 2 and levels.shape[1] == 2
                 and levels.flags.c_contiguous):
@@ -270,7 +274,7 @@ cdef class L2Book:
                     break
             if bad < 0:
                 for i in range(n):
-                    book_set_level(self, s, rows[i, 0], rows[i, 1])
+                    hint = book_set_level_from(self, s, rows[i, 0], rows[i, 1], hint)
         if bad >= 0:
             raise ValueError(f"negative quantity {rows[bad, 1]} at row {bad} "
                              f"(price {rows[bad, 0]})")
