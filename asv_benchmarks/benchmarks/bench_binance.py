@@ -87,11 +87,13 @@ class DepthApply:
     """Depth diffs of one symbol decoded and applied to an L2Book.
 
     ``json_many`` / ``sbe_many``: one nogil loop over a buffer (``apply_depth_json_many``
-    / ``apply_depth_sbe_many``); ``json_each`` / ``sbe_each``: one Python call per message (``apply_depth_json`` /
+    / ``apply_depth_sbe_many``); ``usdm_many`` / ``combined_many``: the same events as
+    USD-M futures print them, and spot in combined-stream envelopes; ``json_each`` /
+    ``sbe_each``: one Python call per message (``apply_depth_json`` /
     ``apply_depth_sbe``), the shape of a live feed handler.
     """
 
-    params = ["json_many", "sbe_many", "json_each", "sbe_each"]
+    params = ["json_many", "usdm_many", "combined_many", "sbe_many", "json_each", "sbe_each"]
     param_names = ["path"]
 
     def setup(self, path):
@@ -103,10 +105,19 @@ class DepthApply:
         self.json_msgs = js["depth"]
         self.sbe_msgs = sbe["depth"]
         self.buf = b"\n".join(self.json_msgs)
-        self.n_levels = len(binance.decode_many(self.buf)["depth"])
         many, one_json, one_sbe = (binance.apply_depth_json_many, binance.apply_depth_json,
                                    binance.apply_depth_sbe)  # fmt: skip
-        if path == "json_many":
+        if path == "usdm_many":
+            from hftcore.sim import binance as sim
+
+            events = sim.generate_events(N_MESSAGES, seed=0, symbols=("BTCUSDT",), market="usdm")
+            self.buf = b"\n".join(sim.render_json(e, "usdm") for e in events if e.kind == "depth")
+        elif path == "combined_many":
+            self.buf = b"\n".join(
+                b'{"stream":"btcusdt@depth@100ms","data":' + m + b"}" for m in self.json_msgs
+            )
+        self.n_levels = len(binance.decode_many(self.buf)["depth"])
+        if path.endswith("_many") and path != "sbe_many":
             self.run = lambda book: many(book, self.buf)
         elif path == "sbe_many":
             from hftcore.binance._apply import apply_depth_sbe_many
