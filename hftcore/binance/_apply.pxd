@@ -17,10 +17,9 @@ cdef struct LevelBuf:
     Py_ssize_t n       # levels held
     Py_ssize_t cap     # capacity of ``levels``
     bint on_heap       # ``levels`` was malloc'd (free it)
-    # How the last JSON price / qty was printed: kept from message to message, so the
-    # parser can check its guess of the next one (see _json.dec8_scan_guess).
-    NumShape price_shape
-    NumShape qty_shape
+    # How the last JSON prices / quantities were printed: kept from message to message,
+    # so the parser can check its guess of the next one (see _json.dec8_scan_guess).
+    NumShape shapes[2]
 
 
 cdef struct DepthHead:

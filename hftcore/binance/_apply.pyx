@@ -15,7 +15,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 from hftcore._bytes cimport load_le16, load_le64
 from hftcore._status cimport (
@@ -33,8 +33,7 @@ from hftcore._status cimport (
     status_set,
 )
 from hftcore.binance._json cimport (
-    dec8_pair,
-    dec8_scan_guess,
+    level_as_printed,
     parse_int64,
     parse_level,
     read_time,
@@ -82,8 +81,7 @@ cdef inline void buf_init(LevelBuf *buf, Level *stack) noexcept nogil:
     buf.cap = STACK_LEVELS
     buf.on_heap = False
     buf.n = 0
-    buf.price_shape.int_len = buf.price_shape.frac_len = buf.price_shape.streak = 0
-    buf.qty_shape.int_len = buf.qty_shape.frac_len = buf.qty_shape.streak = 0
+    memset(buf.shapes, 0, sizeof(buf.shapes))
 
 
 cdef int push_level(LevelBuf *buf, int side, int64_t price, int64_t qty,
@@ -114,7 +112,6 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
                             LevelBuf *buf, Status *st) noexcept nogil:
     cdef bint done
     cdef int64_t price, qty
-    cdef uint64_t pi, pf, qi, qf
     cdef Py_ssize_t q
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
@@ -122,28 +119,8 @@ cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, in
     if p[pos] == 93:
         return pos + 1
     while True:
-        # Fast path for the compact shape ``["d.dddddddd","d.dd"]`` (1-7 integer
-        # digits, 1-8 decimals, as Binance prints); anything else (spaces, no point,
-        # signs, a 9th decimal, ...) takes parse_level. One
-        # length check covers the longest such level (2 + 17 + 2 + 17 + 1 bytes), so
-        # the loads inside need none.
-        q = -1
-        if end - pos >= 39 and load_le16(p + pos) == 0x225B:  # '["'
-            q = dec8_scan_guess(p, pos + 2, &buf.price_shape, &pi, &pf)
-            if q >= 0 and load_le16(p + q) == 0x222C:  # ',"'
-                q = dec8_scan_guess(p, q + 2, &buf.qty_shape, &qi, &qf)
-                if q >= 0 and p[q] == 93:
-                    q += 1
-                else:
-                    q = -1
-            else:
-                q = -1
-        if q >= 0:
-            # Both numbers validated: their four digit groups convert together.
-            dec8_pair(pi, pf, qi, qf, <uint64_t *>&price, <uint64_t *>&qty)
-            pos = q
-        else:
-            pos = parse_level(p, pos, end, &price, &qty, st)
+        q = level_as_printed(p, pos, end, buf.shapes, &price, &qty)
+        pos = q if q >= 0 else parse_level(p, pos, end, &price, &qty, st)
         if pos < 0 or push_level(buf, side, price, qty, pos, st) < 0:
             return -1
         # The compact separator ``,[`` first: no whitespace scan between levels.

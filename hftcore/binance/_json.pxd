@@ -15,7 +15,7 @@ invite silent misreads.
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
-from hftcore._bytes cimport load_le64
+from hftcore._bytes cimport load_le16, load_le64
 
 
 cdef extern from *:
@@ -213,19 +213,6 @@ cdef enum TableId:
     N_TABLES = 7
 
 
-cdef struct Out:
-    TradeRow *trades
-    AggTradeRow *agg_trades
-    BookTickerRow *book_ticker
-    DepthRow *depth
-    DepthRow *snapshots
-    KlineRow *klines
-    uint8_t *kinds                # one per message: a MsgKind
-    Py_ssize_t n[7]               # rows used per table (TableId)
-    Py_ssize_t cap[7]             # rows allocated per table
-    int64_t counts[11]            # messages per MsgKind
-
-
 cdef enum:
     # A number shape is guessed once the field has kept it this many times in a row.
     GUESS_AFTER = 16
@@ -237,6 +224,20 @@ cdef struct NumShape:
     Py_ssize_t int_len    # integer digits (1..7); 0: none seen yet
     Py_ssize_t frac_len   # fraction digits (1..8)
     Py_ssize_t streak     # how many numbers in a row had this shape
+
+
+cdef struct Out:
+    TradeRow *trades
+    AggTradeRow *agg_trades
+    BookTickerRow *book_ticker
+    DepthRow *depth
+    DepthRow *snapshots
+    KlineRow *klines
+    uint8_t *kinds                # one per message: a MsgKind
+    Py_ssize_t n[7]               # rows used per table (TableId)
+    Py_ssize_t cap[7]             # rows allocated per table
+    int64_t counts[11]            # messages per MsgKind
+    NumShape shapes[2]            # price / qty print shapes, kept across levels
 
 
 # ---- scanner primitives --------------------------------------------------------------
@@ -548,6 +549,31 @@ cdef inline Py_ssize_t parse_decimal_value(const uint8_t *p, Py_ssize_t pos,
     if p[start] == 48 and start + 1 < end and is_digit(p[start + 1]):  # no leading zeros
         return status_set(st, ST_BAD_NUMBER, start, 0, 0)
     return pos
+
+
+cdef inline Py_ssize_t level_as_printed(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                        NumShape *shapes, int64_t *price,
+                                        int64_t *qty) noexcept nogil:
+    """One ``["price","qty"]`` level exactly as Binance prints it (compact; each number
+    1-7 integer digits and 1-8 decimals) at ``pos``; returns the position after its
+    ``]``, or -1 for any other shape (the caller then takes ``parse_level``, which
+    decides about spaces, signs, a 9th decimal, ...). ``shapes``: the price and qty
+    NumShape kept across levels (see dec8_scan_guess)."""
+    cdef uint64_t pi, pf, qi, qf
+    cdef Py_ssize_t q
+    # One length check covers the longest such level (2 + 17 + 2 + 17 + 1 bytes), so
+    # the loads inside need none.
+    if end - pos < 39 or load_le16(p + pos) != 0x225B:  # '["'
+        return -1
+    q = dec8_scan_guess(p, pos + 2, &shapes[0], &pi, &pf)
+    if q < 0 or load_le16(p + q) != 0x222C:  # ',"'
+        return -1
+    q = dec8_scan_guess(p, q + 2, &shapes[1], &qi, &qf)
+    if q < 0 or p[q] != 93:
+        return -1
+    # Both numbers validated: their four digit groups convert together.
+    dec8_pair(pi, pf, qi, qf, <uint64_t *>price, <uint64_t *>qty)
+    return q + 1
 
 
 cdef inline Py_ssize_t parse_level(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,

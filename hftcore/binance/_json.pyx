@@ -399,19 +399,21 @@ cdef inline Py_ssize_t read_bool(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
 cdef Py_ssize_t read_levels(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                             DepthRow *rows, Py_ssize_t base, Py_ssize_t cap,
                             Py_ssize_t *count, uint8_t side, int table,
-                            int64_t msg_index, Status *st) noexcept nogil:
+                            int64_t msg_index, NumShape *shapes,
+                            Status *st) noexcept nogil:
     """An array of levels at ``pos`` (its ``[``) into ``rows[base + count ...]``."""
     cdef bint done
     cdef int64_t price, qty
     cdef DepthRow *r
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, q
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
     if p[pos] == 93:
         return pos + 1
     while True:
-        pos = parse_level(p, pos, end, &price, &qty, st)
+        q = level_as_printed(p, pos, end, shapes, &price, &qty)
+        pos = q if q >= 0 else parse_level(p, pos, end, &price, &qty, st)
         if pos < 0:
             return -1
         i = base + count[0]
@@ -423,6 +425,10 @@ cdef Py_ssize_t read_levels(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         r.side = side
         r.msg_index = msg_index
         count[0] += 1
+        # The compact separator ``,[`` first: no whitespace scan between levels.
+        if end - pos > 1 and p[pos] == 44 and p[pos + 1] == 91:
+            pos += 1
+            continue
         pos = after_item(p, pos, end, 93, &done, st)
         if pos < 0 or done:
             return pos
@@ -562,7 +568,8 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                         fl.seen |= 1ULL << F_a_arr
                     pos = read_levels(p, pos, end, out.depth, out.n[<int>T_DEPTH],
                                       out.cap[<int>T_DEPTH], &fl.n_depth,
-                                      0 if c == 98 else 1, T_DEPTH, msg_index, st)
+                                      0 if c == 98 else 1, T_DEPTH, msg_index,
+                                      out.shapes, st)
                 elif v == 34:
                     if c == 98:
                         fl.seen |= 1ULL << F_b_str
@@ -648,12 +655,12 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             fl.seen |= 1ULL << F_bids
             pos = read_levels(p, pos, end, out.snapshots, out.n[<int>T_SNAPSHOTS],
                               out.cap[<int>T_SNAPSHOTS], &fl.n_snap, 0, T_SNAPSHOTS,
-                              msg_index, st)
+                              msg_index, out.shapes, st)
         elif key_is(p, ks, klen, b"asks", 4) and v == 91:
             fl.seen |= 1ULL << F_asks
             pos = read_levels(p, pos, end, out.snapshots, out.n[<int>T_SNAPSHOTS],
                               out.cap[<int>T_SNAPSHOTS], &fl.n_snap, 1, T_SNAPSHOTS,
-                              msg_index, st)
+                              msg_index, out.shapes, st)
         elif key_is(p, ks, klen, b"lastUpdateId", 12) and num:
             pos = parse_int64(p, pos, end, &fl.last_update_id, st)
             fl.seen |= 1ULL << F_lastUpdateId
@@ -990,6 +997,7 @@ cdef class OutBuffers:
             self.out.n[t] = 0
         for t in range(N_KINDS):
             self.out.counts[t] = 0
+        memset(self.out.shapes, 0, sizeof(self.out.shapes))
         self._bind()
 
     cdef void _bind(self):
