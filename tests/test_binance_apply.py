@@ -15,6 +15,7 @@ from hftcore.binance import (
     apply_depth_json,
     apply_depth_json_many,
     apply_depth_sbe,
+    decode_many,
     sbe_encode,
 )
 from hftcore.book import L2Book
@@ -454,7 +455,7 @@ def test_guessed_number_shapes_follow_every_change():
     # guess): runs of one shape long enough to be guessed, then changes of integer
     # digits (1-7) and decimals (1-8), across levels, sides and messages.
     rng = random.Random(12)
-    ref, lines = RefBook(), []
+    ref, lines, rows_expected = RefBook(), [], []
     shapes = {"p": (5, 2), "q": (1, 8)}
     for u in range(1, 400):
         sides = []
@@ -471,6 +472,7 @@ def test_guessed_number_shapes_follow_every_change():
                     else _number(rng, *shapes["q"])
                 )
                 rows.append((price, qty))
+                rows_expected.append((_side, fx(price), fx(qty)))
             sides.append(rows)
         msg = _diff(u, u, bids=sides[0], asks=sides[1])
         ref.apply_json(msg)
@@ -481,6 +483,12 @@ def test_guessed_number_shapes_follow_every_change():
         apply_depth_json(one, m)
     assert_same(many, ref)
     assert_same(one, ref)
+    # decode_many's depth table reads levels with the same guessing parser.
+    depth = decode_many(b"\n".join(lines))["depth"]
+    got = list(
+        zip(depth["side"].tolist(), depth["price"].tolist(), depth["qty"].tolist(), strict=True)
+    )
+    assert got == rows_expected
 
 
 @pytest.mark.parametrize(
