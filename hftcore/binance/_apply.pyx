@@ -311,8 +311,8 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
 cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nogil:
     # Levels come in runs of one side (a message's "b" then "a" array): one inner loop
     # per run applies them with the side fixed, so there is no side test per level.
-    # Each level's search starts where the previous one of its run landed (the
-    # levels of a Binance message come best first).
+    # Each level's search starts where the previous one of its run landed: few steps
+    # when a message lists its levels best first.
     cdef Py_ssize_t i = 0, j, n = buf.n, hint
     cdef const Level *lv = buf.levels
     if h.is_snapshot:

@@ -56,9 +56,9 @@ cdef inline Py_ssize_t l2_lower_bound(bint bid, const int64_t *px, Py_ssize_t n,
     """Index of the first level not worse than ``price`` (``n`` if all are worse).
 
     ``hint`` (``0 <= hint <= n``) is where the search starts: the touch (``n``), or the
-    index the previous level of the same message landed on. Binance lists a message's
-    levels best first, so the next answer is then at or just below the hint; when it
-    is not (``price`` better than ``px[hint]``), the search starts at the touch.
+    index the previous level of the same message landed on. When a message lists its
+    levels best first, the next answer is then at or just below the hint; when it is
+    not (``price`` better than ``px[hint]``), the search starts at the touch.
     """
     cdef Py_ssize_t i
     cdef Py_ssize_t base = 0, half

@@ -230,8 +230,8 @@ cdef class L2Book:
                     bad = i
                     break
             if bad < 0:
-                # Each search starts where the previous row landed: rows taken from
-                # depth messages come best first within a message.
+                # Each search starts where the previous row landed: few steps when
+                # rows come best first, as within a depth message.
                 for i in range(n):
                     hint = book_set_level_from(self, s, p[i], q[i], hint)
         if bad >= 0:
