@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Market-data tools: decode NASDAQ ITCH 5.0 and Binance data, build order books,\n"
             "run simulated exchanges and measure feed latency.\n\n"
-            "Start with `hftcore demo` (offline), then `hftcore itch --help`."
+            "Start with `hftcore demo` (offline), then `hftcore itch --help` or\n"
+            "`hftcore binance --help`."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

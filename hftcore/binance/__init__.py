@@ -1,7 +1,9 @@
 """Binance market data: JSON and SBE decoders into exact-integer numpy tables.
 
 Batch: :func:`decode_many` (JSON streams, REST depth snapshots) and
-:func:`decode_many_sbe` (spot SBE streams) return :class:`BinanceTables`. One message:
+:func:`decode_many_sbe` (spot SBE streams) return :class:`BinanceTables`; recordings on
+disk (one JSON message per line, ``.gz`` too): :func:`read_file`, or :func:`iter_file`
+chunk by chunk with bounded memory. One message:
 :func:`decode`, :func:`decode_sbe`. Straight into an order book: :func:`apply_depth_json`,
 :func:`apply_depth_sbe`. Prices and quantities are int64 with 8 implied decimals
 (:data:`SCALE`); times are int64 nanoseconds.
@@ -27,6 +29,7 @@ from hftcore.binance.decode import (
     decode_many_sbe,
     decode_sbe,
 )
+from hftcore.binance.files import concat_tables, iter_file, read_file
 from hftcore.binance.records import (
     AggTrade,
     BookTicker,
@@ -50,6 +53,9 @@ __all__ = [
     "decode_many",
     "decode_many_sbe",
     "decode_sbe",
+    "read_file",
+    "iter_file",
+    "concat_tables",
     "apply_depth_json",
     "apply_depth_sbe",
     "apply_depth_json_many",
