@@ -135,6 +135,8 @@ def _iter_stream(reader, raw, chunk_bytes, source, bar, time_unit, errors):
             try:
                 got = reader.readinto(view[filled:])
             except (EOFError, OSError, zlib.error) as exc:
+                if reader is raw:
+                    raise  # an I/O error of a plain file: not a decoding problem
                 raise DecodeError(f"corrupt gzip stream: {exc}", base + filled, source) from exc
             if not got:
                 eof = True
