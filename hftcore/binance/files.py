@@ -8,32 +8,20 @@ file (of the decompressed stream for ``.gz``), so a bad line is found with ``sed
 
 from __future__ import annotations
 
-import gzip
 import mmap
 import os
 import re
-import zlib
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from hftcore._progress import Progress
+from hftcore._files import fill, is_gzip, open_stream, progress_bar
 from hftcore.binance.decode import BinanceTables, decode_many
 from hftcore.errors import DecodeError
 
 __all__ = ["read_file", "iter_file", "concat_tables"]
 
 _MESSAGE = re.compile(r"message (\d+)")
-
-
-def _is_gzip(path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-def _progress(total, path, progress):
-    enabled = None if progress is None else bool(progress)
-    return Progress(total, desc=os.path.basename(os.fspath(path)), enabled=enabled)
 
 
 def _rebased(err: DecodeError, source: str, base: int, first_msg: int) -> DecodeError:
@@ -109,18 +97,11 @@ def iter_file(
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
     source = os.fspath(path)
-    size = os.path.getsize(path)
-    compressed = _is_gzip(path)
-    with open(path, "rb") as raw, _progress(size, path, progress) as bar:
-        reader = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+    with open_stream(path) as (reader, raw, compressed), progress_bar(path, progress) as bar:
         if not compressed:
             # A small file needs no 64 MiB buffer (zeroing it costs more than decoding).
-            chunk_bytes = min(chunk_bytes, size + 1)
-        try:
-            yield from _iter_stream(reader, raw, chunk_bytes, source, bar, time_unit, errors)
-        finally:
-            if compressed:
-                reader.close()
+            chunk_bytes = min(chunk_bytes, os.path.getsize(path) + 1)
+        yield from _iter_stream(reader, raw, chunk_bytes, source, bar, time_unit, errors)
 
 
 def _iter_stream(reader, raw, chunk_bytes, source, bar, time_unit, errors):
@@ -131,16 +112,8 @@ def _iter_stream(reader, raw, chunk_bytes, source, bar, time_unit, errors):
     eof = False
     while True:
         view = memoryview(buf)
-        while not eof and filled < len(buf):
-            try:
-                got = reader.readinto(view[filled:])
-            except (EOFError, OSError, zlib.error) as exc:
-                if reader is raw:
-                    raise  # an I/O error of a plain file: not a decoding problem
-                raise DecodeError(f"corrupt gzip stream: {exc}", base + filled, source) from exc
-            if not got:
-                eof = True
-            filled += got or 0
+        if not eof:
+            filled, eof = fill(reader, raw, view, filled, base, source)
         bar.update(raw.tell())
         # Decode up to the last newline; at the end of the file, everything.
         used = filled if eof else buf.rfind(b"\n", 0, filled) + 1
@@ -208,12 +181,12 @@ def read_file(path, *, time_unit: str = "ms", errors: str = "raise", progress=No
     >>> t = read_file("btcusdt-2026-11-24.ndjson.gz")  # doctest: +SKIP
     >>> t["depth"][["final_update_id", "side", "price", "qty"]][:3]  # doctest: +SKIP
     """
-    if _is_gzip(path):
+    if is_gzip(path):
         return concat_tables(iter_file(path, time_unit=time_unit, errors=errors,
                                        progress=progress))  # fmt: skip
     source = os.fspath(path)
     size = os.path.getsize(path)
-    with _progress(size, path, progress) as bar:
+    with progress_bar(path, progress) as bar:
         if size == 0:
             return decode_many(b"", time_unit=time_unit, errors=errors)
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:

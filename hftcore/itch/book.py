@@ -13,6 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from hftcore._files import is_gzip
 from hftcore.errors import DecodeError
 from hftcore.itch._book import (
     BBO_DTYPE,
@@ -173,7 +174,7 @@ class OrderBook(OrderBookCore):
         path = os.fspath(path)
         size = os.path.getsize(path)
         self._file_messages = 0
-        opener = gzip.open if _is_gzip(path) else open
+        opener = gzip.open if is_gzip(path) else open
         carry = b""
         offset = 0  # stream offset of carry[0]
         with opener(path, "rb") as f, Progress(size, desc=os.path.basename(path),
@@ -316,11 +317,6 @@ class OrderBook(OrderBookCore):
             f"<OrderBook {self.live_orders} orders, {self.live_levels} levels, "
             f"{self.seq} messages, max_orders={self.max_orders}, max_levels={self.max_levels}>"
         )
-
-
-def _is_gzip(path):
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
 
 
 __all__ += ["DEFAULT_MAX_ORDERS", "DEFAULT_MAX_LEVELS"]

@@ -8,14 +8,12 @@ leaves a partial tail for the next chunk, a file that ends inside a message is a
 
 from __future__ import annotations
 
-import gzip
 import mmap
 import os
 import warnings
-import zlib
 from collections.abc import Iterator
 
-from hftcore._progress import Progress
+from hftcore._files import fill, is_gzip, open_stream, progress_bar
 from hftcore.errors import DecodeError
 from hftcore.itch.decoder import Tables, _decode, _type_filter, concat_tables
 
@@ -23,16 +21,6 @@ __all__ = ["read_file", "iter_file"]
 
 #: Largest framed message: 2-byte prefix plus a 65535-byte body.
 _MAX_FRAME = 2 + 0xFFFF
-
-
-def _is_gzip(path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-def _progress(total, path, progress):
-    enabled = None if progress is None else bool(progress)
-    return Progress(total, desc=os.path.basename(os.fspath(path)), enabled=enabled)
 
 
 def _truncated(path, offset, tail: bytes, compressed: bool):
@@ -86,10 +74,10 @@ def read_file(path, types=None, *, progress=None) -> Tables:
     >>> tables = read_file("01302020.NASDAQ_ITCH50.gz", types="AFDEXU")  # doctest: +SKIP
     """
     filt = _type_filter(types)
-    if _is_gzip(path):
+    if is_gzip(path):
         return concat_tables(iter_file(path, types=filt, progress=progress))
     size = os.path.getsize(path)
-    with _progress(size, path, progress) as bar:
+    with progress_bar(path, progress) as bar:
         if size == 0:
             return _decode(b"", filt, 0, os.fspath(path), 0)
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
@@ -140,15 +128,8 @@ def iter_file(path, chunk_bytes=64 << 20, types=None, *, progress=None) -> Itera
         raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
     filt = _type_filter(types)
     source = os.fspath(path)
-    size = os.path.getsize(path)
-    compressed = _is_gzip(path)
-    with open(path, "rb") as raw, _progress(size, path, progress) as bar:
-        reader = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
-        try:
-            yield from _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed)
-        finally:
-            if compressed:
-                reader.close()
+    with open_stream(path) as (reader, raw, compressed), progress_bar(path, progress) as bar:
+        yield from _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed)
 
 
 def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
@@ -159,14 +140,8 @@ def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
     eof = False
     while True:
         view = memoryview(buf)
-        while not eof and filled < len(buf):
-            try:
-                got = reader.readinto(view[filled:])
-            except (EOFError, OSError, zlib.error) as exc:
-                raise DecodeError(f"corrupt gzip stream: {exc}", base + filled, source) from exc
-            if not got:
-                eof = True
-            filled += got or 0
+        if not eof:
+            filled, eof = fill(reader, raw, view, filled, base, source)
         bar.update(raw.tell())
         tables = _decode(view[:filled], filt, seq, source, base)
         if tables.messages or tables.end_of_session:
