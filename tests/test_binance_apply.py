@@ -522,3 +522,15 @@ def test_number_after_a_guessed_run(bad, error):
         ref.apply_json(msg)
         apply_depth_json(book, msg)
         assert_same(book, ref)
+
+
+def test_header_is_a_proper_tuple():
+    # The header is built through tuple's own constructor: equal to the plain tuple of
+    # its fields, with the same hash (CPython 3.14 caches tuple hashes in the object).
+    head = apply_depth_json(L2Book(), _diff(5, 9, bids=[("1.00000000", "2.00000000")]))
+    fields = (5_000_000, 0, 5, 9, -1, 1, 0, False)
+    assert isinstance(head, DepthHeader)
+    assert head == fields and tuple(head) == fields
+    assert hash(head) == hash(fields)
+    assert {head: 1}[fields] == 1
+    assert head._replace(n_asks=3).n_asks == 3

@@ -11,8 +11,6 @@ these functions parse and apply, and return the header for the caller to check.
 import numpy as np
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
-from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport int8_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
@@ -369,33 +367,27 @@ cdef int raise_apply(const Status *st, object source) except -1:
 
 cdef extern from *:
     """
-    /* An empty instance of a tuple subclass (what tuple.__new__ allocates), to be
-       filled with PyTuple_SET_ITEM: no intermediate tuple, no call. */
-    static PyObject *hft_tuple_of_type(PyObject *type, Py_ssize_t n) {
-        return ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, n);
+    /* tuple.__new__(type, items) through the C slot: no bound-method call. tuple's own
+       constructor is used (not tp_alloc and fill) because it initializes whatever the
+       running CPython keeps in a tuple besides its items (3.14 caches the hash). */
+    static PyObject *hft_tuple_subtype(PyObject *type, PyObject *items) {
+        PyObject *args = PyTuple_Pack(1, items);
+        PyObject *r;
+        if (args == NULL) return NULL;
+        r = PyTuple_Type.tp_new((PyTypeObject *)type, args, NULL);
+        Py_DECREF(args);
+        return r;
     }
     """
-    object tuple_of_type "hft_tuple_of_type"(object type, Py_ssize_t n)
-
-
-cdef inline void put(object t, Py_ssize_t i, object v):
-    Py_INCREF(v)  # PyTuple_SET_ITEM steals a reference
-    PyTuple_SET_ITEM(t, i, v)
+    object tuple_subtype "hft_tuple_subtype"(object type, object items)
 
 
 cdef object head_tuple(const DepthHead *h):
-    # Filled in place: the NamedTuple's Python-level __new__ costs a frame, and even
-    # tuple.__new__ builds the tuple twice; this is a third of the per-call overhead.
-    cdef object t = tuple_of_type(DepthHeader, 8)
-    put(t, 0, h.event_time)
-    put(t, 1, h.transaction_time)
-    put(t, 2, h.first_update_id)
-    put(t, 3, h.final_update_id)
-    put(t, 4, h.prev_final_update_id)
-    put(t, 5, h.n_bids)
-    put(t, 6, h.n_asks)
-    put(t, 7, True if h.is_snapshot else False)
-    return t
+    # The NamedTuple's Python-level __new__ would cost a frame per call.
+    return tuple_subtype(DepthHeader, (h.event_time, h.transaction_time,
+                                       h.first_update_id, h.final_update_id,
+                                       h.prev_final_update_id, h.n_bids, h.n_asks,
+                                       True if h.is_snapshot else False))
 
 
 # Verdicts of apply_depth_json_after (what happened to the message).
