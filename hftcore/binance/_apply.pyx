@@ -426,13 +426,23 @@ cdef Py_ssize_t json_one(L2Book book, const uint8_t *p, Py_ssize_t end, int64_t 
     return r
 
 
-cdef object apply_json_one(L2Book book, object msg, int64_t mult, bint checked,
-                           int64_t last_update_id, bint usdm, int *verdict):
-    """Parse ``msg``; apply it unless ``checked`` and it does not continue the book."""
+cdef Py_ssize_t parse_apply(bint sbe, L2Book book, const uint8_t *p, Py_ssize_t end,
+                            int64_t mult, bint checked, int64_t last_update_id, bint usdm,
+                            DepthHead *h, LevelBuf *buf, Status *st,
+                            int *verdict) noexcept nogil:
+    if sbe:
+        return sbe_one(book, p, end, h, buf, st)
+    return json_one(book, p, end, mult, checked, last_update_id, usdm, h, buf, st, verdict)
+
+
+cdef object apply_one(L2Book book, object msg, bint sbe, int64_t mult, bint checked,
+                      int64_t last_update_id, bint usdm, int *verdict):
+    """Parse one JSON (or ``sbe``) message; apply it unless ``checked`` and it does not
+    continue the book."""
     cdef const uint8_t[::1] view
     cdef Py_ssize_t end
     cdef const uint8_t *p
-    if isinstance(msg, str):
+    if not sbe and isinstance(msg, str):
         msg = (<str>msg).encode("utf-8")
     if PyBytes_CheckExact(msg):
         # The common case (a WebSocket frame): no buffer-protocol round trip.
@@ -452,11 +462,11 @@ cdef object apply_json_one(L2Book book, object msg, int64_t mult, bint checked,
     status_clear(&st)
     if end > NOGIL_BYTES:
         with nogil:
-            r = json_one(book, p, end, mult, checked, last_update_id, usdm, &h, &buf,
-                         &st, &v)
+            r = parse_apply(sbe, book, p, end, mult, checked, last_update_id, usdm, &h,
+                            &buf, &st, &v)
     else:
-        r = json_one(book, p, end, mult, checked, last_update_id, usdm, &h, &buf, &st,
-                     &v)
+        r = parse_apply(sbe, book, p, end, mult, checked, last_update_id, usdm, &h, &buf,
+                        &st, &v)
     if buf.on_heap:
         free(buf.levels)
     if r < 0:
@@ -495,7 +505,7 @@ def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
     """
     cdef int64_t mult = 1_000_000 if time_unit == "ms" else time_mult(time_unit)
     cdef int v
-    return apply_json_one(book, msg, mult, False, 0, False, &v)
+    return apply_one(book, msg, False, mult, False, 0, False, &v)
 
 
 def apply_depth_json_after(L2Book book not None, msg, int64_t last_update_id,
@@ -544,7 +554,7 @@ def apply_depth_json_after(L2Book book not None, msg, int64_t last_update_id,
         raise ValueError(f"market must be 'spot' or 'usdm', not {market!r}")
     cdef int64_t mult = 1_000_000 if time_unit == "ms" else time_mult(time_unit)
     cdef int v
-    head = apply_json_one(book, msg, mult, True, last_update_id, usdm, &v)
+    head = apply_one(book, msg, False, mult, True, last_update_id, usdm, &v)
     return v, head
 
 
@@ -646,33 +656,8 @@ def apply_depth_sbe(L2Book book not None, msg):
         Truncated, wrong schema, not a depth template, inexact exponent; the book is then
         left untouched.
     """
-    cdef const uint8_t[::1] view
-    cdef Py_ssize_t end
-    cdef const uint8_t *p
-    if PyBytes_CheckExact(msg):
-        p = <const uint8_t *>PyBytes_AS_STRING(msg)
-        end = PyBytes_GET_SIZE(msg)
-    else:
-        view = msg
-        end = view.shape[0]
-        p = &view[0] if end > 0 else NULL
-    cdef Level stack[STACK_LEVELS]
-    cdef LevelBuf buf
-    cdef DepthHead h
-    cdef Status st
-    cdef Py_ssize_t r
-    buf_init(&buf, stack)
-    status_clear(&st)
-    if end > NOGIL_BYTES:
-        with nogil:
-            r = sbe_one(book, p, end, &h, &buf, &st)
-    else:
-        r = sbe_one(book, p, end, &h, &buf, &st)
-    if buf.on_heap:
-        free(buf.levels)
-    if r < 0:
-        raise_apply(&st, None)
-    return head_tuple(&h)
+    cdef int v
+    return apply_one(book, msg, True, 0, False, 0, False, &v)
 
 
 cdef packed struct HeadRow:
