@@ -15,8 +15,8 @@ from libc.stdint cimport int8_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
-from hftcore._bytes cimport load_le16, load_le64
-from hftcore._status cimport (
+from hftcore._core.bytes cimport load_le16, load_le64
+from hftcore._core.status cimport (
     ST_BAD_LENGTH,
     ST_BAD_SYNTAX,
     ST_CAPACITY,

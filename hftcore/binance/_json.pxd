@@ -15,7 +15,7 @@ invite silent misreads.
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
-from hftcore._bytes cimport load_le16, load_le64
+from hftcore._core.bytes cimport load_le16, load_le64
 
 
 cdef extern from *:
@@ -106,7 +106,7 @@ cdef extern from *:
                                    uint64_t *a, uint64_t *b) noexcept nogil
 
 
-from hftcore._status cimport (
+from hftcore._core.status cimport (
     ST_BAD_NUMBER,
     ST_BAD_SYNTAX,
     ST_OVERFLOW,

@@ -14,7 +14,7 @@ cimport numpy as cnp
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memchr, memcmp, memcpy, memset
 
-from hftcore._status cimport (
+from hftcore._core.status cimport (
     ST_BAD_SYNTAX,
     ST_BAD_VALUE,
     ST_CAPACITY,

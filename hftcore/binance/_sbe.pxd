@@ -7,8 +7,8 @@ of ``mantissa * 10**exponent`` to int64 with 8 implied decimals.
 
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t
 
-from hftcore._bytes cimport load_le16
-from hftcore._status cimport (
+from hftcore._core.bytes cimport load_le16
+from hftcore._core.status cimport (
     ST_BAD_SCHEMA,
     ST_OVERFLOW,
     ST_TOO_MANY_DECIMALS,

@@ -7,8 +7,8 @@ versions are skipped), smaller ones are an error."""
 from libc.stdint cimport int8_t, int64_t, uint8_t
 from libc.string cimport memcpy, memset
 
-from hftcore._bytes cimport load_le16, load_le32, load_le64
-from hftcore._status cimport (
+from hftcore._core.bytes cimport load_le16, load_le32, load_le64
+from hftcore._core.status cimport (
     ST_BAD_LENGTH,
     ST_BAD_VALUE,
     ST_CAPACITY,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from hftcore._files import fill, is_gzip, open_stream, progress_bar
+from hftcore._core.files import fill, is_gzip, open_stream, progress_bar
 from hftcore.binance.decode import BinanceTables, decode_many
 from hftcore.errors import DecodeError
 

@@ -12,7 +12,7 @@ Every order sits in the intrusive FIFO list of its level
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from hftcore._status cimport Status
+from hftcore._core.status cimport Status
 
 
 cdef struct Order:

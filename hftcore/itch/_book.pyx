@@ -11,8 +11,8 @@ from libc.string cimport memcpy, memmove, memset
 
 import numpy as np
 
-from hftcore._bytes cimport load_be16, load_be32, load_be48, load_be64
-from hftcore._status cimport (
+from hftcore._core.bytes cimport load_be16, load_be32, load_be48, load_be64
+from hftcore._core.status cimport (
     ST_BAD_LENGTH,
     ST_BAD_VALUE,
     ST_OK,

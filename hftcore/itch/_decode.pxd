@@ -3,7 +3,7 @@
 
 from libc.stdint cimport uint8_t, uint64_t
 
-from hftcore._status cimport Status
+from hftcore._core.status cimport Status
 
 
 cdef struct ItchWalk:

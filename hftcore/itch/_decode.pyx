@@ -19,9 +19,9 @@ cimport numpy as cnp
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from hftcore._bytes cimport load_be16, load_be32, load_be48, load_be64
-from hftcore._bytes cimport store16, store32, store64
-from hftcore._status cimport (
+from hftcore._core.bytes cimport load_be16, load_be32, load_be48, load_be64
+from hftcore._core.bytes cimport store16, store32, store64
+from hftcore._core.status cimport (
     ST_BAD_LENGTH, Status, raise_status, status_clear, status_set,
 )
 

@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from hftcore._files import is_gzip
+from hftcore._core.files import is_gzip
 from hftcore.errors import DecodeError
 from hftcore.itch._book import (
     BBO_DTYPE,
@@ -169,7 +169,7 @@ class OrderBook(OrderBookCore):
 
         Same parameters as :meth:`apply_file`; yields the stream offset reached.
         """
-        from hftcore._progress import Progress
+        from hftcore._core.progress import Progress
 
         path = os.fspath(path)
         size = os.path.getsize(path)

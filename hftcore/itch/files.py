@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Iterator
 
-from hftcore._files import fill, is_gzip, open_stream, progress_bar
+from hftcore._core.files import fill, is_gzip, open_stream, progress_bar
 from hftcore.errors import DecodeError
 from hftcore.itch.decoder import Tables, _decode, _type_filter, concat_tables
 

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
+from hftcore.cli._args import int_range
 from hftcore.errors import HftcoreError
-from hftcore.itch._cli_files import int_range
 
 _FMT = argparse.RawDescriptionHelpFormatter
 

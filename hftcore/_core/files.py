@@ -9,7 +9,7 @@ import gzip
 import os
 import zlib
 
-from hftcore._progress import Progress
+from hftcore._core.progress import Progress
 from hftcore.errors import DecodeError
 
 __all__ = ["is_gzip", "progress_bar", "open_stream", "fill"]

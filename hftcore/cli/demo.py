@@ -34,8 +34,8 @@ def _rate(n, seconds):
 
 def _itch(args, tmp):
     from hftcore import itch
+    from hftcore.cli.itch import format_price, format_time
     from hftcore.itch import spec
-    from hftcore.itch._cli_files import format_price, format_time
     from hftcore.sim import itch as simitch
 
     path = os.path.join(tmp, "synthetic.itch")
@@ -164,7 +164,7 @@ def _demo(args):
 
 
 def register(cli):
-    from hftcore.itch._cli_files import int_range
+    from hftcore.cli._args import int_range
 
     p = cli.top.add_parser(
         "demo",

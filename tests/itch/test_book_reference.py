@@ -1,19 +1,16 @@
 """The order book against a plain reference book on generated days, and fuzzing."""
 
-import os
 import random
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(__file__))  # --import-mode=importlib: reach the helper
-from itch_reference_book import ReferenceBook, generate_day, message_offsets, parse  # noqa: E402
-
 from hftcore.errors import BookError, BookFull, DecodeError
 from hftcore.itch import OrderBook, encode
+
+from .reference_book import ReferenceBook, generate_day, message_offsets, parse
 
 
 def _depth_rows(book, loc):

@@ -402,15 +402,9 @@ def test_constructor_validates_arguments():
 
 
 def _run_cli(argv):
-    import argparse
+    from hftcore.cli import main
 
-    from hftcore.cli import CommandLine
-    from hftcore.itch import _cli_book
-
-    parser = argparse.ArgumentParser(prog="hftcore")
-    _cli_book.register(CommandLine(parser))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return main(argv)
 
 
 def _day_file(tmp_path):
@@ -456,7 +450,7 @@ def test_cli_bbo_csv_and_npy(tmp_path):
 
 
 def test_cli_time_of_day_parsing():
-    from hftcore.itch._cli_book import parse_time_of_day
+    from hftcore.cli.itch import parse_time_of_day
 
     assert parse_time_of_day("09:30") == 34_200_000_000_000
     assert parse_time_of_day("09:30:00.5") == 34_200_500_000_000

@@ -1,8 +1,8 @@
 """The ``hftcore`` command.
 
-Each area registers its own subcommands from a small module (``_cli.py``-style) so this
-file stays a table of contents: ``hftcore itch ...``, ``hftcore binance ...``,
-``hftcore demo``, ``hftcore feed ...``.
+This package is the top layer: one module per command group, each with a
+``register(cli)`` that adds its commands, so this file stays a table of contents. Nothing
+below ``cli/`` imports it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from hftcore.errors import HftcoreError
 
 # Modules that define ``register(cli)``; each adds its commands.
 _COMMAND_MODULES = (
-    "hftcore.itch._cli_files",
-    "hftcore.itch._cli_book",
-    "hftcore.sim._cli",
-    "hftcore.binance._cli",
-    "hftcore.feed._cli",
+    "hftcore.cli.demo",  # hftcore demo
+    "hftcore.cli.itch",  # hftcore itch simulate | stats | dump | book | bbo
+    "hftcore.cli.binance",  # hftcore binance simulate | stats
 )
 
 
@@ -60,14 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hftcore {__version__}")
     cli = CommandLine(parser)
     for name in _COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            # That area (or its package) is absent from this build; anything else is a bug.
-            if e.name and (name == e.name or name.startswith(e.name + ".")):
-                continue
-            raise
-        mod.register(cli)
+        importlib.import_module(name).register(cli)
     return parser
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hftcore import DecodeError, itch
 from hftcore.itch import spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 # Body layouts after the 11-byte header, restated from the TotalView-ITCH 5.0
 # specification (struct codes: c = 1-byte alpha, Ns = N-byte alpha, H/I/Q = 2/4/8-byte
