@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from hftcore.binance import _json
+from hftcore.binance import _json, schema
 from hftcore.binance.records import (
     AggTrade,
     BookTicker,
@@ -42,31 +42,12 @@ __all__ = [
     "KINDS",
 ]
 
-#: Fixed-point scale of prices and quantities (8 implied decimals).
-SCALE = 100_000_000
+#: Fixed-point scale of prices and quantities (8 implied decimals); from
+#: :mod:`hftcore.binance.schema`.
+SCALE = schema.SCALE
 
 #: Message kind names, indexed by the codes in :attr:`BinanceTables.kinds`.
 KINDS = _json.KIND_NAMES
-
-_TIME_MULT = {"ms": 1_000_000, "us": 1_000}
-
-# Columns holding 8-decimal fixed-point values (for :meth:`BinanceTables.as_float`).
-_FIXED_POINT = {
-    "price",
-    "qty",
-    "bid_price",
-    "bid_qty",
-    "ask_price",
-    "ask_qty",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "taker_buy_base_volume",
-    "taker_buy_quote_volume",
-}
 
 
 class BinanceTables(Mapping):
@@ -126,20 +107,13 @@ class BinanceTables(Mapping):
         numpy.ndarray of float64
             Rounded to the nearest double; use the int64 column for exact arithmetic.
         """
-        if column not in _FIXED_POINT:
+        if column not in schema.FIXED_POINT:
             raise KeyError(f"{column!r} is not a fixed-point price/quantity column")
         return self._tables[table][column] / SCALE
 
     def __repr__(self) -> str:
         rows = ", ".join(f"{k}={len(v)}" for k, v in self._tables.items())
         return f"BinanceTables(messages={self.n_messages}, {rows})"
-
-
-def _time_mult(time_unit: str) -> int:
-    try:
-        return _TIME_MULT[time_unit]
-    except KeyError:
-        raise ValueError(f"time_unit must be 'ms' or 'us', not {time_unit!r}") from None
 
 
 def _as_bytes(msg) -> bytes:
@@ -224,7 +198,7 @@ def decode_many(data, time_unit: str = "ms", errors: str = "raise") -> BinanceTa
     >>> int(t["trades"]["price"][0]), t.counts["trade"]
     (4325001000000, 1)
     """
-    mult = _time_mult(time_unit)
+    mult = schema.time_multiplier(time_unit)
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
     buf, starts, ends = _prepare(data)
@@ -248,90 +222,53 @@ def _levels(rows: np.ndarray, side: int) -> np.ndarray:
     return out
 
 
+def _row_values(table: str, n: int):
+    """A function: a row of ``table`` -> its first ``n`` column values as Python objects
+    (bytes columns decoded as UTF-8 ``str``), in the schema's column order."""
+    text = tuple(i for i, c in enumerate(schema.TABLES[table][:n]) if c.dtype.startswith("S"))
+
+    def values(row) -> list:
+        v = list(row.item()[:n])  # int, bool and bytes, in column order
+        for i in text:
+            v[i] = _sym(v[i])
+        return v
+
+    return values
+
+
+def _row_builder(cls, table: str):
+    """Build ``cls`` (a record generated from ``table``'s columns) from one table row."""
+    values = _row_values(table, len(cls._fields))
+    return lambda row: cls._make(values(row))
+
+
+# Record builders of the one-row kinds: kind -> (table, row -> record).
+_ROW_RECORDS = {
+    "trade": ("trades", _row_builder(Trade, "trades")),
+    "aggTrade": ("agg_trades", _row_builder(AggTrade, "agg_trades")),
+    "bookTicker": ("book_ticker", _row_builder(BookTicker, "book_ticker")),
+    "kline": ("klines", _row_builder(Kline, "klines")),
+}
+# The depth header: the columns before 'side' (DepthUpdate's fields before bids/asks).
+_DEPTH_HEAD = len(DepthUpdate._fields) - 2
+_depth_head = _row_values("depth", _DEPTH_HEAD)
+
+
 def _record(tables: BinanceTables, kind: str, raw: bytes | None, mult: int):
-    if kind == "trade":
-        r = tables["trades"][0]
-        return Trade(
-            int(r["event_time"]),
-            int(r["trade_time"]),
-            _sym(r["symbol"]),
-            int(r["trade_id"]),
-            int(r["price"]),
-            int(r["qty"]),
-            bool(r["buyer_is_maker"]),
-            int(r["buyer_order_id"]),
-            int(r["seller_order_id"]),
-        )
+    row_record = _ROW_RECORDS.get(kind)
+    if row_record is not None:
+        table, build = row_record
+        return build(tables[table][0])
     if kind == "depthUpdate":
         rows = tables["depth"]
-        head = _depth_header(rows)
-        return DepthUpdate(
-            head["event_time"],
-            head["transaction_time"],
-            head["symbol"],
-            head["first_update_id"],
-            head["final_update_id"],
-            head["prev_final_update_id"],
-            _levels(rows, 0),
-            _levels(rows, 1),
-        )
+        return DepthUpdate(*_depth_head(rows[0]), _levels(rows, 0), _levels(rows, 1))
     if kind == "depthSnapshot":
         rows = tables["depth_snapshots"]
-        head = _depth_header(rows)
+        event_time, transaction_time, symbol = _depth_head(rows[0])[:3]
         return DepthSnapshot(
-            head["final_update_id"],
-            head["event_time"],
-            head["transaction_time"],
-            head["symbol"],
-            _levels(rows, 0),
-            _levels(rows, 1),
-        )
-    if kind == "bookTicker":
-        r = tables["book_ticker"][0]
-        return BookTicker(
-            int(r["event_time"]),
-            int(r["transaction_time"]),
-            _sym(r["symbol"]),
-            int(r["update_id"]),
-            int(r["bid_price"]),
-            int(r["bid_qty"]),
-            int(r["ask_price"]),
-            int(r["ask_qty"]),
-        )
-    if kind == "aggTrade":
-        r = tables["agg_trades"][0]
-        return AggTrade(
-            int(r["event_time"]),
-            int(r["trade_time"]),
-            _sym(r["symbol"]),
-            int(r["agg_trade_id"]),
-            int(r["price"]),
-            int(r["qty"]),
-            int(r["first_trade_id"]),
-            int(r["last_trade_id"]),
-            bool(r["buyer_is_maker"]),
-        )
-    if kind == "kline":
-        r = tables["klines"][0]
-        return Kline(
-            int(r["event_time"]),
-            _sym(r["symbol"]),
-            _sym(r["interval"]),
-            int(r["start_time"]),
-            int(r["close_time"]),
-            int(r["first_trade_id"]),
-            int(r["last_trade_id"]),
-            int(r["open"]),
-            int(r["high"]),
-            int(r["low"]),
-            int(r["close"]),
-            int(r["volume"]),
-            int(r["quote_volume"]),
-            int(r["taker_buy_base_volume"]),
-            int(r["taker_buy_quote_volume"]),
-            int(r["num_trades"]),
-            bool(r["is_closed"]),
-        )
+            int(rows[0]["final_update_id"]), event_time, transaction_time, symbol,
+            _levels(rows, 0), _levels(rows, 1),
+        )  # fmt: skip
     # Rare kinds: the scanner has validated the JSON; let json build the values.
     obj = _loads(raw)
     if kind == "control":
@@ -353,18 +290,6 @@ def _loads(raw: bytes):
         return json.loads(raw)
     except ValueError as exc:  # the scanner is the stricter one; this is a safety net
         raise DecodeError(f"invalid JSON: {exc}", getattr(exc, "pos", -1)) from None
-
-
-def _depth_header(rows: np.ndarray) -> dict:
-    r = rows[0]
-    return {
-        "event_time": int(r["event_time"]),
-        "transaction_time": int(r["transaction_time"]),
-        "symbol": _sym(r["symbol"]),
-        "first_update_id": int(r["first_update_id"]),
-        "final_update_id": int(r["final_update_id"]),
-        "prev_final_update_id": int(r["prev_final_update_id"]),
-    }
 
 
 def decode(msg, time_unit: str = "ms"):
@@ -394,7 +319,7 @@ def decode(msg, time_unit: str = "ms"):
     ...                '"A":"40.66"}').bid_price
     2535190000
     """
-    mult = _time_mult(time_unit)
+    mult = schema.time_multiplier(time_unit)
     raw = _as_bytes(msg)
     if not isinstance(raw, bytes):
         raw = bytes(raw)
@@ -499,20 +424,8 @@ def decode_sbe(msg):
         raise DecodeError("no message", 0)
     kind = KINDS[int(t.kinds[0])]
     if kind == "trade":
-        return [
-            Trade(
-                int(r["event_time"]),
-                int(r["trade_time"]),
-                _sym(r["symbol"]),
-                int(r["trade_id"]),
-                int(r["price"]),
-                int(r["qty"]),
-                bool(r["buyer_is_maker"]),
-                -1,
-                -1,
-            )
-            for r in t["trades"]
-        ]
+        build = _ROW_RECORDS["trade"][1]  # the SBE decoder writes -1 order ids
+        return [build(r) for r in t["trades"]]
     if kind in ("depthUpdate", "depthSnapshot"):
         from hftcore.binance import _sbe
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from hftcore._core.files import fill, is_gzip, open_stream, progress_bar
 from hftcore.binance.decode import BinanceTables, decode_many
+from hftcore.binance.schema import time_multiplier
 from hftcore.errors import DecodeError
 
 __all__ = ["read_file", "iter_file", "concat_tables"]
@@ -93,6 +94,7 @@ def iter_file(
         gzip stream. The error names the file and the message number, and its offset
         is the byte offset in the (decompressed) file.
     """
+    time_multiplier(time_unit)  # a bad unit fails here, even for an empty file
     chunk_bytes = int(chunk_bytes)
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")

@@ -3,6 +3,12 @@
 Prices and quantities are int64 with 8 implied decimals; times are int64 in the stream's
 unit converted to nanoseconds. Level arrays have shape ``(n, 2)``: ``[:, 0]`` price,
 ``[:, 1]`` quantity.
+
+The records of a table row (:class:`Trade`, :class:`AggTrade`, :class:`BookTicker`,
+:class:`Kline`, and the header of :class:`DepthUpdate`) are generated from the table's
+columns in :mod:`hftcore.binance.schema`: same names, same order, ``msg_index`` left out,
+bytes columns as ``str``. The others are written here and checked against the schema by
+the tests.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from hftcore.binance.schema import TABLES, Column
 
 __all__ = [
     "DepthUpdate",
@@ -26,22 +34,52 @@ __all__ = [
 ]
 
 
-class DepthUpdate(NamedTuple):
-    """A diff depth event (spot ``depthUpdate``; USD-M adds ``T`` and ``pu``)."""
+def _py_type(col: Column) -> type:
+    """The Python type of a column's value in a record."""
+    if col.dtype == "?":
+        return bool
+    if col.dtype.startswith("S"):
+        return str  # NUL-padded UTF-8 in the table, decoded in the record
+    return int
 
-    event_time: int  # ns
-    transaction_time: int  # ns; 0 on spot
-    symbol: str
-    first_update_id: int  # U
-    final_update_id: int  # u
-    prev_final_update_id: int  # pu (USD-M); -1 on spot
-    bids: np.ndarray  # int64 (n, 2)
-    asks: np.ndarray  # int64 (n, 2)
+
+def _row_record(name: str, table: str, doc: str, stop: str = "msg_index", extra=()):
+    """A NamedTuple of ``table``'s columns up to ``stop``, then ``extra`` fields."""
+    cols = []
+    for c in TABLES[table]:
+        if c.name == stop:
+            break
+        cols.append(c)
+    cls = NamedTuple(name, [(c.name, _py_type(c)) for c in cols] + [(n, t) for n, t, _ in extra])
+    cls.__module__ = __name__  # pickling and docs: the class lives here
+    cls.__doc__ = doc
+    for c in cols:
+        getattr(cls, c.name).__doc__ = c.doc
+    for n, _, d in extra:
+        getattr(cls, n).__doc__ = d
+    return cls
+
+
+# The depth table's header columns (those before 'side'), then the two level arrays.
+DepthUpdate = _row_record(
+    "DepthUpdate",
+    "depth",
+    "A diff depth event (spot ``depthUpdate``; USD-M adds ``T`` and ``pu``).",
+    stop="side",
+    extra=(
+        ("bids", np.ndarray, "bid levels, int64 (n, 2): price, quantity"),
+        ("asks", np.ndarray, "ask levels, int64 (n, 2): price, quantity"),
+    ),
+)
 
 
 class DepthSnapshot(NamedTuple):
     """A full or partial book: REST ``/api/v3/depth`` / ``/fapi/v1/depth`` or a partial
-    book depth stream event."""
+    book depth stream event.
+
+    The header fields are the depth table's columns (``last_update_id`` is its
+    ``final_update_id``), in the order of the released API.
+    """
 
     last_update_id: int
     event_time: int  # ns; 0 when absent (spot REST, spot partial depth)
@@ -51,68 +89,20 @@ class DepthSnapshot(NamedTuple):
     asks: np.ndarray  # int64 (n, 2)
 
 
-class Trade(NamedTuple):
-    """A raw trade (``trade`` stream; SBE ``TradesStreamEvent`` yields one per trade)."""
-
-    event_time: int  # ns
-    trade_time: int  # ns (T; SBE transactTime)
-    symbol: str
-    trade_id: int  # t
-    price: int  # 8 implied decimals
-    qty: int  # 8 implied decimals
-    buyer_is_maker: bool  # m
-    buyer_order_id: int  # b; -1 when absent
-    seller_order_id: int  # a; -1 when absent
-
-
-class AggTrade(NamedTuple):
-    """An aggregate trade (``aggTrade`` stream): fills of one taker order at one price."""
-
-    event_time: int  # ns
-    trade_time: int  # ns
-    symbol: str
-    agg_trade_id: int  # a
-    price: int
-    qty: int
-    first_trade_id: int  # f
-    last_trade_id: int  # l
-    buyer_is_maker: bool  # m
-
-
-class BookTicker(NamedTuple):
-    """Best bid and ask (spot ``bookTicker`` has no ``E``/``T``: 0 here; SBE
-    ``BestBidAskStreamEvent`` and USD-M carry ``E``)."""
-
-    event_time: int  # ns; 0 when absent
-    transaction_time: int  # ns; 0 when absent
-    symbol: str
-    update_id: int  # u (order book update id)
-    bid_price: int
-    bid_qty: int
-    ask_price: int
-    ask_qty: int
-
-
-class Kline(NamedTuple):
-    """A kline/candlestick update (``kline_<interval>`` stream)."""
-
-    event_time: int  # ns
-    symbol: str
-    interval: str  # "1m", "1h", ...
-    start_time: int  # ns
-    close_time: int  # ns
-    first_trade_id: int
-    last_trade_id: int
-    open: int
-    high: int
-    low: int
-    close: int
-    volume: int  # base asset
-    quote_volume: int
-    taker_buy_base_volume: int
-    taker_buy_quote_volume: int
-    num_trades: int
-    is_closed: bool
+Trade = _row_record(
+    "Trade", "trades",
+    "A raw trade (``trade`` stream; SBE ``TradesStreamEvent`` yields one per trade).",
+)  # fmt: skip
+AggTrade = _row_record(
+    "AggTrade", "agg_trades",
+    "An aggregate trade (``aggTrade`` stream): fills of one taker order at one price.",
+)  # fmt: skip
+BookTicker = _row_record(
+    "BookTicker", "book_ticker",
+    "Best bid and ask (spot ``bookTicker`` has no ``E``/``T``: 0 here; SBE\n"
+    "``BestBidAskStreamEvent`` and USD-M carry ``E``).",
+)  # fmt: skip
+Kline = _row_record("Kline", "klines", "A kline/candlestick update (``kline_<interval>`` stream).")
 
 
 class ControlReply(NamedTuple):

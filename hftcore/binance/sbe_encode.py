@@ -1,8 +1,11 @@
 """Encoder for Binance spot SBE market data (schema ``stream_1_0.xml``: id 1, version 0).
 
-For tests, simulators and benchmarks. Little-endian throughout: an 8-byte message header
-(``blockLength``, ``templateId``, ``schemaId``, ``version``, uint16 each), the root block,
-repeating groups (``groupSizeEncoding``: uint16 blockLength + uint32 numInGroup for trades;
+For tests, simulators and benchmarks. The wire layout (message header, root blocks,
+repeating groups, field offsets and types) is read from
+:data:`hftcore.binance.schema.SBE_TEMPLATES`; this module only packs values into it.
+Little-endian throughout: an 8-byte message header (``blockLength``, ``templateId``,
+``schemaId``, ``version``, uint16 each), the root block, repeating groups
+(``groupSizeEncoding``: uint16 blockLength + uint32 numInGroup for trades;
 ``groupSize16Encoding``: uint16 + uint16 for depth levels), then the ``symbol`` as a
 ``varString8`` (uint8 length + UTF-8 bytes).
 
@@ -15,6 +18,16 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
+
+from hftcore.binance import schema
+from hftcore.binance.schema import (
+    BEST_BID_ASK_STREAM_EVENT,
+    DEPTH_DIFF_STREAM_EVENT,
+    DEPTH_SNAPSHOT_STREAM_EVENT,
+    SBE_SCHEMA_ID,
+    SBE_SCHEMA_VERSION,
+    TRADES_STREAM_EVENT,
+)
 
 __all__ = [
     "SCHEMA_ID",
@@ -30,16 +43,28 @@ __all__ = [
     "encode_depth_diff",
 ]
 
-SCHEMA_ID = 1
-SCHEMA_VERSION = 0
-TRADES_STREAM_EVENT = 10000
-BEST_BID_ASK_STREAM_EVENT = 10001
-DEPTH_SNAPSHOT_STREAM_EVENT = 10002
-DEPTH_DIFF_STREAM_EVENT = 10003
+SCHEMA_ID = SBE_SCHEMA_ID
+SCHEMA_VERSION = SBE_SCHEMA_VERSION
 
-_HEADER = struct.Struct("<HHHH")
-_TRADE = struct.Struct("<qqqB")  # id, price, qty, isBuyerMaker (isBestMatch is constant)
-_LEVEL = struct.Struct("<qq")
+
+def _struct(fields) -> struct.Struct:
+    """A little-endian Struct of ``fields``, which must tile their block without holes."""
+    fmt, at = "<", 0
+    for f in fields:
+        code, size = schema.SBE_TYPES[f.type]
+        if f.offset != at:
+            raise AssertionError(f"schema: {f.name} at offset {f.offset}, expected {at}")
+        fmt += code
+        at += size
+    return struct.Struct(fmt)
+
+
+_HEADER = _struct(schema.SBE_HEADER)
+# template id -> (root block, [(group dimension, group entry)])
+_LAYOUT = {
+    tid: (_struct(t.block), [(_struct(g.dimension), _struct(g.entry)) for g in t.groups])
+    for tid, t in schema.SBE_TEMPLATES.items()
+}
 
 
 def to_mantissa(value: int, exponent: int) -> int:
@@ -74,11 +99,21 @@ def _symbol(symbol: str | bytes) -> bytes:
     return bytes([len(raw)]) + raw
 
 
-def _levels16(levels, pexp: int, qexp: int) -> bytes:
-    levels = list(levels)
-    out = [struct.pack("<HH", _LEVEL.size, len(levels))]
-    out += [_LEVEL.pack(to_mantissa(p, pexp), to_mantissa(q, qexp)) for p, q in levels]
-    return b"".join(out)
+def _group(dim: struct.Struct, entry: struct.Struct, rows: list[tuple]) -> bytes:
+    return dim.pack(entry.size, len(rows)) + b"".join(entry.pack(*r) for r in rows)
+
+
+def _message(template_id: int, block: tuple, groups: Iterable[list[tuple]], symbol) -> bytes:
+    """Header, root block, groups (rows in entry field order), then the symbol."""
+    root, dims = _LAYOUT[template_id]
+    parts = [_header(root.size, template_id), root.pack(*block)]
+    parts += [_group(d, e, rows) for (d, e), rows in zip(dims, groups, strict=True)]
+    parts.append(_symbol(symbol))
+    return b"".join(parts)
+
+
+def _levels(levels, pexp: int, qexp: int) -> list[tuple[int, int]]:
+    return [(to_mantissa(p, pexp), to_mantissa(q, qexp)) for p, q in levels]
 
 
 def encode_trades(
@@ -101,19 +136,13 @@ def encode_trades(
     price_exponent, qty_exponent : int
         Decimal exponents of the wire mantissas.
     """
-    trades = list(trades)
-    body = struct.pack("<qqbb", event_time, transact_time, price_exponent, qty_exponent)
-    group = [struct.pack("<HI", _TRADE.size, len(trades))]
-    for trade_id, price, qty, maker in trades:
-        group.append(
-            _TRADE.pack(
-                trade_id,
-                to_mantissa(price, price_exponent),
-                to_mantissa(qty, qty_exponent),
-                1 if maker else 0,
-            )
-        )
-    return _header(len(body), TRADES_STREAM_EVENT) + body + b"".join(group) + _symbol(symbol)
+    rows = [
+        (trade_id, to_mantissa(price, price_exponent), to_mantissa(qty, qty_exponent),
+         1 if maker else 0)
+        for trade_id, price, qty, maker in trades
+    ]  # fmt: skip
+    block = (event_time, transact_time, price_exponent, qty_exponent)
+    return _message(TRADES_STREAM_EVENT, block, [rows], symbol)
 
 
 def encode_best_bid_ask(
@@ -128,8 +157,7 @@ def encode_best_bid_ask(
     qty_exponent: int = -8,
 ) -> bytes:
     """``BestBidAskStreamEvent`` (template 10001); values with 8 implied decimals."""
-    body = struct.pack(
-        "<qqbbqqqq",
+    block = (
         event_time,
         book_update_id,
         price_exponent,
@@ -139,7 +167,7 @@ def encode_best_bid_ask(
         to_mantissa(ask_price, price_exponent),
         to_mantissa(ask_qty, qty_exponent),
     )
-    return _header(len(body), BEST_BID_ASK_STREAM_EVENT) + body + _symbol(symbol)
+    return _message(BEST_BID_ASK_STREAM_EVENT, block, [], symbol)
 
 
 def encode_depth_snapshot(
@@ -152,11 +180,12 @@ def encode_depth_snapshot(
     qty_exponent: int = -8,
 ) -> bytes:
     """``DepthSnapshotStreamEvent`` (template 10002); levels as (price, qty) pairs."""
-    body = struct.pack("<qqbb", event_time, book_update_id, price_exponent, qty_exponent)
-    groups = _levels16(bids, price_exponent, qty_exponent) + _levels16(
-        asks, price_exponent, qty_exponent
-    )
-    return _header(len(body), DEPTH_SNAPSHOT_STREAM_EVENT) + body + groups + _symbol(symbol)
+    block = (event_time, book_update_id, price_exponent, qty_exponent)
+    groups = [
+        _levels(bids, price_exponent, qty_exponent),
+        _levels(asks, price_exponent, qty_exponent),
+    ]
+    return _message(DEPTH_SNAPSHOT_STREAM_EVENT, block, groups, symbol)
 
 
 def encode_depth_diff(
@@ -171,15 +200,9 @@ def encode_depth_diff(
 ) -> bytes:
     """``DepthDiffStreamEvent`` (template 10003); levels as (price, qty) pairs, qty 0
     removes a level."""
-    body = struct.pack(
-        "<qqqbb",
-        event_time,
-        first_book_update_id,
-        last_book_update_id,
-        price_exponent,
-        qty_exponent,
-    )
-    groups = _levels16(bids, price_exponent, qty_exponent) + _levels16(
-        asks, price_exponent, qty_exponent
-    )
-    return _header(len(body), DEPTH_DIFF_STREAM_EVENT) + body + groups + _symbol(symbol)
+    block = (event_time, first_book_update_id, last_book_update_id, price_exponent, qty_exponent)
+    groups = [
+        _levels(bids, price_exponent, qty_exponent),
+        _levels(asks, price_exponent, qty_exponent),
+    ]
+    return _message(DEPTH_DIFF_STREAM_EVENT, block, groups, symbol)

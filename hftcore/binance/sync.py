@@ -18,112 +18,72 @@ spot ``web-socket-streams.md`` and the USD-M futures equivalent):
 5. A gap discards the book and starts again from step 2 (a resync).
 
 Quantities are absolute; 0 removes a level, and removing an absent level is normal.
+
+The update-id rule is :func:`continuity`, the same rule (and the same verdicts,
+:data:`~hftcore.binance.APPLIED`, ``STALE``, ``GAP``) as the one-pass applier
+:func:`hftcore.binance._apply.apply_depth_json_after` that the live fast path uses. This
+module is the state machine only: the REST client (:func:`snapshot_url`,
+:func:`rest_snapshot`, :func:`parse_snapshot`) lives in :mod:`hftcore.binance.rest` and
+is importable from here for this release.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.request
 from collections import deque
 from collections.abc import Callable
 
+from hftcore.binance._apply import APPLIED, GAP, STALE, apply_depth_json_after
+from hftcore.binance.decode import decode
 from hftcore.binance.records import DepthSnapshot, DepthUpdate
+from hftcore.binance.rest import parse_snapshot, rest_snapshot, snapshot_url
+from hftcore.binance.schema import MARKETS, check_market  # noqa: F401  (MARKETS: re-export)
 from hftcore.book import L2Book
 from hftcore.errors import SequenceGap, SnapshotError
 
-__all__ = ["BookSync", "SnapshotError", "rest_snapshot", "snapshot_url"]
+# rest_snapshot, snapshot_url, parse_snapshot: moved to hftcore.binance.rest, re-exported
+# here for this release.
+__all__ = ["BookSync", "SnapshotError", "continuity", "rest_snapshot", "snapshot_url"]
 
 log = logging.getLogger("hftcore.binance.sync")
 
-MARKETS = ("spot", "usdm")
-_REST = {
-    "spot": ("https://api.binance.com/api/v3/depth", 5000),
-    "usdm": ("https://fapi.binance.com/fapi/v1/depth", 1000),
-}
-# Verdicts of BookSync._check.
-_APPLY, _STALE, _GAP, _OLD_SNAPSHOT = range(4)
 
-
-def snapshot_url(symbol: str, market: str = "spot", limit: int | None = None) -> str:
-    """REST depth snapshot URL for ``symbol``.
+def continuity(market: str, first: int, final: int, prev_final: int, last_update_id: int,
+               bridged: bool = True) -> int:  # fmt: skip
+    """The verdict for a diff event of ids ``U``, ``u``, ``pu`` at the book's update id.
 
     Parameters
     ----------
-    symbol : str
-        E.g. ``"BTCUSDT"`` (case-insensitive).
     market : {"spot", "usdm"}
-        Binance Spot (``/api/v3/depth``) or USD-M futures (``/fapi/v1/depth``).
-    limit : int, optional
-        Levels per side; the market's maximum (spot 5000, USD-M 1000) when omitted.
-    """
-    base, max_limit = _REST[_check_market(market)]
-    return f"{base}?symbol={symbol.upper()}&limit={limit or max_limit}"
-
-
-def rest_snapshot(
-    symbol: str, market: str = "spot", limit: int | None = None, timeout: float = 10.0
-) -> Callable[[], bytes]:
-    """A ``snapshot`` callable for :class:`BookSync` that fetches Binance's REST depth.
-
-    Parameters
-    ----------
-    symbol, market, limit
-        As for :func:`snapshot_url`.
-    timeout : float
-        Seconds before the HTTP request gives up.
+    first, final, prev_final : int
+        The event's ``U``, ``u`` and ``pu`` (-1 on spot).
+    last_update_id : int
+        The update id the book reflects.
+    bridged : bool, default True
+        An event has been applied since the snapshot. USD-M checks its first event
+        against the snapshot differently (``U <= lastUpdateId <= u``).
 
     Returns
     -------
-    callable
-        Takes no arguments, returns the response body (bytes).
+    int
+        :data:`~hftcore.binance.APPLIED` (apply it), :data:`~hftcore.binance.STALE`
+        (already in the book: ignore it) or :data:`~hftcore.binance.GAP` (events were
+        missed; for an unbridged USD-M book: the snapshot is older than the stream).
     """
-    url = snapshot_url(symbol, market, limit)
-
-    def fetch() -> bytes:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.read()
-
-    fetch.url = url
-    return fetch
-
-
-def _check_market(market):
-    if market not in MARKETS:
-        raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
-    return market
-
-
-def parse_snapshot(body) -> DepthSnapshot:
-    """Parse a REST depth snapshot body (``{"lastUpdateId":..,"bids":..,"asks":..}``).
-
-    Parameters
-    ----------
-    body : bytes, str, dict or DepthSnapshot
-        The response body as received, already-parsed JSON, or a record (returned as is).
-
-    Returns
-    -------
-    DepthSnapshot
-
-    Raises
-    ------
-    ValueError
-        For a body that is not a depth snapshot (:class:`hftcore.DecodeError`, with the
-        byte offset, for malformed JSON or numbers).
-    """
-    if isinstance(body, DepthSnapshot):
-        return body
-    if isinstance(body, dict):
-        body = json.dumps(body)
-    from hftcore.binance import decode
-
-    snap = decode(body)
-    if not isinstance(snap, DepthSnapshot):
-        raise ValueError(f"not a depth snapshot (decoded as {type(snap).__name__})")
-    if snap.last_update_id < 0:
-        raise ValueError(f"snapshot lastUpdateId is not an update id: {snap.last_update_id}")
-    return snap
+    if market == "spot":
+        # One rule from the snapshot on: u <= local id is already in the book;
+        # U beyond local id + 1 means events were missed; otherwise U <= id+1 <= u.
+        if final <= last_update_id:
+            return STALE
+        return GAP if first > last_update_id + 1 else APPLIED
+    if not bridged:
+        # USD-M: the first event applied must satisfy U <= lastUpdateId <= u.
+        if final < last_update_id:
+            return STALE
+        return GAP if first > last_update_id else APPLIED
+    if final <= last_update_id:
+        return STALE  # repeated or out of order
+    return GAP if prev_final != last_update_id else APPLIED
 
 
 class BookSync:
@@ -218,7 +178,7 @@ class BookSync:
         if not symbol or not isinstance(symbol, str):
             raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
         self.symbol = symbol.upper()
-        self.market = _check_market(market)
+        self.market = check_market(market)
         self.snapshot = snapshot if snapshot is not None else rest_snapshot(symbol, market)
         self.book = L2Book(max_levels=max_levels)
         self.on_gap = on_gap
@@ -233,11 +193,8 @@ class BookSync:
         self.stale_snapshots = 0
         self._buffer: deque[DepthUpdate] = deque(maxlen=max_buffer)
         self._bridged = False  # the first event after the snapshot has been applied
-        self._decode = None
         self.fast_json = fast_json
         self.applied_direct = 0
-        self._apply_after = None  # hftcore.binance._apply.apply_depth_json_after
-        self._verdicts = ()
         # Substrings a plain depthUpdate of this symbol contains (fast path guards).
         self._keys_str = (f'"s":"{self.symbol}"', '"e":"depthUpdate"')
         self._keys_bytes = tuple(k.encode() for k in self._keys_str)
@@ -319,11 +276,7 @@ class BookSync:
 
     def _as_update(self, event) -> DepthUpdate:
         if not isinstance(event, DepthUpdate):
-            if self._decode is None:
-                from hftcore.binance import decode
-
-                self._decode = decode
-            decoded = self._decode(event)
+            decoded = decode(event)
             if not isinstance(decoded, DepthUpdate):
                 raise ValueError(
                     f"{self.symbol}: expected a depthUpdate event, got {type(decoded).__name__}"
@@ -384,34 +337,19 @@ class BookSync:
             len(self._buffer),
         )
 
-    def _check(self, first: int, final: int, prev_final: int) -> int:
-        """What to do with an event of ids ``U``, ``u``, ``pu`` at the book's update id."""
-        lid = self.last_update_id
-        if self.market == "spot":
-            # One rule from the snapshot on: u <= local id is already in the book;
-            # U beyond local id + 1 means events were missed; otherwise U <= id+1 <= u.
-            if final <= lid:
-                return _STALE
-            return _GAP if first > lid + 1 else _APPLY
-        if not self._bridged:
-            # USD-M: the first event applied must satisfy U <= lastUpdateId <= u.
-            if final < lid:
-                return _STALE
-            return _OLD_SNAPSHOT if first > lid else _APPLY
-        if final <= lid:
-            return _STALE  # repeated or out of order
-        return _GAP if prev_final != lid else _APPLY
-
     def _process(self, ev: DepthUpdate) -> None:
         """Check one event against the book's update id; apply, ignore or resync."""
-        verdict = self._check(ev.first_update_id, ev.final_update_id, ev.prev_final_update_id)
-        if verdict == _APPLY:
+        verdict = continuity(self.market, ev.first_update_id, ev.final_update_id,
+                             ev.prev_final_update_id, self.last_update_id, self._bridged)  # fmt: skip
+        if verdict == APPLIED:
             self._apply(ev)
-        elif verdict == _STALE:
+        elif verdict == STALE:
             self.stale_dropped += 1
-        elif verdict == _GAP:
+        elif self._bridged or self.market == "spot":
             self._gap(ev)
         else:
+            # USD-M, first event after the snapshot starts after lastUpdateId: the
+            # snapshot is older than the stream; fetch again.
             first, lid = ev.first_update_id, self.last_update_id
             self._buffer.appendleft(ev)
             self.book.clear()
@@ -424,7 +362,7 @@ class BookSync:
         The update ids are checked before any level is applied, with the same rules as
         the record path: a stale (repeated or out-of-order) event is ignored and counted,
         a gap resyncs. Returns False when ``msg`` must take the record path instead (not
-        plainly this symbol's depthUpdate, or no fast path in this build).
+        plainly this symbol's depthUpdate).
         """
         if isinstance(msg, str):
             keys = self._keys_str
@@ -436,25 +374,16 @@ class BookSync:
         # replace the book). Anything unusual goes through the full decoder.
         if keys[0] not in msg or keys[1] not in msg:
             return False
-        if self._apply_after is None:
-            try:
-                from hftcore.binance import _apply
-            except ImportError:
-                self.fast_json = False  # no direct decoder in this build
-                return False
-            self._apply_after = _apply.apply_depth_json_after
-            self._verdicts = (_apply.APPLIED, _apply.STALE, _apply.GAP)
-        verdict, head = self._apply_after(self.book, msg, self.last_update_id, self.market)
-        applied, stale, gap = self._verdicts
-        if verdict == applied:
+        verdict, head = apply_depth_json_after(self.book, msg, self.last_update_id, self.market)
+        if verdict == APPLIED:
             self.last_update_id = head.final_update_id
             self.applied += 1
             self.applied_direct += 1
             return True
-        if verdict == stale:
+        if verdict == STALE:
             self.stale_dropped += 1
             return True
-        if verdict == gap:
+        if verdict == GAP:
             self._gap(self._as_update(msg))  # a spot event fed to a USD-M sync raises here
             return True
         raise ValueError(f"{self.symbol}: feed() takes diff events, got a depth snapshot")

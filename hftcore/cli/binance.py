@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from hftcore.binance.schema import MARKETS, TIME_UNITS
 from hftcore.cli._args import int_range
 from hftcore.errors import HftcoreError
 
@@ -194,7 +195,7 @@ def register(cli):
     p.add_argument("out", metavar="OUT", help="output file (.gz to compress)")
     p.add_argument("--messages", type=int_range(0), default=100_000, metavar="N",
                    help="messages to write (default: %(default)s)")  # fmt: skip
-    p.add_argument("--market", choices=("spot", "usdm"), default="spot",
+    p.add_argument("--market", choices=MARKETS, default="spot",
                    help="spot or USD-M futures message shapes (default: %(default)s)")  # fmt: skip
     p.add_argument("--symbols", default="BTCUSDT,ETHUSDT,BNBUSDT", metavar="A,B",
                    help="comma-separated symbols (default: %(default)s)")  # fmt: skip
@@ -207,7 +208,7 @@ def register(cli):
         description=_STATS, formatter_class=_FMT,
     )  # fmt: skip
     p.add_argument("file", metavar="FILE", help="recording: one JSON message per line, .gz too")
-    p.add_argument("--time-unit", choices=("ms", "us"), default="ms",
+    p.add_argument("--time-unit", choices=tuple(TIME_UNITS), default="ms",
                    help="the stream's time unit (us: timeUnit=MICROSECOND; default: ms)")  # fmt: skip
     p.add_argument("--skip-errors", action="store_true",
                    help="count malformed messages as invalid and go on (first 10 shown)")  # fmt: skip

@@ -3,3 +3,18 @@
 ``hftcore.sim.itch``: reproducible, internally consistent ITCH 5.0 days.
 ``hftcore.sim.binance``: Binance stream corpora.
 """
+
+import importlib
+
+__all__ = ["itch", "binance"]
+
+
+def __getattr__(name):
+    # Lazy, like hftcore's own subpackages: importing hftcore.sim loads no generator.
+    if name in __all__:
+        return importlib.import_module(f"hftcore.sim.{name}")
+    raise AttributeError(f"module 'hftcore.sim' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

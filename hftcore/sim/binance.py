@@ -23,6 +23,7 @@ import random
 from typing import NamedTuple
 
 from hftcore.binance import sbe_encode
+from hftcore.binance.schema import MARKETS, SCALE, check_market
 
 __all__ = [
     "Event",
@@ -36,8 +37,6 @@ __all__ = [
     "MARKETS",
 ]
 
-SCALE = 100_000_000
-MARKETS = ("spot", "usdm")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT")
 
 # symbol: (start price, tick size, quantity step), all with 8 implied decimals
@@ -89,8 +88,7 @@ def generate_events(
     -------
     list of Event
     """
-    if market not in MARKETS:
-        raise ValueError(f"market must be one of {MARKETS}, not {market!r}")
+    check_market(market)
     if not symbols:
         raise ValueError("symbols must not be empty")
     rng = random.Random(seed)

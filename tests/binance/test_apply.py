@@ -138,9 +138,8 @@ def test_bad_message_leaves_book_untouched(bad):
     np.testing.assert_array_equal(before[1], after[1])
 
 
-def test_corpus_json_matches_reference():
-    msgs = [m for m in sim.generate_messages(3000, seed=3, symbols=("BTCUSDT",))
-            if b'"depthUpdate"' in m]  # fmt: skip
+def test_corpus_json_matches_reference(sim_binance):
+    msgs = sim_binance.depth_messages(3000, seed=3, symbols=("BTCUSDT",))
     book, ref = L2Book(), RefBook()
     for i, m in enumerate(msgs):
         head = apply_depth_json(book, m)
@@ -153,9 +152,8 @@ def test_corpus_json_matches_reference():
     assert_same(book, ref)
 
 
-def test_many_equals_one_by_one():
-    msgs = [m for m in sim.generate_messages(2000, seed=4, symbols=("ETHUSDT",), market="usdm")
-            if b'"depthUpdate"' in m]  # fmt: skip
+def test_many_equals_one_by_one(sim_binance):
+    msgs = sim_binance.depth_messages(2000, seed=4, symbols=("ETHUSDT",), market="usdm")
     a, b = L2Book(), L2Book()
     heads = apply_depth_json_many(a, b"\n".join(msgs))
     one = [apply_depth_json(b, m) for m in msgs]
@@ -189,9 +187,9 @@ def test_sbe_diff_and_snapshot():
     assert book.depth()[0].tolist() == [[1, 2]] and book.depth()[1].tolist() == [[3, 4]]
 
 
-def test_sbe_corpus_equals_json_corpus():
-    sbe = sim.generate_sbe_messages(3000, seed=5, symbols=("BNBUSDT",))
-    js = sim.generate_messages(3000, seed=5, symbols=("BNBUSDT",))
+def test_sbe_corpus_equals_json_corpus(sim_binance):
+    sbe = sim_binance.sbe_messages(3000, seed=5, symbols=("BNBUSDT",))
+    js = sim_binance.messages(3000, seed=5, symbols=("BNBUSDT",))
     a, b = L2Book(), L2Book()
     for s, j in zip(sbe, js, strict=True):
         if b'"depthUpdate"' in j:
@@ -373,9 +371,8 @@ def _general(msg: bytes) -> bytes:
     return msg[:1] + b" " + msg[1:]
 
 
-def _streams(market, envelope, n=3000, seed=8):
-    msgs = [m for m in sim.generate_messages(n, seed=seed, market=market)
-            if b'"depthUpdate"' in m]  # fmt: skip
+def _streams(sim_binance, market, envelope, n=3000, seed=8):
+    msgs = sim_binance.depth_messages(n, seed=seed, market=market)
     if envelope:
         msgs = [b'{"stream":"btcusdt@depth@100ms","data":' + m + b"}" for m in msgs]
     return msgs
@@ -383,8 +380,8 @@ def _streams(market, envelope, n=3000, seed=8):
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])
 @pytest.mark.parametrize("envelope", [False, True])
-def test_printed_and_general_paths_agree(market, envelope):
-    msgs = _streams(market, envelope)
+def test_printed_and_general_paths_agree(sim_binance, market, envelope):
+    msgs = _streams(sim_binance, market, envelope)
     fast, general, ref = L2Book(), L2Book(), RefBook()
     for m in msgs:
         assert apply_depth_json(fast, m) == apply_depth_json(general, _general(m))
@@ -418,11 +415,11 @@ def _outcome(msg: bytes):
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])
 @pytest.mark.parametrize("envelope", [False, True])
-def test_fast_path_fuzz_matches_general_path(market, envelope):
+def test_fast_path_fuzz_matches_general_path(sim_binance, market, envelope):
     # Corrupt, delete and truncate bytes of printed diffs: the fast path must accept and
     # reject exactly what the general scanner does, with the same values and errors.
     rng = random.Random(f"{market}-{envelope}")
-    msgs = _streams(market, envelope, n=400, seed=11)[:40]
+    msgs = _streams(sim_binance, market, envelope, n=400, seed=11)[:40]
     alphabet = b'0123456789.",[]{}:-e x\\'
     variants = []
     for m in msgs:

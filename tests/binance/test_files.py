@@ -16,11 +16,6 @@ from hftcore.sim import binance as sim
 MESSAGES = sim.generate_messages(3000, seed=21)
 
 
-def _write(path, data: bytes, gz: bool):
-    path.write_bytes(gzip.compress(data) if gz else data)
-    return path
-
-
 def assert_tables_equal(got, want):
     assert got.counts == want.counts
     np.testing.assert_array_equal(got.kinds, want.kinds)
@@ -30,9 +25,9 @@ def assert_tables_equal(got, want):
 
 @pytest.mark.parametrize("gz", [False, True])
 @pytest.mark.parametrize("chunk", [1, 97, 4096, 1 << 26])
-def test_chunks_join_to_the_whole_file(tmp_path, gz, chunk):
+def test_chunks_join_to_the_whole_file(write_file, gz, chunk):
     data = b"\n".join(MESSAGES) + b"\n"
-    path = _write(tmp_path / "rec.ndjson", data, gz)
+    path = write_file("rec.ndjson", data, gz=gz)
     want = binance.decode_many(data)
     chunks = list(files.iter_file(path, chunk_bytes=chunk))
     assert sum(c.n_messages for c in chunks) == len(MESSAGES)
@@ -41,17 +36,17 @@ def test_chunks_join_to_the_whole_file(tmp_path, gz, chunk):
     assert_tables_equal(files.read_file(path), want)
 
 
-def test_line_endings_blank_lines_and_no_final_newline(tmp_path):
+def test_line_endings_blank_lines_and_no_final_newline(write_file):
     data = b"\r\n".join(MESSAGES[:50]) + b"\r\n\n\n" + b"\n".join(MESSAGES[50:100])
-    path = _write(tmp_path / "rec.ndjson", data, False)
+    path = write_file("rec.ndjson", data)
     want = binance.decode_many(b"\n".join(MESSAGES[:100]))
     assert_tables_equal(files.concat_tables(files.iter_file(path, chunk_bytes=300)), want)
     assert_tables_equal(files.read_file(path), want)
 
 
 @pytest.mark.parametrize("data", [b"", b"\n\n  \n"])
-def test_empty_recordings(tmp_path, data):
-    path = _write(tmp_path / "rec.ndjson", data, False)
+def test_empty_recordings(write_file, data):
+    path = write_file("rec.ndjson", data)
     assert list(files.iter_file(path)) == []
     assert files.read_file(path).n_messages == 0
     assert files.concat_tables([]).n_messages == 0
@@ -59,14 +54,14 @@ def test_empty_recordings(tmp_path, data):
 
 @pytest.mark.parametrize("gz", [False, True])
 @pytest.mark.parametrize("chunk", [64, 5000, 1 << 26])
-def test_error_names_the_file_message_and_offset(tmp_path, gz, chunk):
+def test_error_names_the_file_message_and_offset(write_file, gz, chunk):
     lines = list(MESSAGES[:400])
     bad = 333
     lines[bad] = lines[bad].replace(b'"E":', b'"E":-x', 1)
     data = b"\n".join(lines) + b"\n"
     with pytest.raises(DecodeError) as whole:
         binance.decode_many(data)
-    path = _write(tmp_path / "rec.ndjson", data, gz)
+    path = write_file("rec.ndjson", data, gz=gz)
     for run in (lambda: list(files.iter_file(path, chunk_bytes=chunk)),
                 lambda: files.read_file(path)):  # fmt: skip
         with pytest.raises(DecodeError) as ei:
@@ -77,13 +72,13 @@ def test_error_names_the_file_message_and_offset(tmp_path, gz, chunk):
         assert data.rfind(b"\n", 0, ei.value.offset) + 1 == sum(len(m) + 1 for m in lines[:bad])
 
 
-def test_skip_errors_are_rebased(tmp_path):
+def test_skip_errors_are_rebased(write_file):
     lines = list(MESSAGES[:600])
     for k in (10, 250, 599):
         lines[k] = lines[k][:-3]  # cut: malformed
     data = b"\n".join(lines) + b"\n"
     want = binance.decode_many(data, errors="skip")
-    path = _write(tmp_path / "rec.ndjson", data, False)
+    path = write_file("rec.ndjson", data)
     got = files.concat_tables(files.iter_file(path, chunk_bytes=2000, errors="skip"))
     assert got.counts["invalid"] == 3
     assert_tables_equal(got, want)
@@ -91,10 +86,10 @@ def test_skip_errors_are_rebased(tmp_path):
     assert [e.source for e in got.errors] == [f"{path}: {e.source}" for e in want.errors]
 
 
-def test_line_longer_than_the_chunk(tmp_path):
+def test_line_longer_than_the_chunk(write_file):
     big = sim.generate_messages(200, seed=3)
     data = b"\n".join(big)
-    path = _write(tmp_path / "rec.ndjson", data, False)
+    path = write_file("rec.ndjson", data)
     chunks = list(files.iter_file(path, chunk_bytes=16))  # far below one message
     assert_tables_equal(files.concat_tables(chunks), binance.decode_many(data))
 
@@ -109,8 +104,8 @@ def test_corrupt_gzip(tmp_path):
     assert str(path) in str(ei.value)
 
 
-def test_bad_arguments(tmp_path):
-    path = _write(tmp_path / "rec.ndjson", MESSAGES[0], False)
+def test_bad_arguments(write_file):
+    path = write_file("rec.ndjson", MESSAGES[0])
     with pytest.raises(ValueError):
         list(files.iter_file(path, chunk_bytes=0))
     with pytest.raises(ValueError):
@@ -149,10 +144,10 @@ def test_cli_simulate_then_stats(tmp_path, capsys, name):
     assert "messages    2,000" in text and "depthUpdate" in text
 
 
-def test_cli_stats_errors(tmp_path, capsys):
+def test_cli_stats_errors(write_file, tmp_path, capsys):
     lines = list(MESSAGES[:100])
     lines[40] = b'{"e":"trade","E":1,"s":"X","p":"1.2.3"}'
-    path = _write(tmp_path / "rec.ndjson", b"\n".join(lines), False)
+    path = write_file("rec.ndjson", b"\n".join(lines))
     assert main(["binance", "stats", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path}: message 40" in err

@@ -567,3 +567,44 @@ def test_simulated_json_stream_with_losses_and_repeats(market, fast):
             assert book_dicts(sync.book) == exch.history[sync.last_update_id]
     assert (sync.applied_direct > 0) == fast
     assert sync.gaps > 0 and sync.stale_dropped > 0
+
+
+# ---- one continuity rule: the state machine's and the one-pass applier's agree ---------
+
+
+def test_continuity_agrees_with_the_one_pass_applier():
+    from hftcore.binance import APPLIED, GAP, STALE, _apply
+    from hftcore.binance.sync import continuity
+    from hftcore.book import L2Book
+
+    lid = 20
+    seen = set()
+    for market in ("spot", "usdm"):
+        for first in range(14, 25):
+            for final in range(first, 27):
+                for pu in (-1,) if market == "spot" else range(17, 23):
+                    obj = {"e": "depthUpdate", "E": 5, "s": SYM, "U": first, "u": final,
+                           "b": [["1.5", "2"]], "a": []}  # fmt: skip
+                    if market == "usdm":
+                        obj["pu"] = pu
+                    book = L2Book()
+                    got, _ = _apply.apply_depth_json_after(book, json.dumps(obj), lid, market)
+                    want = continuity(market, first, final, pu, lid)
+                    assert got == want, (market, first, final, pu)
+                    assert len(book) == (1 if got == APPLIED else 0)
+                    seen.add(got)
+    assert seen == {APPLIED, STALE, GAP}
+
+
+@pytest.mark.parametrize(
+    ("first", "final", "verdict"),
+    [(18, 22, "APPLIED"), (20, 20, "APPLIED"), (21, 25, "GAP"), (15, 19, "STALE")],
+)
+def test_continuity_usdm_bridge(first, final, verdict):
+    # The first USD-M event after a snapshot of lastUpdateId 20: U <= 20 <= u applies;
+    # an event that starts after 20 means the snapshot is too old (GAP: fetch again).
+    from hftcore import binance
+    from hftcore.binance.sync import continuity
+
+    got = continuity("usdm", first, final, 3, 20, bridged=False)
+    assert got == getattr(binance, verdict)

@@ -1,7 +1,6 @@
 """``hftcore itch simulate | stats | dump`` and ``hftcore demo``, end to end."""
 
 import csv
-import gzip
 import io
 import json
 import os
@@ -15,7 +14,6 @@ import pytest
 
 import hftcore
 from hftcore.cli import main
-from hftcore.sim import itch as simitch
 
 NS = 1_000_000_000
 SPEC_LENGTHS = {
@@ -73,7 +71,7 @@ T_OPEN = (9 * 3600 + 30 * 60) * NS  # 09:30:00
 
 
 @pytest.fixture
-def tiny(tmp_path):
+def tiny(write_file):
     """A hand-built file: two stocks, one add and one delete each, a V message."""
     buf = (
         msg_v(4 * 3600 * NS, 418_500_000_000, 391_512_345_678, 360_000_000_001)
@@ -84,15 +82,13 @@ def tiny(tmp_path):
         + msg_d(2, T_OPEN + 123_456_789, 43)
         + msg_d(1, 13 * 3600 * NS + 59 * 60 * NS + 7 * NS + 5, 42)
     )
-    path = tmp_path / "tiny.itch"
-    path.write_bytes(buf)
-    return path
+    return write_file("tiny.itch", buf)
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory):
+def day(tmp_path_factory, itch_day):
     path = tmp_path_factory.mktemp("day") / "day.itch"
-    path.write_bytes(simitch.generate(messages=30_000, symbols=120, seed=11))
+    path.write_bytes(itch_day(messages=30_000, symbols=120, seed=11))
     return path
 
 
@@ -116,9 +112,8 @@ def test_stats_json_matches_independent_count(day, capsys):
     assert got["first_time"] == "03:58:00.000000000" and got["last_time"] == "20:05:00.000000000"
 
 
-def test_stats_text_and_gz(day, tmp_path, capsys):
-    gz = tmp_path / "day.itch.gz"
-    gz.write_bytes(gzip.compress(day.read_bytes()))
+def test_stats_text_and_gz(day, write_file, capsys):
+    gz = write_file("day.itch.gz", day.read_bytes())
     counts, _, _ = independent_summary(day.read_bytes())
     rc, out, _ = run(capsys, "itch", "stats", gz)
     assert rc == 0
@@ -188,12 +183,12 @@ def test_errors_name_path_and_offset(tiny, tmp_path, capsys):
     assert rc == 1 and "unknown ITCH message type 'Z'" in err
 
 
-def test_simulate_writes_the_generated_day(tmp_path, capsys):
+def test_simulate_writes_the_generated_day(tmp_path, capsys, itch_day):
     out = tmp_path / "sim.itch"
     rc, text, _ = run(capsys, "itch", "simulate", out, "--messages", "5000", "--symbols", "20",
                       "--seed", "3")  # fmt: skip
     assert rc == 0 and "5,000 messages" in text
-    assert out.read_bytes() == simitch.generate(messages=5000, symbols=20, seed=3)
+    assert out.read_bytes() == itch_day(messages=5000, symbols=20, seed=3)
 
 
 def test_help_teaches(capsys):

@@ -1,0 +1,144 @@
+"""The public namespace, locked: each package's ``__all__`` is exactly what is listed here
+and every name in it exists. A name added or removed is a deliberate change to this file
+(and to CHANGELOG.md), never a side effect; ``from hftcore import *`` must work.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+API = {
+    "hftcore": [
+        "__version__",
+        "HftcoreError",
+        "DecodeError",
+        "SequenceGap",
+        "BookFull",
+        "BookError",
+        "SnapshotError",
+        "itch",
+        "binance",
+        "book",
+        "sim",
+    ],
+    "hftcore.itch": [
+        "spec",
+        "MESSAGES",
+        "BY_TYPE",
+        "TYPES",
+        "dtype",
+        "encode",
+        "encode_table",
+        "encode_stream",
+        "decode",
+        "Tables",
+        "concat_tables",
+        "iter_messages",
+        "read_file",
+        "iter_file",
+        "OrderBook",
+    ],
+    "hftcore.binance": [
+        "KINDS",
+        "SCALE",
+        "BinanceTables",
+        "decode",
+        "decode_many",
+        "decode_many_sbe",
+        "decode_sbe",
+        "read_file",
+        "iter_file",
+        "concat_tables",
+        "apply_depth_json",
+        "apply_depth_sbe",
+        "apply_depth_json_many",
+        "apply_depth_json_after",
+        "apply_depth_sbe_many",
+        "APPLIED",
+        "STALE",
+        "GAP",
+        "NOT_A_DIFF",
+        "BookSync",
+        "DepthHeader",
+        "AggTrade",
+        "BookTicker",
+        "ControlReply",
+        "DepthSnapshot",
+        "DepthUpdate",
+        "ErrorReply",
+        "Kline",
+        "ServerShutdown",
+        "Trade",
+        "UnknownEvent",
+    ],
+    "hftcore.book": ["L2Book"],
+    "hftcore.sim": ["itch", "binance"],
+}
+
+# Names that moved, and must stay importable from where they were for this release:
+# (old module, name, new home).
+MOVED = [
+    ("hftcore.binance.sync", "snapshot_url", "hftcore.binance.rest"),
+    ("hftcore.binance.sync", "rest_snapshot", "hftcore.binance.rest"),
+    ("hftcore.binance.sync", "parse_snapshot", "hftcore.binance.rest"),
+    ("hftcore.binance.sync", "MARKETS", "hftcore.binance.schema"),
+    ("hftcore.binance.sync", "SnapshotError", "hftcore.errors"),
+    ("hftcore.binance.decode", "SCALE", "hftcore.binance.schema"),
+    ("hftcore.sim.binance", "SCALE", "hftcore.binance.schema"),
+    ("hftcore.sim.binance", "MARKETS", "hftcore.binance.schema"),
+    ("hftcore.binance.sbe_encode", "TRADES_STREAM_EVENT", "hftcore.binance.schema"),
+    ("hftcore.binance.sbe_encode", "DEPTH_DIFF_STREAM_EVENT", "hftcore.binance.schema"),
+]
+
+
+@pytest.mark.parametrize("package", sorted(API))
+def test_all_is_locked(package):
+    mod = importlib.import_module(package)
+    got = list(mod.__all__)
+    assert len(got) == len(set(got)), f"{package}.__all__ has duplicates"
+    assert sorted(got) == sorted(API[package])
+
+
+@pytest.mark.parametrize("package", sorted(API))
+def test_every_exported_name_exists(package):
+    mod = importlib.import_module(package)
+    missing = [n for n in mod.__all__ if not hasattr(mod, n)]
+    assert not missing, f"{package}.__all__ names what does not exist: {missing}"
+
+
+@pytest.mark.parametrize("package", sorted(API))
+def test_star_import(package):
+    namespace: dict = {}
+    exec(f"from {package} import *", namespace)
+    assert set(API[package]) <= set(namespace)
+
+
+def test_codec_if_present():
+    # hftcore.codec is the exchange-free building blocks (JSON lexer, decimals, SBE
+    # primitives, output tables); where it exists, its __all__ must resolve too.
+    try:
+        codec = importlib.import_module("hftcore.codec")
+    except ModuleNotFoundError:
+        pytest.skip("no hftcore.codec in this build")
+    names = list(getattr(codec, "__all__", []))
+    assert all(hasattr(codec, n) for n in names), names
+    exec("from hftcore.codec import *", {})
+
+
+@pytest.mark.parametrize(("old", "name", "new"), MOVED)
+def test_moved_names_still_import(old, name, new):
+    assert getattr(importlib.import_module(old), name) is getattr(
+        importlib.import_module(new), name
+    )
+
+
+def test_subpackages_load_lazily():
+    import subprocess
+    import sys
+
+    code = "import sys, hftcore; print(sorted(m for m in sys.modules if m.startswith('hftcore')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    assert out.strip() == "['hftcore', 'hftcore._version', 'hftcore.errors']"
