@@ -24,7 +24,7 @@ cdef struct Order:
     uint32_t next           # next order in the level's FIFO (NIL at the back)
     uint32_t level          # slot of its price level in the level pool
     uint16_t stock_locate   # stock the order belongs to
-    uint8_t side            # a Side: BID (buy) or ASK (sell)
+    uint8_t side            # BID (buy) or ASK (sell)
     uint8_t pad             # keeps the record at 32 bytes
 
 
@@ -45,7 +45,7 @@ cdef struct SideBook:
 
 
 # Index of a book side (Order.side, Stock.side).
-cdef enum Side:
+cdef enum:
     BID = 0
     ASK = 1
     N_SIDES

@@ -49,6 +49,7 @@ from hftcore.itch._wire cimport (
     OFF_H_TRADING_STATE,
     OFF_h_HALT_ACTION,
     OFF_h_MARKET_CODE,
+    OFF_MESSAGE_TYPE,
     OFF_R_STOCK,
     OFF_STOCK_LOCATE,
     OFF_TIMESTAMP,
@@ -824,13 +825,13 @@ for _t in "ECXDU":
 
 cdef inline void prefetch_far(const BookState *b, const uint8_t *m) noexcept nogil:
     cdef uint64_t ref
-    if REF_TYPES[m[0]]:
+    if REF_TYPES[m[OFF_MESSAGE_TYPE]]:
         ref = load_be64(m + O_REF)
         if ref - b.wbase < b.wsize:
             prefetch(&b.win[ref & b.wmask])
         else:
             prefetch(&b.table[h_home(b, ref)])
-    elif m[0] == b'A' or m[0] == b'F':
+    elif m[OFF_MESSAGE_TYPE] == b'A' or m[OFF_MESSAGE_TYPE] == b'F':
         prefetch(&b.stocks[load_be16(m + OFF_STOCK_LOCATE)])
 
 
@@ -838,7 +839,7 @@ cdef inline void prefetch_near(const BookState *b, const uint8_t *m) noexcept no
     cdef uint32_t e
     cdef uint64_t ref
     cdef const Stock *st
-    if REF_TYPES[m[0]]:
+    if REF_TYPES[m[OFF_MESSAGE_TYPE]]:
         ref = load_be64(m + O_REF)
         if ref - b.wbase < b.wsize:
             e = b.win[ref & b.wmask]
@@ -846,7 +847,7 @@ cdef inline void prefetch_near(const BookState *b, const uint8_t *m) noexcept no
             e = b.table[h_home(b, ref)] >> DISP_BITS
         if e != 0 and e <= b.order_used:
             prefetch(&b.orders[e - 1])
-    elif m[0] == b'A' or m[0] == b'F':
+    elif m[OFF_MESSAGE_TYPE] == b'A' or m[OFF_MESSAGE_TYPE] == b'F':
         st = &b.stocks[load_be16(m + OFF_STOCK_LOCATE)]
         if st.side[BID].n:
             prefetch(&st.side[BID].keys[st.side[BID].n - 1])
@@ -906,7 +907,7 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
         frame = itch_frame(buf, n, pos, &mlen, st)
         m = buf + pos + ITCH_FRAME_PREFIX
         if frame == FRAME_MESSAGE:
-            t = m[0]
+            t = m[OFF_MESSAGE_TYPE]
             # Hide memory latency on big books with a software pipeline: two messages
             # ahead, start loading the window entry or hash bucket (or the stock's book for
             # an add); one ahead, the order record (or the best keys of both sides). Only
@@ -926,7 +927,7 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
                 break
             b.timestamp = load_be48(m + OFF_TIMESTAMP)
         elif frame == FRAME_UNKNOWN:
-            t = m[0]
+            t = m[OFF_MESSAGE_TYPE]
             b.unknown_types += 1  # not an ITCH 5.0 type: skipped by its length, counted
         else:
             if frame == FRAME_END:
