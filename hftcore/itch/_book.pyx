@@ -926,16 +926,17 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
                 rc = book_status(b, st, pos, m)
                 break
             b.timestamp = load_be48(m + OFF_TIMESTAMP)
-        elif frame == FRAME_UNKNOWN:
+        else:
+            # (Not an elif chain: Cython would make it a switch, a jump table per message.)
+            if frame != FRAME_UNKNOWN:
+                if frame == FRAME_END:
+                    b.ended = True
+                    pos += ITCH_FRAME_PREFIX
+                elif frame == FRAME_BAD:
+                    rc = -1
+                break  # FRAME_PARTIAL: left for the next call
             t = m[OFF_MESSAGE_TYPE]
             b.unknown_types += 1  # not an ITCH 5.0 type: skipped by its length, counted
-        else:
-            if frame == FRAME_END:
-                b.ended = True
-                pos += ITCH_FRAME_PREFIX
-            elif frame == FRAME_BAD:
-                rc = -1
-            break  # FRAME_PARTIAL: left for the next call
         b.type_counts[t] += 1
         b.seq += 1
         count += 1

@@ -67,17 +67,17 @@ cdef int itch_walk(const uint8_t *buf, Py_ssize_t n, ItchWalk *w,
     memset(w, 0, sizeof(ItchWalk))
     while True:
         frame = itch_frame(buf, n, pos, &length, st)
-        if frame == FRAME_MESSAGE or frame == FRAME_UNKNOWN:
-            if frame == FRAME_UNKNOWN:
-                unknown += 1
-            w.counts[buf[pos + ITCH_FRAME_PREFIX]] += 1
-            messages += 1
-            pos += ITCH_FRAME_PREFIX + length
-        else:
-            if frame == FRAME_END:
-                w.end_of_session = True
-                pos += ITCH_FRAME_PREFIX
-            break
+        # Nested ifs, not a chain on ``frame``: Cython would make that a switch.
+        if frame != FRAME_MESSAGE:
+            if frame != FRAME_UNKNOWN:
+                if frame == FRAME_END:
+                    w.end_of_session = True
+                    pos += ITCH_FRAME_PREFIX
+                break
+            unknown += 1
+        w.counts[buf[pos + ITCH_FRAME_PREFIX]] += 1
+        messages += 1
+        pos += ITCH_FRAME_PREFIX + length
     w.consumed = pos
     w.messages = messages
     w.unknown = unknown
