@@ -6,7 +6,7 @@ with the GIL, hands it to :func:`raise_status`, which builds the right exception
 byte offset and the reason. Add new reasons here, never ad hoc strings in decoders.
 """
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 
 cdef enum StatusCode:
@@ -24,6 +24,15 @@ cdef enum StatusCode:
     ST_CAPACITY             # an output buffer or fixed-size structure is full (a = capacity)
     ST_BAD_VALUE            # a field holds a value out of its domain (a = the value)
     ST_NESTING              # JSON nested deeper than supported (a = depth)
+    # Order book conditions (BookError: a = order_ref, b = seq; BookFull: a = capacity).
+    ST_UNKNOWN_ORDER        # a message names an order that is not resting
+    ST_DUPLICATE_ORDER      # an add or replace reuses a live order_ref
+    ST_OVERFILL             # an execution larger than the order's remaining shares
+    ST_OVERCANCEL           # a cancel larger than the order's remaining shares
+    ST_CROSSED              # an add leaves the best bid >= the best ask
+    ST_ORDERS_FULL          # the order store is full (BookFull)
+    ST_LEVELS_FULL          # the price levels are full (BookFull)
+    ST_NO_MEMORY            # growing a table ran out of memory (MemoryError)
 
 
 cdef struct Status:
@@ -80,12 +89,48 @@ cdef inline str status_reason(const Status *st):
         return f"field value {st.a} out of range"
     if c == ST_NESTING:
         return f"nesting deeper than {st.a}"
+    if c == ST_UNKNOWN_ORDER:
+        return f"reference to an unknown order (order_ref {<uint64_t>st.a})"
+    if c == ST_DUPLICATE_ORDER:
+        return f"add of an order_ref that is already live (order_ref {<uint64_t>st.a})"
+    if c == ST_OVERFILL:
+        return ("execution larger than the order's remaining shares "
+                f"(order_ref {<uint64_t>st.a})")
+    if c == ST_OVERCANCEL:
+        return f"cancel larger than the order's remaining shares (order_ref {<uint64_t>st.a})"
+    if c == ST_CROSSED:
+        return f"add crosses the book (best bid >= best ask) (order_ref {<uint64_t>st.a})"
+    if c == ST_ORDERS_FULL:
+        return f"order store is full at capacity {st.a}"
+    if c == ST_LEVELS_FULL:
+        return f"price levels is full at capacity {st.a}"
+    if c == ST_NO_MEMORY:
+        return "out of memory growing the order book's event tables"
     return f"decode error (code {c})"
+
+
+cdef inline object status_book_error(const Status *st):
+    """The exception of an order book condition (BookError, BookFull, MemoryError), or
+    None when ``st`` holds another code."""
+    cdef int c = st.code
+    from hftcore.errors import BookError, BookFull
+    if ST_UNKNOWN_ORDER <= c <= ST_CROSSED:
+        return BookError(status_reason(st), st.b)
+    if c == ST_ORDERS_FULL:
+        return BookFull("order store", st.a, "max_orders")
+    if c == ST_LEVELS_FULL:
+        return BookFull("price levels", st.a, "max_levels")
+    if c == ST_NO_MEMORY:
+        return MemoryError(status_reason(st))
+    return None
 
 
 cdef inline int raise_status(const Status *st, object source=None) except -1:
     """Raise :class:`hftcore.DecodeError` for ``st``; a no-op for ``ST_OK``."""
     if st.code == ST_OK:
         return 0
+    book_error = status_book_error(st)  # the order book's codes raise their own types
+    if book_error is not None:
+        raise book_error
     from hftcore.errors import DecodeError
     raise DecodeError(status_reason(st), st.offset, source)

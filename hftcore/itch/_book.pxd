@@ -12,7 +12,8 @@ Every order sits in the intrusive FIFO list of its level
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from hftcore._core.status cimport Status
+from hftcore.itch._decode cimport N_TYPE_BYTES
+from hftcore.itch._wire cimport SIZE_R_STOCK
 
 
 cdef struct Order:
@@ -23,7 +24,7 @@ cdef struct Order:
     uint32_t next           # next order in the level's FIFO (NIL at the back)
     uint32_t level          # slot of its price level in the level pool
     uint16_t stock_locate   # stock the order belongs to
-    uint8_t side            # 0 = buy (bid), 1 = sell (ask)
+    uint8_t side            # BID (buy) or ASK (sell)
     uint8_t pad             # keeps the record at 32 bytes
 
 
@@ -43,9 +44,16 @@ cdef struct SideBook:
     uint32_t cap            # allocated entries of ``keys`` (grows by doubling)
 
 
+# Index of a book side (Order.side, Stock.side).
+cdef enum:
+    BID = 0
+    ASK = 1
+    N_SIDES
+
+
 cdef struct Stock:
-    SideBook side[2]        # 0 = bids, 1 = asks
-    char ticker[8]          # from the stock directory (R), space padded; zero if unseen
+    SideBook side[N_SIDES]  # BID, ASK
+    char ticker[SIZE_R_STOCK]   # from the stock directory (R), space padded; zero if unseen
     uint32_t last_bid_px    # last top of book emitted to the BBO table
     uint32_t last_ask_px
     uint64_t last_bid_sh
@@ -80,6 +88,7 @@ cdef struct ExecEvent:
 
 
 cdef enum Anomaly:
+    AN_BAD_SIDE = -1        # not an anomaly: an add's side is neither B nor S (DecodeError)
     AN_NONE = 0
     AN_UNKNOWN_ORDER        # E/C/X/D/U references an order that is not in the book
     AN_DUPLICATE_ORDER      # A/F/U adds an order_ref that is already live
@@ -87,6 +96,14 @@ cdef enum Anomaly:
     AN_OVERCANCEL           # cancelled shares larger than the order's remaining shares
     AN_CROSSED              # an add leaves the best bid >= the best ask
     AN_COUNT
+
+
+# Which fixed-size structure a failed step ran out of.
+cdef enum Capacity:
+    CAP_NONE = 0
+    CAP_ORDERS              # the order store (max_orders)
+    CAP_LEVELS              # the price levels (max_levels)
+    CAP_MEMORY              # growing an event table or a side's key array failed
 
 
 cdef struct BookState:
@@ -116,7 +133,6 @@ cdef struct BookState:
     uint8_t *keep              # per stock_locate: 1 = keep its book
     uint64_t *wanted           # tickers asked for in symbols= (sorted big-endian u64)
     Py_ssize_t n_wanted
-    uint16_t lengths[256]      # message length per type byte from the spec, 0 = unknown
     # Options.
     bint strict
     bint track_bbo
@@ -136,15 +152,15 @@ cdef struct BookState:
     uint64_t live_levels
     uint64_t peak_orders
     uint64_t peak_levels
-    uint64_t type_counts[256]
-    uint64_t anomalies[6]      # indexed by Anomaly
+    uint64_t type_counts[N_TYPE_BYTES]
+    uint64_t anomalies[AN_COUNT]   # indexed by Anomaly
     uint64_t trades            # P
     uint64_t cross_trades      # Q
     uint64_t broken_trades     # B
     uint64_t unknown_types     # messages of a type the spec does not define (skipped)
     # The error of the last failing message (set when a nogil step returns -1).
-    int err_anomaly            # an Anomaly in strict mode
-    int err_capacity           # 1 = order store, 2 = price levels, 3 = out of memory
+    int err_anomaly            # an Anomaly in strict mode, or AN_BAD_SIDE
+    int err_capacity           # a Capacity
     uint64_t err_ref           # order_ref involved
 
 
@@ -153,7 +169,3 @@ cdef class OrderBookCore:
     cdef readonly Py_ssize_t consumed   # bytes consumed by the last apply()
     cdef readonly bint reached_until    # the last apply() stopped at a message after `until`
     cdef bint busy                      # apply() is running (it releases the GIL)
-
-    # Turn the error state of a failed apply into the exception (DecodeError, BookFull,
-    # BookError, MemoryError); DecodeError offsets are shifted by ``base_offset``.
-    cdef int _raise(self, Status *st, Py_ssize_t base_offset, object source) except -1

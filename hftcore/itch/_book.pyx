@@ -5,7 +5,7 @@ See ``_book.pxd`` for the layout. Python-facing conveniences (symbol names, file
 command line) live in :mod:`hftcore.itch.book`.
 """
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
 
@@ -13,16 +13,53 @@ import numpy as np
 
 from hftcore._core.bytes cimport load_be16, load_be32, load_be48, load_be64
 from hftcore._core.status cimport (
-    ST_BAD_LENGTH,
     ST_BAD_VALUE,
-    ST_OK,
+    ST_CROSSED,
+    ST_DUPLICATE_ORDER,
+    ST_LEVELS_FULL,
+    ST_NO_MEMORY,
+    ST_ORDERS_FULL,
+    ST_OVERCANCEL,
+    ST_OVERFILL,
+    ST_UNKNOWN_ORDER,
     Status,
     raise_status,
     status_clear,
     status_set,
 )
+from hftcore.itch._decode cimport (
+    FRAME_BAD,
+    FRAME_END,
+    FRAME_MESSAGE,
+    FRAME_UNKNOWN,
+    N_TYPE_BYTES,
+    itch_frame,
+)
+from hftcore.itch._wire cimport (
+    ITCH_FRAME_PREFIX,
+    LEN_A,
+    OFF_A_PRICE,
+    OFF_A_SHARES,
+    OFF_A_SIDE,
+    OFF_C_EXECUTION_PRICE,
+    OFF_C_PRINTABLE,
+    OFF_E_EXECUTED_SHARES,
+    OFF_E_MATCH_NUMBER,
+    OFF_E_ORDER_REF,
+    OFF_H_TRADING_STATE,
+    OFF_h_HALT_ACTION,
+    OFF_h_MARKET_CODE,
+    OFF_MESSAGE_TYPE,
+    OFF_R_STOCK,
+    OFF_STOCK_LOCATE,
+    OFF_TIMESTAMP,
+    OFF_U_NEW_ORDER_REF,
+    OFF_U_PRICE,
+    OFF_U_SHARES,
+    SIZE_R_STOCK,
+    wire_constants,
+)
 
-from hftcore.errors import BookError, BookFull
 from hftcore.itch import spec
 
 cdef extern from *:
@@ -43,28 +80,20 @@ cdef extern from *:
     const uint64_t FIB "HFT_BOOK_FIB"            # 2**64 / golden ratio (Fibonacci hashing)
 
 cdef enum:
-    N_LOCATES = 65536
+    N_LOCATES = 65536       # stock_locate is a 2-byte field: every value has a Stock
 
-# Byte offsets inside a message (type byte at 0). They must equal hftcore.itch.spec's;
-# the tests check FIELD_OFFSETS against it.
+# Offsets shared by the types one code path handles (type byte at 0), from the generated
+# wire layout. FIELD_OFFSETS below lists every offset the book reads; the module refuses
+# to import unless each equals hftcore.itch.spec's.
 cdef enum:
-    O_LOCATE = 1
-    O_TIMESTAMP = 5
-    O_REF = 11            # order_ref of A/F/E/C/X/D, original_order_ref of U
-    O_ADD_SIDE = 19
-    O_ADD_SHARES = 20
-    O_ADD_PRICE = 32
-    O_EXEC_SHARES = 19    # executed_shares (E/C), cancelled_shares (X)
-    O_EXEC_MATCH = 23
-    O_C_PRINTABLE = 31
-    O_C_PRICE = 32
-    O_U_NEW_REF = 19
-    O_U_SHARES = 27
-    O_U_PRICE = 31
-    O_STOCK = 11          # stock of R/H/h
-    O_H_STATE = 19
-    O_HALT_MARKET = 19
-    O_HALT_ACTION = 20
+    O_REF = OFF_E_ORDER_REF             # order_ref of A/F/E/C/X/D, original_order_ref of U
+    O_ADD_SIDE = OFF_A_SIDE             # side of A/F
+    O_ADD_SHARES = OFF_A_SHARES
+    O_ADD_PRICE = OFF_A_PRICE
+    O_EXEC_SHARES = OFF_E_EXECUTED_SHARES   # executed_shares (E/C), cancelled_shares (X)
+    O_EXEC_MATCH = OFF_E_MATCH_NUMBER   # match_number of E/C
+    # Bytes the prefetch of a frame ahead may read: a whole add's worth.
+    PEEK_BYTES = ITCH_FRAME_PREFIX + LEN_A
 
 FIELD_OFFSETS = {
     ("A", "order_ref"): O_REF, ("A", "side"): O_ADD_SIDE, ("A", "shares"): O_ADD_SHARES,
@@ -73,25 +102,35 @@ FIELD_OFFSETS = {
     ("E", "order_ref"): O_REF, ("E", "executed_shares"): O_EXEC_SHARES,
     ("E", "match_number"): O_EXEC_MATCH, ("C", "order_ref"): O_REF,
     ("C", "executed_shares"): O_EXEC_SHARES, ("C", "match_number"): O_EXEC_MATCH,
-    ("C", "printable"): O_C_PRINTABLE, ("C", "execution_price"): O_C_PRICE,
+    ("C", "printable"): OFF_C_PRINTABLE, ("C", "execution_price"): OFF_C_EXECUTION_PRICE,
     ("X", "order_ref"): O_REF, ("X", "cancelled_shares"): O_EXEC_SHARES,
     ("D", "order_ref"): O_REF, ("U", "original_order_ref"): O_REF,
-    ("U", "new_order_ref"): O_U_NEW_REF, ("U", "shares"): O_U_SHARES,
-    ("U", "price"): O_U_PRICE, ("R", "stock"): O_STOCK, ("H", "stock"): O_STOCK,
-    ("H", "trading_state"): O_H_STATE, ("h", "stock"): O_STOCK,
-    ("h", "market_code"): O_HALT_MARKET, ("h", "halt_action"): O_HALT_ACTION,
-    ("*", "stock_locate"): O_LOCATE, ("*", "timestamp"): O_TIMESTAMP,
+    ("U", "new_order_ref"): OFF_U_NEW_ORDER_REF, ("U", "shares"): OFF_U_SHARES,
+    ("U", "price"): OFF_U_PRICE, ("R", "stock"): OFF_R_STOCK,
+    ("H", "trading_state"): OFF_H_TRADING_STATE,
+    ("h", "market_code"): OFF_h_MARKET_CODE, ("h", "halt_action"): OFF_h_HALT_ACTION,
+    ("*", "stock_locate"): OFF_STOCK_LOCATE, ("*", "timestamp"): OFF_TIMESTAMP,
 }  # fmt: skip
 
+
+def _stale_offsets():
+    """Offsets this build reads that differ from the spec's (empty when in step)."""
+    stale = [] if wire_constants() == spec.wire_constants() else ["_wire.pxd"]
+    for (t, name), off in FIELD_OFFSETS.items():
+        msg = spec.BY_TYPE["A" if t == "*" else t]
+        if {f.name: f.offset for f in msg.all_fields}[name] != off:
+            stale.append(f"{t}.{name}")
+    return stale
+
+
+# The offsets are compiled in: refuse to run if the spec moved under them.
+if _stale_offsets():
+    raise ImportError(
+        f"hftcore.itch._book was built for another ITCH layout ({', '.join(_stale_offsets())}):"
+        " run tools/gen_itch_decoder.py and rebuild"
+    )
+
 ANOMALY_NAMES = ("", "unknown_order", "duplicate_order", "overfill", "overcancel", "crossed")
-_ANOMALY_TEXT = (
-    "",
-    "reference to an unknown order",
-    "add of an order_ref that is already live",
-    "execution larger than the order's remaining shares",
-    "cancel larger than the order's remaining shares",
-    "add crosses the book (best bid >= best ask)",
-)
 
 #: Rows of :meth:`OrderBookCore.drain_bbo` (mirrors the BboEvent struct).
 BBO_DTYPE = np.dtype(
@@ -115,17 +154,6 @@ QUEUE_DTYPE = np.dtype([("order_ref", "u8"), ("shares", "u4")], align=True)
 
 assert BBO_DTYPE.itemsize == sizeof(BboEvent)
 assert EXEC_DTYPE.itemsize == sizeof(ExecEvent)
-
-
-def _length_table():
-    """Message length per type byte, from the spec table (0 = not an ITCH 5.0 type)."""
-    out = [0] * 256
-    for m in spec.MESSAGES:
-        out[ord(m.type)] = m.length
-    return out
-
-
-_LENGTHS = _length_table()
 
 
 # ---------------------------------------------------------------- order_ref hash
@@ -420,10 +448,10 @@ cdef int link_order(BookState *b, uint32_t slot, uint16_t loc, int side,
             lv = b.level_used
             b.level_used += 1
         else:
-            b.err_capacity = 2
+            b.err_capacity = CAP_LEVELS
             return -1
         if side_reserve(sb) < 0:
-            b.err_capacity = 3
+            b.err_capacity = CAP_MEMORY
             return -1
         if i < sb.n:
             memmove(&sb.keys[i + 1], &sb.keys[i], (sb.n - i) * sizeof(uint64_t))
@@ -493,7 +521,7 @@ cdef inline uint32_t take_slot(BookState *b, uint32_t *free_next) noexcept nogil
     if b.order_used < b.max_orders:
         free_next[0] = NIL
         return b.order_used
-    b.err_capacity = 1
+    b.err_capacity = CAP_ORDERS
     return NIL
 
 
@@ -543,17 +571,17 @@ cdef inline int emit_exec(BookState *b, const Order *o, const uint8_t *m, uint32
         cap = b.exec_cap * 2 if b.exec_cap else 4096
         p = <ExecEvent *>realloc(b.exec_buf, cap * sizeof(ExecEvent))
         if p == NULL:
-            b.err_capacity = 3
+            b.err_capacity = CAP_MEMORY
             return -1
         b.exec_buf = p
         b.exec_cap = cap
     e = &b.exec_buf[b.exec_n]
     memset(e, 0, sizeof(ExecEvent))
     e.seq = b.seq
-    e.timestamp = load_be48(m + O_TIMESTAMP)
+    e.timestamp = load_be48(m + OFF_TIMESTAMP)
     e.stock_locate = o.stock_locate
     e.order_ref = o.order_ref
-    e.side = b'B' if o.side == 0 else b'S'
+    e.side = b'B' if o.side == BID else b'S'
     e.price = price
     e.shares = shares
     e.match_number = load_be64(m + O_EXEC_MATCH)
@@ -565,8 +593,8 @@ cdef inline int emit_exec(BookState *b, const Order *o, const uint8_t *m, uint32
 cdef inline int emit_bbo(BookState *b, uint16_t loc, const uint8_t *m) noexcept nogil:
     """Append a BBO row when the top of ``loc``'s book differs from the last one emitted."""
     cdef Stock *st = &b.stocks[loc]
-    cdef uint32_t lb = best_level(b, loc, 0)
-    cdef uint32_t la = best_level(b, loc, 1)
+    cdef uint32_t lb = best_level(b, loc, BID)
+    cdef uint32_t la = best_level(b, loc, ASK)
     cdef uint32_t bpx = 0, apx = 0
     cdef uint64_t bsh = 0, ash = 0
     cdef BboEvent *e
@@ -585,14 +613,14 @@ cdef inline int emit_bbo(BookState *b, uint16_t loc, const uint8_t *m) noexcept 
         cap = b.bbo_cap * 2 if b.bbo_cap else 4096
         p = <BboEvent *>realloc(b.bbo_buf, cap * sizeof(BboEvent))
         if p == NULL:
-            b.err_capacity = 3
+            b.err_capacity = CAP_MEMORY
             return -1
         b.bbo_buf = p
         b.bbo_cap = cap
     e = &b.bbo_buf[b.bbo_n]
     memset(e, 0, sizeof(BboEvent))
     e.seq = b.seq
-    e.timestamp = load_be48(m + O_TIMESTAMP)
+    e.timestamp = load_be48(m + OFF_TIMESTAMP)
     e.stock_locate = loc
     e.bid_price = bpx
     e.bid_shares = bsh
@@ -606,8 +634,16 @@ cdef inline int emit_bbo(BookState *b, uint16_t loc, const uint8_t *m) noexcept 
     return 0
 
 
+# The three messages that take shares off an order (reduce_order's ``kind``).
+cdef enum:
+    RED_EXECUTE = 0         # E: executed at the order's price
+    RED_EXECUTE_PRICE = 1   # C: executed at the message's price
+    RED_CANCEL = 2          # X: cancelled
+
+
 cdef int reduce_order(BookState *b, const uint8_t *m, int kind) noexcept nogil:
-    """E (kind 0), C (1) or X (2): take shares off an order, removing it at zero."""
+    """E, C or X (``kind``: a RED_ constant): take shares off an order, removing it at
+    zero."""
     cdef uint64_t ref = load_be64(m + O_REF)
     cdef uint32_t n = load_be32(m + O_EXEC_SHARES)
     cdef uint64_t bucket
@@ -619,14 +655,15 @@ cdef int reduce_order(BookState *b, const uint8_t *m, int kind) noexcept nogil:
     o = &b.orders[slot]
     take = n
     if n > o.shares:
-        if fail_anomaly(b, AN_OVERCANCEL if kind == 2 else AN_OVERFILL, ref) < 0:
+        if fail_anomaly(b, AN_OVERCANCEL if kind == RED_CANCEL else AN_OVERFILL, ref) < 0:
             return -1
         take = o.shares
-    if kind != 2 and b.track_executions:
-        if kind == 0:
+    if kind != RED_CANCEL and b.track_executions:
+        if kind == RED_EXECUTE:
             if emit_exec(b, o, m, o.price, n, b'Y') < 0:
                 return -1
-        elif emit_exec(b, o, m, load_be32(m + O_C_PRICE), n, <char>m[O_C_PRINTABLE]) < 0:
+        elif emit_exec(b, o, m, load_be32(m + OFF_C_EXECUTION_PRICE), n,
+                       <char>m[OFF_C_PRINTABLE]) < 0:
             return -1
     if take == o.shares:
         free_order(b, slot, bucket)
@@ -649,9 +686,9 @@ cdef int delete_order(BookState *b, const uint8_t *m) noexcept nogil:
 cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
     """U: a new reference, price and size for an order; it goes to the back of the queue."""
     cdef uint64_t ref = load_be64(m + O_REF)
-    cdef uint64_t new_ref = load_be64(m + O_U_NEW_REF)
-    cdef uint32_t shares = load_be32(m + O_U_SHARES)
-    cdef uint32_t price = load_be32(m + O_U_PRICE)
+    cdef uint64_t new_ref = load_be64(m + OFF_U_NEW_ORDER_REF)
+    cdef uint32_t shares = load_be32(m + OFF_U_SHARES)
+    cdef uint32_t price = load_be32(m + OFF_U_PRICE)
     cdef uint64_t bucket, new_bucket
     cdef uint32_t slot = ref_find(b, ref, &bucket)
     cdef Order *o
@@ -673,7 +710,7 @@ cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
         side_search(&b.stocks[loc].side[side], price_key(price, side), &found)
         if (not found and not frees_level and b.level_free == NIL
                 and b.level_used >= b.max_levels):
-            b.err_capacity = 2
+            b.err_capacity = CAP_LEVELS
             return -1
     # The opposite side is untouched by taking this order out: check the cross first.
     if would_cross(b, loc, side, price):
@@ -699,7 +736,7 @@ cdef int replace_order(BookState *b, const uint8_t *m) noexcept nogil:
 
 cdef inline int apply_one(BookState *b, const uint8_t *m, uint8_t t) noexcept nogil:
     """Apply one message whose length was checked; -1 on error (details in ``b``)."""
-    cdef uint16_t loc = load_be16(m + O_LOCATE)
+    cdef uint16_t loc = load_be16(m + OFF_STOCK_LOCATE)
     cdef uint8_t side
     cdef Stock *st
     cdef int rc = 0
@@ -708,22 +745,22 @@ cdef inline int apply_one(BookState *b, const uint8_t *m, uint8_t t) noexcept no
             return 0
         side = m[O_ADD_SIDE]
         if side != b'B' and side != b'S':
-            b.err_anomaly = -1   # a field value outside the spec: a decode error
+            b.err_anomaly = AN_BAD_SIDE   # a field value outside the spec: a decode error
             return -1
         rc = add_order(b, load_be64(m + O_REF), side == b'S', load_be32(m + O_ADD_SHARES),
                        load_be32(m + O_ADD_PRICE), loc)
     elif t == b'E':
         if not b.keep[loc]:
             return 0
-        rc = reduce_order(b, m, 0)
+        rc = reduce_order(b, m, RED_EXECUTE)
     elif t == b'C':
         if not b.keep[loc]:
             return 0
-        rc = reduce_order(b, m, 1)
+        rc = reduce_order(b, m, RED_EXECUTE_PRICE)
     elif t == b'X':
         if not b.keep[loc]:
             return 0
-        rc = reduce_order(b, m, 2)
+        rc = reduce_order(b, m, RED_CANCEL)
     elif t == b'D':
         if not b.keep[loc]:
             return 0
@@ -745,12 +782,12 @@ cdef inline int apply_one(BookState *b, const uint8_t *m, uint8_t t) noexcept no
         directory_entry(b, m, loc)
         return 0
     elif t == b'H':
-        b.stocks[loc].trading_state = m[O_H_STATE]
+        b.stocks[loc].trading_state = m[OFF_H_TRADING_STATE]
         return 0
     elif t == b'h':
         st = &b.stocks[loc]
-        st.halt_market = m[O_HALT_MARKET]
-        st.halt_action = m[O_HALT_ACTION]
+        st.halt_market = m[OFF_h_MARKET_CODE]
+        st.halt_action = m[OFF_h_HALT_ACTION]
         return 0
     else:
         return 0
@@ -763,9 +800,9 @@ cdef inline int apply_one(BookState *b, const uint8_t *m, uint8_t t) noexcept no
 
 cdef void directory_entry(BookState *b, const uint8_t *m, uint16_t loc) noexcept nogil:
     cdef Stock *st = &b.stocks[loc]
-    cdef uint64_t key = load_be64(m + O_STOCK)
+    cdef uint64_t key = load_be64(m + OFF_R_STOCK)
     cdef Py_ssize_t lo = 0, hi = b.n_wanted, mid
-    memcpy(st.ticker, m + O_STOCK, 8)
+    memcpy(st.ticker, m + OFF_R_STOCK, SIZE_R_STOCK)
     st.in_directory = 1
     if b.n_wanted == 0:
         return
@@ -780,29 +817,29 @@ cdef void directory_entry(BookState *b, const uint8_t *m, uint16_t loc) noexcept
 
 
 # Types whose message starts with an order_ref at O_REF that names a resting order.
-cdef uint8_t REF_TYPES[256]
-memset(REF_TYPES, 0, 256)
+cdef uint8_t REF_TYPES[N_TYPE_BYTES]
+memset(REF_TYPES, 0, N_TYPE_BYTES)
 for _t in "ECXDU":
     REF_TYPES[ord(_t)] = 1
 
 
 cdef inline void prefetch_far(const BookState *b, const uint8_t *m) noexcept nogil:
     cdef uint64_t ref
-    if REF_TYPES[m[0]]:
+    if REF_TYPES[m[OFF_MESSAGE_TYPE]]:
         ref = load_be64(m + O_REF)
         if ref - b.wbase < b.wsize:
             prefetch(&b.win[ref & b.wmask])
         else:
             prefetch(&b.table[h_home(b, ref)])
-    elif m[0] == b'A' or m[0] == b'F':
-        prefetch(&b.stocks[load_be16(m + O_LOCATE)])
+    elif m[OFF_MESSAGE_TYPE] == b'A' or m[OFF_MESSAGE_TYPE] == b'F':
+        prefetch(&b.stocks[load_be16(m + OFF_STOCK_LOCATE)])
 
 
 cdef inline void prefetch_near(const BookState *b, const uint8_t *m) noexcept nogil:
     cdef uint32_t e
     cdef uint64_t ref
     cdef const Stock *st
-    if REF_TYPES[m[0]]:
+    if REF_TYPES[m[OFF_MESSAGE_TYPE]]:
         ref = load_be64(m + O_REF)
         if ref - b.wbase < b.wsize:
             e = b.win[ref & b.wmask]
@@ -810,12 +847,44 @@ cdef inline void prefetch_near(const BookState *b, const uint8_t *m) noexcept no
             e = b.table[h_home(b, ref)] >> DISP_BITS
         if e != 0 and e <= b.order_used:
             prefetch(&b.orders[e - 1])
-    elif m[0] == b'A' or m[0] == b'F':
-        st = &b.stocks[load_be16(m + O_LOCATE)]
-        if st.side[0].n:
-            prefetch(&st.side[0].keys[st.side[0].n - 1])
-        if st.side[1].n:
-            prefetch(&st.side[1].keys[st.side[1].n - 1])
+    elif m[OFF_MESSAGE_TYPE] == b'A' or m[OFF_MESSAGE_TYPE] == b'F':
+        st = &b.stocks[load_be16(m + OFF_STOCK_LOCATE)]
+        if st.side[BID].n:
+            prefetch(&st.side[BID].keys[st.side[BID].n - 1])
+        if st.side[ASK].n:
+            prefetch(&st.side[ASK].keys[st.side[ASK].n - 1])
+
+
+cdef inline int anomaly_status(int an) noexcept nogil:
+    """The status code that raises an anomaly as BookError (strict mode)."""
+    if an == AN_UNKNOWN_ORDER:
+        return ST_UNKNOWN_ORDER
+    if an == AN_DUPLICATE_ORDER:
+        return ST_DUPLICATE_ORDER
+    if an == AN_OVERFILL:
+        return ST_OVERFILL
+    if an == AN_OVERCANCEL:
+        return ST_OVERCANCEL
+    return ST_CROSSED
+
+
+cdef int book_status(BookState *b, Status *st, Py_ssize_t pos,
+                     const uint8_t *m) noexcept nogil:
+    """Move the error of the message at ``pos`` that apply_one left in ``b`` into ``st``."""
+    cdef int an = b.err_anomaly
+    cdef int cap = b.err_capacity
+    b.err_anomaly = AN_NONE
+    b.err_capacity = CAP_NONE
+    if an == AN_BAD_SIDE:  # a field value outside the spec: a decode error
+        return status_set(st, ST_BAD_VALUE, pos + ITCH_FRAME_PREFIX + O_ADD_SIDE,
+                          m[O_ADD_SIDE], 0)
+    if cap == CAP_ORDERS:
+        return status_set(st, ST_ORDERS_FULL, pos, b.max_orders, 0)
+    if cap == CAP_LEVELS:
+        return status_set(st, ST_LEVELS_FULL, pos, b.max_levels, 0)
+    if cap == CAP_MEMORY:
+        return status_set(st, ST_NO_MEMORY, pos, 0, 0)
+    return status_set(st, anomaly_status(an), pos, <int64_t>b.err_ref, <int64_t>b.seq)
 
 
 cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uint64_t until,
@@ -828,53 +897,50 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
     """
     cdef Py_ssize_t pos = 0
     cdef Py_ssize_t count = 0
-    cdef Py_ssize_t mlen
-    cdef uint16_t expect
+    cdef Py_ssize_t mlen = 0
     cdef const uint8_t *m
     cdef uint8_t t
     cdef int rc = 0
+    cdef int frame
     cdef Py_ssize_t ahead
-    while n - pos >= 2:
-        mlen = load_be16(buf + pos)
-        if mlen == 0:
-            b.ended = True
-            pos += 2
-            break
-        if n - pos - 2 < mlen:
-            break  # a partial message: left for the next call
-        m = buf + pos + 2
-        # Hide memory latency on big books with a software pipeline: two messages ahead,
-        # start loading the window entry or hash bucket (or the stock's book for an add);
-        # one ahead, the order record (or the best keys of both sides). Only bytes inside
-        # the buffer are read and every slot read is range-checked; prefetches never fault.
-        ahead = pos + 2 + mlen
-        if n - ahead >= 2 + O_ADD_PRICE + 4:
-            prefetch_near(b, buf + ahead + 2)
-            ahead += 2 + load_be16(buf + ahead)
-            if n - ahead >= 2 + O_ADD_PRICE + 4:
-                prefetch_far(b, buf + ahead + 2)
-        t = m[0]
-        expect = b.lengths[t]
-        if expect == 0:
-            b.unknown_types += 1  # not an ITCH 5.0 type: skipped by its length, counted
-        elif mlen != expect:
-            rc = status_set(st, ST_BAD_LENGTH, pos, mlen, expect)
-            break
-        else:
-            if until != NO_LIMIT and load_be48(m + O_TIMESTAMP) > until:
+    while True:
+        frame = itch_frame(buf, n, pos, &mlen, st)
+        m = buf + pos + ITCH_FRAME_PREFIX
+        if frame == FRAME_MESSAGE:
+            t = m[OFF_MESSAGE_TYPE]
+            # Hide memory latency on big books with a software pipeline: two messages
+            # ahead, start loading the window entry or hash bucket (or the stock's book for
+            # an add); one ahead, the order record (or the best keys of both sides). Only
+            # bytes inside the buffer are read and every slot read is range-checked;
+            # prefetches never fault.
+            ahead = pos + ITCH_FRAME_PREFIX + mlen
+            if n - ahead >= PEEK_BYTES:
+                prefetch_near(b, buf + ahead + ITCH_FRAME_PREFIX)
+                ahead += ITCH_FRAME_PREFIX + load_be16(buf + ahead)
+                if n - ahead >= PEEK_BYTES:
+                    prefetch_far(b, buf + ahead + ITCH_FRAME_PREFIX)
+            if until != NO_LIMIT and load_be48(m + OFF_TIMESTAMP) > until:
                 rc = 1
                 break
             if apply_one(b, m, t) < 0:
-                if b.err_anomaly == -1:
-                    b.err_anomaly = 0
-                    status_set(st, ST_BAD_VALUE, pos + 2 + O_ADD_SIDE, m[O_ADD_SIDE], 0)
-                rc = -1
+                rc = book_status(b, st, pos, m)
                 break
-            b.timestamp = load_be48(m + O_TIMESTAMP)
+            b.timestamp = load_be48(m + OFF_TIMESTAMP)
+        else:
+            # (Not an elif chain: Cython would make it a switch, a jump table per message.)
+            if frame != FRAME_UNKNOWN:
+                if frame == FRAME_END:
+                    b.ended = True
+                    pos += ITCH_FRAME_PREFIX
+                elif frame == FRAME_BAD:
+                    rc = -1
+                break  # FRAME_PARTIAL: left for the next call
+            t = m[OFF_MESSAGE_TYPE]
+            b.unknown_types += 1  # not an ITCH 5.0 type: skipped by its length, counted
         b.type_counts[t] += 1
         b.seq += 1
         count += 1
-        pos += 2 + mlen
+        pos += ITCH_FRAME_PREFIX + mlen
     consumed[0] = pos
     applied[0] = count
     return rc
@@ -914,10 +980,10 @@ def _split_symbols(symbols):
 
 
 cdef int _side_index(object side) except -1:
-    if side in (0, "B", b"B", "bid", "buy"):
-        return 0
-    if side in (1, "S", b"S", "ask", "sell"):
-        return 1
+    if side in (BID, "B", b"B", "bid", "buy"):
+        return BID
+    if side in (ASK, "S", b"S", "ask", "sell"):
+        return ASK
     raise ValueError(f"side must be 'B' (bid) or 'S' (ask), not {side!r}")
 
 
@@ -975,8 +1041,6 @@ cdef class OrderBookCore:
             for i in range(len(tickers)):
                 b.wanted[i] = tickers[i]
             b.n_wanted = len(tickers)
-        for i in range(256):
-            b.lengths[i] = _LENGTHS[i]
         b.strict = strict
         b.track_bbo = bbo
         b.track_executions = executions
@@ -986,8 +1050,8 @@ cdef class OrderBookCore:
         cdef Py_ssize_t i
         if b.stocks != NULL:
             for i in range(N_LOCATES):
-                free(b.stocks[i].side[0].keys)
-                free(b.stocks[i].side[1].keys)
+                free(b.stocks[i].side[BID].keys)
+                free(b.stocks[i].side[ASK].keys)
         free(b.stocks)
         free(b.orders)
         free(b.table)
@@ -1021,25 +1085,9 @@ cdef class OrderBookCore:
         self.consumed = consumed
         self.reached_until = rc == 1
         if rc < 0:
-            self._raise(&st, base_offset, source)
-        return applied
-
-    cdef int _raise(self, Status *st, Py_ssize_t base_offset, object source) except -1:
-        cdef BookState *b = &self.b
-        cdef int cap = b.err_capacity
-        cdef int an = b.err_anomaly
-        b.err_capacity = 0
-        b.err_anomaly = 0
-        if st.code != ST_OK:
             st.offset += base_offset
-            return raise_status(st, source)
-        if cap == 1:
-            raise BookFull("order store", b.max_orders, "max_orders")
-        if cap == 2:
-            raise BookFull("price levels", b.max_levels, "max_levels")
-        if cap == 3:
-            raise MemoryError("out of memory growing the order book's event tables")
-        raise BookError(f"{_ANOMALY_TEXT[an]} (order_ref {b.err_ref})", b.seq)
+            raise_status(&st, source)
+        return applied
 
     # ------------------------------------------------------------ state
 
@@ -1096,7 +1144,9 @@ cdef class OrderBookCore:
             "unknown_types": b.unknown_types,
             "hash_max_displacement": b.max_disp,
             "ref_window": b.wsize,
-            "by_type": {chr(i): b.type_counts[i] for i in range(256) if b.type_counts[i]},
+            "by_type": {
+                chr(i): b.type_counts[i] for i in range(N_TYPE_BYTES) if b.type_counts[i]
+            },
         }
         for i in range(1, AN_COUNT):
             out[ANOMALY_NAMES[i]] = b.anomalies[i]
@@ -1110,7 +1160,7 @@ cdef class OrderBookCore:
         out = []
         for i in range(N_LOCATES):
             if b.stocks[i].in_directory:
-                out.append((i, b.stocks[i].ticker[:8]))
+                out.append((i, b.stocks[i].ticker[:SIZE_R_STOCK]))
         return out
 
     def _directory_version(self):
@@ -1130,8 +1180,8 @@ cdef class OrderBookCore:
 
     def _bbo(self, Py_ssize_t loc):
         cdef BookState *b = &self.b
-        cdef uint32_t lb = best_level(b, <uint16_t>loc, 0)
-        cdef uint32_t la = best_level(b, <uint16_t>loc, 1)
+        cdef uint32_t lb = best_level(b, <uint16_t>loc, BID)
+        cdef uint32_t la = best_level(b, <uint16_t>loc, ASK)
         return (
             b.levels[lb].price if lb != NIL else 0,
             b.levels[lb].shares if lb != NIL else 0,
@@ -1145,15 +1195,15 @@ cdef class OrderBookCore:
         cdef Level *L
         cdef Py_ssize_t i, k, row = 0
         cdef int side
-        nb = min(levels, b.stocks[loc].side[0].n)
-        na = min(levels, b.stocks[loc].side[1].n)
+        nb = min(levels, b.stocks[loc].side[BID].n)
+        na = min(levels, b.stocks[loc].side[ASK].n)
         out = np.zeros(nb + na, dtype=DEPTH_DTYPE)
-        for side in range(2):
+        for side in range(N_SIDES):
             sb = &b.stocks[loc].side[side]
-            k = nb if side == 0 else na
+            k = nb if side == BID else na
             for i in range(k):
                 L = &b.levels[sb.keys[sb.n - 1 - i] & NIL]
-                out[row] = (b"B" if side == 0 else b"S", L.price, L.shares, L.count)
+                out[row] = (b"B" if side == BID else b"S", L.price, L.shares, L.count)
                 row += 1
         return out
 
@@ -1187,7 +1237,7 @@ cdef class OrderBookCore:
         if slot == NIL:
             return None
         o = &self.b.orders[slot]
-        return (o.order_ref, o.stock_locate, "B" if o.side == 0 else "S", o.price, o.shares)
+        return (o.order_ref, o.stock_locate, "B" if o.side == BID else "S", o.price, o.shares)
 
     def _queue_position(self, uint64_t order_ref):
         cdef BookState *b = &self.b

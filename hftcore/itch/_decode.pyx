@@ -16,14 +16,13 @@ nothing is allocated per message. The Python layer is :mod:`hftcore.itch.decoder
 """
 
 cimport numpy as cnp
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from hftcore._core.bytes cimport load_be16, load_be32, load_be48, load_be64
 from hftcore._core.bytes cimport store16, store32, store64
-from hftcore._core.status cimport (
-    ST_BAD_LENGTH, Status, raise_status, status_clear, status_set,
-)
+from hftcore._core.status cimport Status, raise_status, status_clear
+from hftcore.itch._wire cimport ITCH_FRAME_PREFIX, wire_constants
 
 import numpy as np
 
@@ -42,12 +41,14 @@ def _layout(msg):
     )
 
 
-# The generated writers hard-code offsets; refuse to run if the spec moved under them.
+# The generated writers and _wire.pxd hard-code offsets; refuse to run if the spec moved
+# under them.
 if GEN_TYPES != "".join(_spec.TYPES) or any(
     GEN_LAYOUT[m.type] != _layout(m) for m in _spec.MESSAGES
-):
+) or wire_constants() != _spec.wire_constants():
     raise ImportError(
-        "hftcore/itch/_decode_gen.pxi is stale: run tools/gen_itch_decoder.py and rebuild"
+        "hftcore/itch/_decode_gen.pxi or _wire.pxd is stale: run tools/gen_itch_decoder.py"
+        " and rebuild"
     )
 
 
@@ -61,35 +62,26 @@ cdef int itch_walk(const uint8_t *buf, Py_ssize_t n, ItchWalk *w,
     cdef Py_ssize_t pos = 0
     cdef Py_ssize_t messages = 0
     cdef Py_ssize_t unknown = 0
-    cdef Py_ssize_t length
-    cdef uint16_t expected
-    cdef uint8_t t
+    cdef Py_ssize_t length = 0
+    cdef int frame
     memset(w, 0, sizeof(ItchWalk))
-    while n - pos >= 2:
-        length = load_be16(buf + pos)
-        if length == 0:
-            w.end_of_session = True
-            pos += 2
-            break
-        if n - pos - 2 < length:
-            break
-        t = buf[pos + 2]
-        expected = ITCH_SPEC_LENGTH[t]
-        # Unknown types have expected == 0 and length >= 1: one branch covers both.
-        if length != expected:
-            if expected != 0:
-                w.consumed = pos
-                w.messages = messages
-                w.unknown = unknown
-                return status_set(st, ST_BAD_LENGTH, pos, length, expected)
+    while True:
+        frame = itch_frame(buf, n, pos, &length, st)
+        # Nested ifs, not a chain on ``frame``: Cython would make that a switch.
+        if frame != FRAME_MESSAGE:
+            if frame != FRAME_UNKNOWN:
+                if frame == FRAME_END:
+                    w.end_of_session = True
+                    pos += ITCH_FRAME_PREFIX
+                break
             unknown += 1
-        w.counts[t] += 1
+        w.counts[buf[pos + ITCH_FRAME_PREFIX]] += 1
         messages += 1
-        pos += 2 + length
+        pos += ITCH_FRAME_PREFIX + length
     w.consumed = pos
     w.messages = messages
     w.unknown = unknown
-    return 0
+    return -1 if frame == FRAME_BAD else 0
 
 
 cdef Py_ssize_t itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t *dispatch,
@@ -121,12 +113,13 @@ cdef Py_ssize_t itch_fill(const uint8_t *buf, Py_ssize_t messages, const uint8_t
         start = pos
         memset(count, 0, sizeof(count))
         for j in range(nb):
-            k = dispatch[buf[pos + 2]]
+            k = dispatch[buf[pos + ITCH_FRAME_PREFIX]]
             index[k * ITCH_BLOCK + count[k]] = (<uint64_t>j << 32) | <uint64_t>(pos - start)
             count[k] += 1
-            pos += 2 + <Py_ssize_t>load_be16(buf + pos)
+            pos += ITCH_FRAME_PREFIX + <Py_ssize_t>load_be16(buf + pos)
         count[0] = 0
-        fill_block(rows, count, index, buf + start + 2, seq_start + <uint64_t>done)
+        fill_block(rows, count, index, buf + start + ITCH_FRAME_PREFIX,
+                   seq_start + <uint64_t>done)
         done += nb
     return pos
 
@@ -163,7 +156,7 @@ def decode_buffer(const uint8_t[::1] buf, str types=None, uint64_t seq_start=0,
     cdef const uint8_t *p = &buf[0] if n > 0 else NULL
     cdef ItchWalk w
     cdef Status st
-    cdef uint8_t dispatch[256]
+    cdef uint8_t dispatch[N_TYPE_BYTES]
     cdef uint8_t *rows[N_ITCH_TYPES + 1]
     cdef int k
     cdef int rc

@@ -228,32 +228,6 @@ cdef enum:
     N_ITCH_TYPES = 23  # tables are indexed 1..N_ITCH_TYPES
     ITCH_BLOCK = 32768  # messages per block of the fill pass
 
-cdef extern from *:
-    """
-    #include <stdint.h>
-    /* Wire length of each type byte per the spec (0: not an ITCH 5.0 type). */
-    static const uint16_t hft_itch_spec_length[256] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 36, 19, 36, 19, 31, 40, 0, 25, 50, 35, 28, 26, 0, 20, 48,
-        44, 40, 39, 12, 0, 35, 35, 12, 23, 20, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 21, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    };
-    """
-    const uint16_t *ITCH_SPEC_LENGTH "hft_itch_spec_length"
-
-
 cdef inline void _write_S(uint8_t *r, const uint8_t *m, uint64_t seq) noexcept nogil:
     """'S' system_event: 12 bytes in, 32-byte row out."""
     store64(r + 0, seq)

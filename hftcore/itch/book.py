@@ -7,13 +7,12 @@ offer, depth, the orders at a price in queue order, an order's place in its queu
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections import namedtuple
 
 import numpy as np
 
-from hftcore._core.files import is_gzip
+from hftcore._core.files import fill, open_stream, progress_bar
 from hftcore.errors import DecodeError
 from hftcore.itch._book import (
     BBO_DTYPE,
@@ -169,32 +168,36 @@ class OrderBook(OrderBookCore):
 
         Same parameters as :meth:`apply_file`; yields the stream offset reached.
         """
-        from hftcore._core.progress import Progress
-
         path = os.fspath(path)
-        size = os.path.getsize(path)
+        chunk_bytes = int(chunk_bytes)
         self._file_messages = 0
-        opener = gzip.open if is_gzip(path) else open
-        carry = b""
-        offset = 0  # stream offset of carry[0]
-        with opener(path, "rb") as f, Progress(size, desc=os.path.basename(path),
-                                               enabled=progress) as bar:  # fmt: skip
+        buf = bytearray()
+        tail = 0  # bytes at the front of buf carried over: a partial message
+        offset = 0  # stream offset of buf[0]
+        with open_stream(path) as (reader, raw, _), progress_bar(path, progress) as bar:
             while True:
-                chunk = f.read(chunk_bytes)
-                if not chunk:
-                    break
-                buf = carry + chunk if carry else chunk
-                self._file_messages += OrderBookCore.apply(
-                    self, buf, until, base_offset=offset, source=path
-                )
+                # Each step reads chunk_bytes of fresh stream after the carried tail.
+                need = tail + chunk_bytes
+                if len(buf) < need:
+                    buf.extend(bytes(need - len(buf)))
+                with memoryview(buf) as view:
+                    filled, eof = fill(reader, raw, view[:need], tail, offset, path)
+                    if filled == tail:
+                        break
+                    self._file_messages += OrderBookCore.apply(
+                        self, view[:filled], until, base_offset=offset, source=path
+                    )
                 used = self.consumed
                 offset += used
-                carry = buf[used:]
-                bar.update(f.fileobj.tell() if hasattr(f, "fileobj") else f.tell())
+                tail = filled - used
+                if used:
+                    buf[:tail] = buf[used:filled]
+                bar.update(raw.tell())
                 yield offset
-                if self.ended or self.reached_until:
-                    return
-            if carry:
+                if self.ended or self.reached_until or eof:
+                    break
+            if tail and not (self.ended or self.reached_until):
+                carry = bytes(buf[:tail])
                 need = int.from_bytes(carry[:2], "big") + 2 if len(carry) >= 2 else 2
                 raise DecodeError(
                     f"truncated input: message needs {need} bytes, {len(carry)} left",

@@ -80,12 +80,14 @@ HEADER = (
     Field("tracking_number", 3, 2, "int"),
     Field("timestamp", 5, 6, "int"),
 )
+#: Bytes of the header every message starts with (type, locate, tracking, timestamp).
+HEADER_LENGTH = 11
 
 
 def _msg(type_, name, *fields):
     """Build a Message, laying fields end to end after the 11-byte header."""
     out = []
-    offset = 11
+    offset = HEADER_LENGTH
     for fname, size, kind in fields:
         out.append(Field(fname, offset, size, kind))
         offset += size
@@ -260,6 +262,8 @@ MESSAGES = (
 BY_TYPE = {m.type: m for m in MESSAGES}
 TYPES = tuple(m.type for m in MESSAGES)
 MAX_LENGTH = max(m.length for m in MESSAGES)
+#: BinaryFILE framing: each message is preceded by its length, 2 bytes big-endian.
+FRAME_PREFIX = 2
 
 #: Implied decimals of price fields: divide the raw integer by this to get dollars.
 PRICE_SCALE = {"price4": 10_000, "price8": 100_000_000}
@@ -271,6 +275,42 @@ _SPEC_LENGTHS = {
     "Q": 40, "B": 19, "I": 50, "N": 20, "O": 48,
 }  # fmt: skip
 assert {m.type: m.length for m in MESSAGES} == _SPEC_LENGTHS
+
+
+def wire_constants() -> dict[str, int]:
+    """Named wire offsets and lengths, as the Cython kernels see them.
+
+    ``tools/gen_itch_decoder.py`` writes these as ``cdef enum`` constants into
+    ``hftcore/itch/_wire.pxd``; the order book and the simulator cimport them and refuse
+    to import when their build disagrees with this table.
+
+    Names: ``ITCH_FRAME_PREFIX``, ``ITCH_HEADER_LENGTH``, ``ITCH_MAX_LENGTH``; the header
+    fields ``OFF_<FIELD>`` (``OFF_TIMESTAMP``); per type ``LEN_<T>`` (the message length
+    without the prefix), ``OFF_<T>_<FIELD>`` for each of its own fields and
+    ``SIZE_<T>_<FIELD>`` for its multi-byte alpha fields (``T`` keeps its case: ``h`` and
+    ``H`` are distinct types).
+
+    Returns
+    -------
+    dict of str to int
+        In a stable order: framing, header, then the types in :data:`MESSAGES` order.
+    """
+    out = {
+        "ITCH_FRAME_PREFIX": FRAME_PREFIX,
+        "ITCH_HEADER_LENGTH": HEADER_LENGTH,
+        "ITCH_MAX_LENGTH": MAX_LENGTH,
+        "OFF_MESSAGE_TYPE": 0,
+    }
+    for f in HEADER:
+        out[f"OFF_{f.name.upper()}"] = f.offset
+    for m in MESSAGES:
+        out[f"LEN_{m.type}"] = m.length
+        for f in m.fields:
+            out[f"OFF_{m.type}_{f.name.upper()}"] = f.offset
+            if f.kind == "alpha" and f.size > 1:
+                out[f"SIZE_{m.type}_{f.name.upper()}"] = f.size
+    return out
+
 
 _DTYPES: dict[str, np.dtype] = {}
 

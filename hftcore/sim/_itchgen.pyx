@@ -15,12 +15,88 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
+from hftcore._core.bytes cimport load_be16
+from hftcore.itch._wire cimport (
+    ITCH_FRAME_PREFIX,
+    LEN_A,
+    LEN_B,
+    LEN_C,
+    LEN_D,
+    LEN_E,
+    LEN_F,
+    LEN_P,
+    LEN_Q,
+    LEN_U,
+    LEN_X,
+    OFF_A_ORDER_REF,
+    OFF_A_PRICE,
+    OFF_A_SHARES,
+    OFF_A_SIDE,
+    OFF_A_STOCK,
+    OFF_B_MATCH_NUMBER,
+    OFF_C_EXECUTION_PRICE,
+    OFF_C_PRINTABLE,
+    OFF_D_ORDER_REF,
+    OFF_E_EXECUTED_SHARES,
+    OFF_E_MATCH_NUMBER,
+    OFF_E_ORDER_REF,
+    OFF_F_ATTRIBUTION,
+    OFF_MESSAGE_TYPE,
+    OFF_P_MATCH_NUMBER,
+    OFF_P_ORDER_REF,
+    OFF_P_PRICE,
+    OFF_P_SHARES,
+    OFF_P_SIDE,
+    OFF_P_STOCK,
+    OFF_Q_CROSS_PRICE,
+    OFF_Q_MATCH_NUMBER,
+    OFF_STOCK_LOCATE,
+    OFF_TIMESTAMP,
+    OFF_TRACKING_NUMBER,
+    OFF_U_NEW_ORDER_REF,
+    OFF_U_ORIGINAL_ORDER_REF,
+    OFF_U_PRICE,
+    OFF_U_SHARES,
+    OFF_X_CANCELLED_SHARES,
+    OFF_X_ORDER_REF,
+    SIZE_A_STOCK,
+    SIZE_F_ATTRIBUTION,
+    SIZE_P_STOCK,
+    wire_constants,
+)
+
 import numpy as np
 
-# Largest framed message the flow writes (P: 44 bytes + 2-byte prefix); scheduled ones
-# are checked one by one.
+from hftcore.itch import spec as _spec
+
+# Largest framed message the flow writes (P, checked below); scheduled ones are checked
+# one by one.
 cdef enum:
-    FLOW_MAX_FRAME = 46
+    FLOW_MAX_FRAME = ITCH_FRAME_PREFIX + LEN_P
+
+
+def _fields(str type_):
+    return [(f.name, f.offset) for f in _spec.BY_TYPE[type_].fields]
+
+
+def _stale_layout():
+    """True when the wire constants compiled in differ from the spec, or the shortcuts
+    below no longer hold: an F is an A plus its attribution (one writer for both; C is E
+    plus its own fields, likewise) and no flow message is longer than a P."""
+    add = _fields("A")
+    execute = _fields("E")
+    flow = [LEN_A, LEN_F, LEN_D, LEN_U, LEN_E, LEN_C, LEN_X, LEN_P, LEN_B]
+    return (wire_constants() != _spec.wire_constants()
+            or _fields("F")[:len(add)] != add or _fields("C")[:len(execute)] != execute
+            or max(flow) != LEN_P)
+
+
+# The offsets are compiled in: refuse to run if the spec moved under them.
+if _stale_layout():
+    raise ImportError(
+        "hftcore.sim._itchgen was built for another ITCH layout: run"
+        " tools/gen_itch_decoder.py and rebuild"
+    )
 
 # Cumulative probabilities of the order-flow events (of the bulk of the day).
 cdef double P_ADD_A = 0.420
@@ -92,13 +168,14 @@ cdef inline void _be64(uint8_t *p, uint64_t v) noexcept nogil:
 
 cdef inline uint8_t *_header(uint8_t *p, int length, char type_, int locate,
                              uint64_t ts) noexcept nogil:
-    """Write the length prefix and the 11-byte header; return where the body starts."""
+    """Write the length prefix and the header; return where the message starts."""
+    cdef uint8_t *m = p + ITCH_FRAME_PREFIX
     _be16(p, <uint16_t>length)
-    p[2] = <uint8_t>type_
-    _be16(p + 3, <uint16_t>locate)
-    _be16(p + 5, 0)  # tracking number
-    _be48(p + 7, ts)
-    return p + 2
+    m[OFF_MESSAGE_TYPE] = <uint8_t>type_
+    _be16(m + OFF_STOCK_LOCATE, <uint16_t>locate)
+    _be16(m + OFF_TRACKING_NUMBER, 0)
+    _be48(m + OFF_TIMESTAMP, ts)
+    return m
 
 
 cdef class DayGenerator:
@@ -177,10 +254,10 @@ cdef class DayGenerator:
         self.sp_off = np.ascontiguousarray(sp_off, dtype=np.int64)
         self.sp_blob = np.ascontiguousarray(sp_blob, dtype=np.uint8)
         self.sp_next = 0
-        if (self.tickers.shape[0] != self.nsym or self.tickers.shape[1] != 8
+        if (self.tickers.shape[0] != self.nsym or self.tickers.shape[1] != SIZE_A_STOCK
                 or self.zipf_cdf.shape[0] != self.nsym
                 or self.zipf_sym.shape[0] != self.nsym
-                or self.mpids.shape[0] < 1 or self.mpids.shape[1] != 4
+                or self.mpids.shape[0] < 1 or self.mpids.shape[1] != SIZE_F_ATTRIBUTION
                 or self.knot_frac.shape[0] < 2
                 or self.knot_time.shape[0] != self.knot_frac.shape[0]
                 or self.sp_off.shape[0] != self.sp_time.shape[0] + 1):
@@ -449,15 +526,17 @@ cdef class DayGenerator:
         cdef uint32_t shares = self._lot()
         cdef int64_t i = self.pool_n
         cdef uint64_t ref = self.next_ref
-        cdef uint8_t *b = _header(p, 40 if mpid else 36, b'F' if mpid else b'A', sym + 1, ts)
+        cdef int length = LEN_F if mpid else LEN_A
+        cdef uint8_t *b = _header(p, length, b'F' if mpid else b'A', sym + 1, ts)
         self.next_ref += 1
-        _be64(b + 11, ref)
-        b[19] = b'B' if side == 0 else b'S'
-        _be32(b + 20, shares)
-        memcpy(b + 24, &self.tickers[sym, 0], 8)
-        _be32(b + 32, self._price(sym, level))
+        _be64(b + OFF_A_ORDER_REF, ref)  # F: the same fields, then the attribution
+        b[OFF_A_SIDE] = b'B' if side == 0 else b'S'
+        _be32(b + OFF_A_SHARES, shares)
+        memcpy(b + OFF_A_STOCK, &self.tickers[sym, 0], SIZE_A_STOCK)
+        _be32(b + OFF_A_PRICE, self._price(sym, level))
         if mpid:
-            memcpy(b + 36, &self.mpids[_below(&self.rng, self.mpids.shape[0]), 0], 4)
+            memcpy(b + OFF_F_ATTRIBUTION, &self.mpids[_below(&self.rng, self.mpids.shape[0]), 0],
+                   SIZE_F_ATTRIBUTION)
         self.o_ref[i] = ref
         self.o_shares[i] = shares
         self.o_level[i] = level
@@ -465,13 +544,13 @@ cdef class DayGenerator:
         self.o_side[i] = <uint8_t>side
         self.pool_n += 1
         self._link(i)
-        return 42 if mpid else 38
+        return ITCH_FRAME_PREFIX + length
 
     cdef Py_ssize_t _delete(self, uint8_t *p, uint64_t ts, int64_t i) noexcept nogil:
-        cdef uint8_t *b = _header(p, 19, b'D', self.o_sym[i] + 1, ts)
-        _be64(b + 11, self.o_ref[i])
+        cdef uint8_t *b = _header(p, LEN_D, b'D', self.o_sym[i] + 1, ts)
+        _be64(b + OFF_D_ORDER_REF, self.o_ref[i])
         self._pool_remove(i)
-        return 21
+        return ITCH_FRAME_PREFIX + LEN_D
 
     cdef Py_ssize_t _replace(self, uint8_t *p, uint64_t ts, int64_t i) noexcept nogil:
         cdef int sym = self.o_sym[i]
@@ -479,10 +558,10 @@ cdef class DayGenerator:
         cdef int level = self.o_level[i] + <int>_below(&self.rng, 5) - 2
         cdef uint32_t shares = self._lot()
         cdef uint64_t ref = self.next_ref
-        cdef uint8_t *b = _header(p, 35, b'U', sym + 1, ts)
+        cdef uint8_t *b = _header(p, LEN_U, b'U', sym + 1, ts)
         self.next_ref += 1
-        _be64(b + 11, self.o_ref[i])
-        _be64(b + 19, ref)
+        _be64(b + OFF_U_ORIGINAL_ORDER_REF, self.o_ref[i])
+        _be64(b + OFF_U_NEW_ORDER_REF, ref)
         self._unlink(i)
         # keep inside the window, then never cross the other side
         if level < 1:
@@ -493,39 +572,41 @@ cdef class DayGenerator:
             level = self.best_ask[sym] - 1
         elif side == 1 and level <= self.best_bid[sym]:
             level = self.best_bid[sym] + 1
-        _be32(b + 27, shares)
-        _be32(b + 31, self._price(sym, level))
+        _be32(b + OFF_U_SHARES, shares)
+        _be32(b + OFF_U_PRICE, self._price(sym, level))
         self.o_ref[i] = ref
         self.o_shares[i] = shares
         self.o_level[i] = level
         self._link(i)  # a replace loses its place in the queue
-        return 37
+        return ITCH_FRAME_PREFIX + LEN_U
 
     cdef Py_ssize_t _execute(self, uint8_t *p, uint64_t ts, int64_t i,
                              bint with_price) noexcept nogil:
         cdef uint32_t have = self.o_shares[i]
         cdef uint32_t qty = have
         cdef int sym = self.o_sym[i]
+        cdef int length
         cdef uint8_t *b
         if _uniform(&self.rng) < 0.45:
             qty = self._lot()
             if qty > have:
                 qty = have
-        b = _header(p, 36 if with_price else 31, b'C' if with_price else b'E', sym + 1, ts)
-        _be64(b + 11, self.o_ref[i])
-        _be32(b + 19, qty)
-        _be64(b + 23, self.next_match)
+        length = LEN_C if with_price else LEN_E
+        b = _header(p, length, b'C' if with_price else b'E', sym + 1, ts)
+        _be64(b + OFF_E_ORDER_REF, self.o_ref[i])  # C: the same fields, then its own
+        _be32(b + OFF_E_EXECUTED_SHARES, qty)
+        _be64(b + OFF_E_MATCH_NUMBER, self.next_match)
         self.next_match += 1
         if with_price:
-            b[31] = b'Y' if _uniform(&self.rng) < 0.7 else b'N'
+            b[OFF_C_PRINTABLE] = b'Y' if _uniform(&self.rng) < 0.7 else b'N'
             # a little above the displayed price (price improvement is not modelled)
-            _be32(b + 32, self._price(sym, self.o_level[i])
+            _be32(b + OFF_C_EXECUTION_PRICE, self._price(sym, self.o_level[i])
                   + <uint32_t>(100 * _below(&self.rng, 3)))
         if qty == have:
             self._pool_remove(i)
         else:
             self.o_shares[i] = have - qty
-        return 38 if with_price else 33
+        return ITCH_FRAME_PREFIX + length
 
     cdef Py_ssize_t _cancel(self, uint8_t *p, uint64_t ts, int64_t i) noexcept nogil:
         cdef uint32_t have = self.o_shares[i]
@@ -534,31 +615,31 @@ cdef class DayGenerator:
         if have < 2:
             return self._delete(p, ts, i)
         qty = 1 + <uint32_t>_below(&self.rng, have - 1)  # partial: 1 .. have - 1
-        b = _header(p, 23, b'X', self.o_sym[i] + 1, ts)
-        _be64(b + 11, self.o_ref[i])
-        _be32(b + 19, qty)
+        b = _header(p, LEN_X, b'X', self.o_sym[i] + 1, ts)
+        _be64(b + OFF_X_ORDER_REF, self.o_ref[i])
+        _be32(b + OFF_X_CANCELLED_SHARES, qty)
         self.o_shares[i] = have - qty
-        return 25
+        return ITCH_FRAME_PREFIX + LEN_X
 
     cdef Py_ssize_t _trade(self, uint8_t *p, uint64_t ts) noexcept nogil:
         """A non-displayed (hidden) order executing: P, order_ref 0 as NASDAQ sends it."""
         cdef int sym = self._pick_symbol()
-        cdef uint8_t *b = _header(p, 44, b'P', sym + 1, ts)
-        _be64(b + 11, 0)
-        b[19] = b'B' if (_next(&self.rng) & 1) else b'S'
-        _be32(b + 20, self._lot())
-        memcpy(b + 24, &self.tickers[sym, 0], 8)
-        _be32(b + 32, self._price(sym, self.mid[sym]))
-        _be64(b + 36, self.next_match)
+        cdef uint8_t *b = _header(p, LEN_P, b'P', sym + 1, ts)
+        _be64(b + OFF_P_ORDER_REF, 0)
+        b[OFF_P_SIDE] = b'B' if (_next(&self.rng) & 1) else b'S'
+        _be32(b + OFF_P_SHARES, self._lot())
+        memcpy(b + OFF_P_STOCK, &self.tickers[sym, 0], SIZE_P_STOCK)
+        _be32(b + OFF_P_PRICE, self._price(sym, self.mid[sym]))
+        _be64(b + OFF_P_MATCH_NUMBER, self.next_match)
         self.next_match += 1
-        return 46
+        return ITCH_FRAME_PREFIX + LEN_P
 
     cdef Py_ssize_t _broken(self, uint8_t *p, uint64_t ts) noexcept nogil:
         cdef uint64_t made = self.next_match - 1
         cdef uint64_t back = <uint64_t>_below(&self.rng, <int64_t>(made if made < 1000 else 1000))
-        cdef uint8_t *b = _header(p, 19, b'B', 0, ts)
-        _be64(b + 11, made - back)
-        return 21
+        cdef uint8_t *b = _header(p, LEN_B, b'B', 0, ts)
+        _be64(b + OFF_B_MATCH_NUMBER, made - back)
+        return ITCH_FRAME_PREFIX + LEN_B
 
     cdef Py_ssize_t _flow(self, uint8_t *p, uint64_t ts) noexcept nogil:
         """One order-flow message at ``ts``; returns its framed size."""
@@ -587,16 +668,17 @@ cdef class DayGenerator:
         """Copy the next scheduled message; 0 when it does not fit in ``room``."""
         cdef int64_t k = self.sp_next
         cdef Py_ssize_t n = self.sp_off[k + 1] - self.sp_off[k]
+        cdef uint8_t *m = p + ITCH_FRAME_PREFIX
         cdef int sym
         if n > room:
             return 0
         memcpy(p, &self.sp_blob[self.sp_off[k]], n)
-        if n == 42 and p[2] == b'Q':
+        if n == ITCH_FRAME_PREFIX + LEN_Q and m[OFF_MESSAGE_TYPE] == b'Q':
             # cross trades take the next match number and the symbol's current mid
-            sym = ((<int>p[3]) << 8 | p[4]) - 1
+            sym = <int>load_be16(m + OFF_STOCK_LOCATE) - 1
             if 0 <= sym < self.nsym:
-                _be32(p + 2 + 27, self._price(sym, self.mid[sym]))
-            _be64(p + 2 + 31, self.next_match)
+                _be32(m + OFF_Q_CROSS_PRICE, self._price(sym, self.mid[sym]))
+            _be64(m + OFF_Q_MATCH_NUMBER, self.next_match)
             self.next_match += 1
         self.last_time = self.sp_time[k]
         self.sp_next += 1

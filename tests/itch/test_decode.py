@@ -393,13 +393,53 @@ def test_iter_messages_truncated_tail_is_an_error():
 # --- the generated kernel cannot drift from the spec -----------------------------------
 
 
-def test_generated_decoder_is_fresh():
+def _generator():
     path = ROOT / "tools" / "gen_itch_decoder.py"
     mod_spec = importlib.util.spec_from_file_location("gen_itch_decoder", path)
     gen = importlib.util.module_from_spec(mod_spec)
     mod_spec.loader.exec_module(gen)
+    return gen
+
+
+def test_generated_decoder_is_fresh():
     checked_in = (ROOT / "hftcore" / "itch" / "_decode_gen.pxi").read_text()
-    assert gen.generate() == checked_in
+    assert _generator().generate() == checked_in
+
+
+def test_generated_wire_layout_is_fresh():
+    checked_in = (ROOT / "hftcore" / "itch" / "_wire.pxd").read_text()
+    assert _generator().generate_wire() == checked_in
+
+
+def test_wire_layout_names_every_offset_and_length():
+    consts = spec.wire_constants()
+    for msg in spec.MESSAGES:
+        assert consts[f"LEN_{msg.type}"] == msg.length
+        for f in msg.fields:
+            assert consts[f"OFF_{msg.type}_{f.name.upper()}"] == f.offset
+    assert consts["OFF_TIMESTAMP"] == 5 and consts["ITCH_FRAME_PREFIX"] == 2
+
+
+def test_compiled_modules_refuse_a_moved_spec(monkeypatch):
+    """The book and the simulator compare their compiled-in layout with the spec."""
+    from hftcore.itch import _book
+    from hftcore.sim import _itchgen
+
+    assert _book._stale_offsets() == [] and not _itchgen._stale_layout()
+    moved = dict(spec.wire_constants(), OFF_A_PRICE=33)
+    monkeypatch.setattr(spec, "wire_constants", lambda: moved)
+    assert _book._stale_offsets() == ["_wire.pxd"]
+    assert _itchgen._stale_layout()
+
+
+@pytest.mark.parametrize("path", ["hftcore/itch/_book.pyx", "hftcore/sim/_itchgen.pyx"])
+def test_no_literal_itch_offsets(path):
+    """Offsets and lengths come from _wire.pxd: no ``m + 19`` or ``m[0]`` by hand."""
+    import re
+
+    text = (ROOT / path).read_text()
+    found = re.findall(r"[(,] ?(?:m|b) \+ \d+\b|\b(?:m|b)\[\d+\]|_header\(p, \d", text)
+    assert found == []
 
 
 def test_fill_in_slices_with_progress_matches_one_pass():
