@@ -22,7 +22,7 @@ from operator import index as _index
 import numpy as np
 
 
-cdef inline bint worse(int side, int64_t a, int64_t b) noexcept nogil:
+cdef inline bint worse(BookSide side, int64_t a, int64_t b) noexcept nogil:
     """True when price ``a`` is further from the touch than ``b`` on ``side``."""
     return l2_worse(side == BID, a, b)
 
