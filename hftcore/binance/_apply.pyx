@@ -49,7 +49,7 @@ from hftcore.binance._sbe cimport (
     read_header,
     scale8,
 )
-from hftcore.book._l2book cimport ASK, BID, L2Book, l2_side_set
+from hftcore.book._l2book cimport ASK, BID, L2Book
 
 from hftcore.binance.records import DepthHeader
 
@@ -321,20 +321,16 @@ cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nog
         hint = book.max_levels  # the touch
         if lv[i].side == BID:
             while j < n and lv[j].side == BID:
-                hint = l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids,
-                                   book.max_levels, &book.dropped, lv[j].price,
-                                   lv[j].qty, hint)
+                hint = book.set_level(BID, lv[j].price, lv[j].qty, hint)
                 j += 1
             h.n_bids += j - i
         else:
             while j < n and lv[j].side != BID:
-                hint = l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks,
-                                   book.max_levels, &book.dropped, lv[j].price,
-                                   lv[j].qty, hint)
+                hint = book.set_level(ASK, lv[j].price, lv[j].qty, hint)
                 j += 1
             h.n_asks += j - i
         i = j
-    book.updates += n
+    book.count_updates(n)
 
 
 cdef void count_sides(DepthHead *h, const LevelBuf *buf) noexcept nogil:

@@ -1,12 +1,21 @@
 # cython: language_level=3
 """Declared interface of the fixed-size L2 (price-level) book.
 
-Decoders that apply depth updates directly (``hftcore.binance``) cimport this and call
-``set_level`` without the GIL, or the inline ``book_set_level`` (same effect, no virtual
-call: it inlines into the decoder's loop); nothing else of the layout is part of the
-contract.
+Code that applies updates without the GIL (an exchange's depth applier) cimports
+:class:`L2Book` and calls its nogil operations: ``set_level``, ``clear_side`` and
+``count_updates``. They are final ``inline`` methods, so they compile into the caller's
+own loop (no virtual call). Nothing outside ``book/`` reads or writes the fields: the
+layout may change, the operations are the contract.
+
+The book knows no exchange: prices and quantities are int64 with implied decimals
+(``price_decimals`` / ``qty_decimals``, used only to format and for the float views).
+
+The inline functions before the class (``l2_*``, ``move_short``) are the update rule
+the operations compile from; they are here only so that the compiler can inline them
+into other modules, not for use outside ``book/``.
 """
 
+cimport cython
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy, memmove
 
@@ -23,27 +32,8 @@ cdef enum:
     # Shifts of at most this many levels move a fixed-size block, not a counted range;
     # each side's arrays have this many slots of slack past max_levels for it.
     SHORT_SHIFT = 16
-
-
-cdef class L2Book:
-    cdef readonly Py_ssize_t max_levels  # capacity per side, fixed at construction
-    # Each side is a sorted array with the best level at the END (index n - 1), so the
-    # frequent updates near the touch move few elements. Bids ascend, asks descend.
-    cdef int64_t *bid_px                 # prices, 8 implied decimals
-    cdef int64_t *bid_qty                # quantities, 8 implied decimals
-    cdef int64_t *ask_px
-    cdef int64_t *ask_qty
-    cdef Py_ssize_t n_bids               # live bid levels
-    cdef Py_ssize_t n_asks               # live ask levels
-    cdef readonly uint64_t dropped       # levels dropped because a side was full
-    cdef readonly uint64_t updates       # set_level calls applied
-
-    # Set the quantity at ``price`` on ``side`` (BID/ASK); qty 0 removes the level
-    # (removing an absent level is a no-op). When a side is full, the level furthest
-    # from the touch is dropped and counted in ``dropped``. Returns 0.
-    cdef int set_level(self, int side, int64_t price, int64_t qty) noexcept nogil
-    # Remove every level of one side (snapshots).
-    cdef void clear_side(self, int side) noexcept nogil
+    # Largest implied decimals: 10**18 is the largest power of ten in an int64.
+    MAX_DECIMALS = 18
 
 
 cdef inline bint l2_worse(bint bid, int64_t a, int64_t b) noexcept nogil:
@@ -162,19 +152,61 @@ cdef inline Py_ssize_t l2_side_set(bint bid, int64_t *px, int64_t *qt,
     return i
 
 
-cdef inline Py_ssize_t book_set_level_from(L2Book book, int side, int64_t price,
-                                           int64_t qty, Py_ssize_t hint) noexcept nogil:
-    """``book.set_level(side, price, qty)``, the search starting at ``hint`` (see
-    ``l2_side_set``); returns the hint for the next level of the same side."""
-    book.updates += 1
-    if side == BID:
-        return l2_side_set(True, book.bid_px, book.bid_qty, &book.n_bids,
-                           book.max_levels, &book.dropped, price, qty, hint)
-    return l2_side_set(False, book.ask_px, book.ask_qty, &book.n_asks, book.max_levels,
-                       &book.dropped, price, qty, hint)
+cdef class L2Book:
+    # Invariants, for each side (bid / ask), between any two operations:
+    # - 0 <= n <= max_levels levels live at indices [0, n) of its px/qty arrays;
+    # - prices strictly monotonic with the best level LAST (index n - 1), so updates
+    #   near the touch move few elements: bids ascend, asks descend;
+    # - every live quantity is > 0 (a level set to 0 is removed, not stored);
+    # - each array has max_levels + SHORT_SHIFT slots; the slack past max_levels is
+    #   scratch for move_short's fixed-size moves (never read as levels).
+    cdef readonly Py_ssize_t max_levels  # capacity per side (>= 1), fixed at construction
+    cdef readonly int price_decimals     # implied decimals of prices, 0..MAX_DECIMALS
+    cdef readonly int qty_decimals       # implied decimals of quantities, 0..MAX_DECIMALS
+    cdef int64_t *bid_px                 # bid prices, ascending (best at n_bids - 1)
+    cdef int64_t *bid_qty                # bid quantities, > 0, parallel to bid_px
+    cdef int64_t *ask_px                 # ask prices, descending (best at n_asks - 1)
+    cdef int64_t *ask_qty                # ask quantities, > 0, parallel to ask_px
+    cdef Py_ssize_t n_bids               # live bid levels, 0 <= n_bids <= max_levels
+    cdef Py_ssize_t n_asks               # live ask levels, 0 <= n_asks <= max_levels
+    cdef readonly uint64_t dropped       # levels dropped because a side was full
+    cdef readonly uint64_t updates       # level updates applied (see count_updates)
 
+    # -- the nogil operations (the contract for appliers) ----------------------------
 
-cdef inline void book_set_level(L2Book book, int side, int64_t price,
-                                int64_t qty) noexcept nogil:
-    """``book.set_level(side, price, qty)`` without the virtual call."""
-    book_set_level_from(book, side, price, qty, book.max_levels)
+    @cython.final
+    cdef inline Py_ssize_t set_level(self, BookSide side, int64_t price, int64_t qty,
+                                     Py_ssize_t hint) noexcept nogil:
+        """Set the quantity at ``price`` on ``side`` (BID/ASK); returns the next hint.
+
+        ``qty`` 0 removes the level (removing an absent level is a no-op); ``qty`` must
+        not be negative (the caller checks: a negative one is treated as 0). When the
+        side is full, the level furthest from the touch (or the new level itself, if
+        it is the furthest) is dropped and counted in ``dropped``.
+
+        ``hint`` only sets where the search starts, never the result: pass
+        ``max_levels`` (any value >= the side's count means the touch) for a first
+        level, then the value the previous call on the same side returned. Levels
+        given best first (as depth messages list them) are then found in a few steps.
+
+        Does not count in ``updates``: call ``count_updates`` once per batch.
+        """
+        if side == BID:
+            return l2_side_set(True, self.bid_px, self.bid_qty, &self.n_bids,
+                               self.max_levels, &self.dropped, price, qty, hint)
+        return l2_side_set(False, self.ask_px, self.ask_qty, &self.n_asks,
+                           self.max_levels, &self.dropped, price, qty, hint)
+
+    @cython.final
+    cdef inline void clear_side(self, BookSide side) noexcept nogil:
+        """Remove every level of one side (snapshots); the counters are kept."""
+        if side == BID:
+            self.n_bids = 0
+        else:
+            self.n_asks = 0
+
+    @cython.final
+    cdef inline void count_updates(self, uint64_t n) noexcept nogil:
+        """Add ``n`` level updates (``set_level`` calls, removals included) to
+        ``updates``."""
+        self.updates += n

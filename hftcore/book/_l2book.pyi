@@ -1,25 +1,40 @@
 """Type stub of the compiled L2 book (hftcore/book/_l2book.pyx)."""
 
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-from hftcore.binance.records import DepthHeader, DepthSnapshot
+from typing_extensions import deprecated
 
 _Side = int | Literal["bid", "ask", "b", "a", "B", "A"]
 _Int64Array = npt.NDArray[np.int64]
 
+class _Snapshot(Protocol):
+    """Any snapshot record: ``[price, qty]`` rows per side."""
+
+    @property
+    def bids(self) -> npt.ArrayLike: ...
+    @property
+    def asks(self) -> npt.ArrayLike: ...
+
+# What the deprecated shims return: a NamedTuple of (event_time, transaction_time,
+# first_update_id, final_update_id, prev_final_update_id, n_bids, n_asks, is_snapshot).
+_Header = tuple[int, int, int, int, int, int, int, bool]
+
 class L2Book:
     max_levels: int
+    price_decimals: int
+    qty_decimals: int
     dropped: int
     updates: int
-    def __init__(self, max_levels: int = 5000) -> None: ...
+    def __init__(
+        self, max_levels: int = 5000, *, price_decimals: int = 8, qty_decimals: int = 8
+    ) -> None: ...
     def update(self, side: _Side, price: int, qty: int) -> None: ...
     def update_many(self, side: _Side, prices: npt.ArrayLike, qtys: npt.ArrayLike) -> None: ...
     def update_levels(self, side: _Side, levels: npt.ArrayLike) -> None: ...
     def load_snapshot(
-        self, bids: npt.ArrayLike | DepthSnapshot, asks: npt.ArrayLike | None = None
+        self, bids: npt.ArrayLike | _Snapshot, asks: npt.ArrayLike | None = None
     ) -> None: ...
     def clear(self) -> None: ...
     def bbo(self) -> tuple[int, int, int, int]: ...
@@ -35,5 +50,7 @@ class L2Book:
     @property
     def crossed(self) -> bool: ...
     def __len__(self) -> int: ...
-    def apply_depth_json(self, msg: bytes | str) -> DepthHeader: ...
-    def apply_depth_sbe(self, msg: bytes) -> DepthHeader: ...
+    @deprecated("removed in the next release: use hftcore.binance.apply_depth_json(book, msg)")
+    def apply_depth_json(self, msg: bytes | str) -> _Header: ...
+    @deprecated("removed in the next release: use hftcore.binance.apply_depth_sbe(book, msg)")
+    def apply_depth_sbe(self, msg: bytes) -> _Header: ...

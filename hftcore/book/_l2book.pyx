@@ -5,25 +5,45 @@ Each side keeps its levels sorted with the best level at the end of the arrays (
 ascend, asks descend), so an update at or near the touch moves few elements and the best
 bid/ask is read in O(1). A level is found by a short scan back from the touch, then by
 binary search; insertion and removal shift only the better levels (an inline loop for a
-few, ``memmove`` beyond). The update rule is inline in ``_l2book.pxd`` so decoders that
-apply depth directly compile it into their own loop.
+few, ``memmove`` beyond). The update rule is inline in ``_l2book.pxd`` (``set_level``
+and the other nogil operations) so exchange appliers compile it into their own loop.
+
+The book knows no exchange. The one exception, marked below, is the pair of deprecated
+shims ``apply_depth_json`` / ``apply_depth_sbe``: they import ``hftcore.binance`` at call
+time and go in the next release.
 """
 
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 
+import warnings
 from operator import index as _index
 
 import numpy as np
 
-_SCALE = 100_000_000  # 8 implied decimals
-_apply_json = None    # hftcore.binance._apply functions, imported on first use
-_apply_sbe = None
 
-
-cdef inline bint worse(int side, int64_t a, int64_t b) noexcept nogil:
+cdef inline bint worse(BookSide side, int64_t a, int64_t b) noexcept nogil:
     """True when price ``a`` is further from the touch than ``b`` on ``side``."""
     return l2_worse(side == BID, a, b)
+
+
+cdef inline void set_rows(L2Book book, BookSide side, const int64_t *px,
+                          const int64_t *qt, Py_ssize_t stride,
+                          Py_ssize_t n) noexcept nogil:
+    """Apply ``n`` rows (``px[i * stride]``, ``qt[i * stride]``) to one side, in order.
+
+    Each search starts where the previous row landed: few steps when rows come best
+    first, as within a depth message. One loop per side, so ``set_level`` inlines with
+    its side fixed (no side test per row).
+    """
+    cdef Py_ssize_t i, hint = book.max_levels  # the touch
+    if side == BID:
+        for i in range(n):
+            hint = book.set_level(BID, px[i * stride], qt[i * stride], hint)
+    else:
+        for i in range(n):
+            hint = book.set_level(ASK, px[i * stride], qt[i * stride], hint)
+    book.count_updates(n)
 
 
 cdef int parse_side(object side) except -1:
@@ -64,12 +84,15 @@ cdef object side_array(L2Book book, int side, object n):
     return out
 
 
-def _fmt(int64_t v):
-    """Exact decimal text of an 8-implied-decimal integer."""
+def _fmt(object v, object decimals):
+    """Exact decimal text of an integer with ``decimals`` implied decimals (Python
+    ints throughout: exact, and no C overflow negating the smallest int64)."""
     sign = "-" if v < 0 else ""
     a = -v if v < 0 else v
-    whole, frac = divmod(a, _SCALE)
-    text = f"{frac:08d}".rstrip("0")
+    if decimals == 0:
+        return f"{sign}{a}"
+    whole, frac = divmod(a, 10**decimals)
+    text = f"{frac:0{decimals}d}".rstrip("0")
     return f"{sign}{whole}.{text}" if text else f"{sign}{whole}"
 
 
@@ -77,7 +100,7 @@ def _int64_array(obj, name):
     """``obj`` as an int64 array; floats are refused, never silently truncated."""
     arr = np.asarray(obj)
     if arr.size and arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers (8 implied decimals), got {arr.dtype}")
+        raise TypeError(f"{name} must hold integers (implied decimals), got {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -93,7 +116,7 @@ def _levels_array(obj, name):
 cdef class L2Book:
     """Fixed-size L2 (price-level) order book with exact integer prices and quantities.
 
-    Prices and quantities are int64 with 8 implied decimals (Binance's scale: the
+    Prices and quantities are int64 with implied decimals, 8 by default (with 8, the
     decimal string ``"0.0024"`` is ``240000``). Memory for ``max_levels`` levels per side
     is allocated once at construction; updates allocate nothing.
 
@@ -102,11 +125,19 @@ cdef class L2Book:
     max_levels : int, default 5000
         Capacity of each side. Binance only guarantees the top 5000 levels of a book,
         which is why that is the default.
+    price_decimals : int, default 8
+        Implied decimals of prices (0 to 18): a price ``p`` means ``p / 10**price_decimals``.
+        Only :meth:`depth_float` and the text form use it; updates are exact integers
+        whatever the scale.
+    qty_decimals : int, default 8
+        Implied decimals of quantities (0 to 18), likewise.
 
     Attributes
     ----------
     max_levels : int
         Capacity per side.
+    price_decimals, qty_decimals : int
+        Implied decimals of prices and quantities.
     dropped : int
         Levels discarded because a side was full (see Notes).
     updates : int
@@ -134,10 +165,16 @@ cdef class L2Book:
     (10000000000, 200000000, 10100000000, 100000000)
     """
 
-    def __cinit__(self, Py_ssize_t max_levels=5000):
+    def __cinit__(self, Py_ssize_t max_levels=5000, *, int price_decimals=8,
+                  int qty_decimals=8):
         if max_levels < 1:
             raise ValueError(f"max_levels must be >= 1, got {max_levels}")
+        for name, d in (("price_decimals", price_decimals), ("qty_decimals", qty_decimals)):
+            if not 0 <= d <= MAX_DECIMALS:
+                raise ValueError(f"{name} must be 0..{MAX_DECIMALS}, got {d}")
         self.max_levels = max_levels
+        self.price_decimals = price_decimals
+        self.qty_decimals = qty_decimals
         self.bid_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
         self.bid_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
         self.ask_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
@@ -156,17 +193,8 @@ cdef class L2Book:
         free(self.ask_px)
         free(self.ask_qty)
 
-    # -- the nogil core (declared in _l2book.pxd) ------------------------------------
-
-    cdef int set_level(self, int side, int64_t price, int64_t qty) noexcept nogil:
-        book_set_level(self, side, price, qty)
-        return 0
-
-    cdef void clear_side(self, int side) noexcept nogil:
-        if side == BID:
-            self.n_bids = 0
-        else:
-            self.n_asks = 0
+    # The nogil operations (set_level, clear_side, count_updates) are inline in
+    # _l2book.pxd.
 
     # -- Python API ------------------------------------------------------------------
 
@@ -178,9 +206,10 @@ cdef class L2Book:
         side : {0, 1, "bid", "ask", "b", "a"}
             Book side.
         price : int
-            Price, 8 implied decimals.
+            Price, ``price_decimals`` implied decimals.
         qty : int
-            New absolute quantity, 8 implied decimals; ``0`` removes the level.
+            New absolute quantity, ``qty_decimals`` implied decimals; ``0`` removes the
+            level.
 
         Raises
         ------
@@ -191,13 +220,14 @@ cdef class L2Book:
         OverflowError
             For a value outside int64.
         """
-        cdef int s = parse_side(side)
+        cdef BookSide s = <BookSide>parse_side(side)
         # operator.index: a float price is a bug upstream, never silently truncated.
         cdef int64_t p = _index(price)
         cdef int64_t q = _index(qty)
         if q < 0:
             raise ValueError(f"negative quantity {q} at price {p}")
-        self.set_level(s, p, q)
+        self.set_level(s, p, q, self.max_levels)
+        self.count_updates(1)
 
     def update_many(self, side, prices, qtys):
         """Apply many level updates to one side, in order, without the GIL.
@@ -217,11 +247,10 @@ cdef class L2Book:
         TypeError
             For non-integer arrays.
         """
-        cdef int s = parse_side(side)
+        cdef BookSide s = <BookSide>parse_side(side)
         cdef const int64_t[::1] p = _int64_array(prices, "prices").reshape(-1)
         cdef const int64_t[::1] q = _int64_array(qtys, "qtys").reshape(-1)
         cdef Py_ssize_t n = p.shape[0], i, bad = -1
-        cdef Py_ssize_t hint = self.max_levels  # the touch
         if q.shape[0] != n:
             raise ValueError(f"prices has {n} rows but qtys has {q.shape[0]}")
         with nogil:
@@ -229,19 +258,16 @@ cdef class L2Book:
                 if q[i] < 0:
                     bad = i
                     break
-            if bad < 0:
-                # Each search starts where the previous row landed: few steps when
-                # rows come best first, as within a depth message.
-                for i in range(n):
-                    hint = book_set_level_from(self, s, p[i], q[i], hint)
+            if bad < 0 and n > 0:
+                set_rows(self, s, &p[0], &q[0], 1, n)
         if bad >= 0:
             raise ValueError(f"negative quantity {q[bad]} at row {bad} (price {p[bad]})")
 
     def update_levels(self, side, levels):
         """Apply ``[price, qty]`` rows to one side, in order, without the GIL.
 
-        The shape Binance records carry (:class:`hftcore.binance.records.DepthUpdate`
-        ``bids`` / ``asks``); same rules as :meth:`update_many`.
+        The shape decoded depth records carry (their ``bids`` / ``asks``); same rules
+        as :meth:`update_many`.
 
         Parameters
         ----------
@@ -256,10 +282,9 @@ cdef class L2Book:
             For an unknown side, a bad shape or a negative quantity (nothing is
             applied then).
         """
-        cdef int s = parse_side(side)
+        cdef BookSide s = <BookSide>parse_side(side)
         cdef const int64_t[:, ::1] rows
         cdef Py_ssize_t n, i, bad = -1
-        cdef Py_ssize_t hint = self.max_levels  # the touch
         if (isinstance(levels, np.ndarray) and levels.dtype == np.int64
                 and levels.ndim == 2 and levels.shape[1] == 2
                 and levels.flags.c_contiguous):
@@ -272,9 +297,8 @@ cdef class L2Book:
                 if rows[i, 1] < 0:
                     bad = i
                     break
-            if bad < 0:
-                for i in range(n):
-                    hint = book_set_level_from(self, s, rows[i, 0], rows[i, 1], hint)
+            if bad < 0 and n > 0:
+                set_rows(self, s, &rows[0, 0], &rows[0, 1], 2, n)
         if bad >= 0:
             raise ValueError(f"negative quantity {rows[bad, 1]} at row {bad} "
                              f"(price {rows[bad, 0]})")
@@ -284,11 +308,11 @@ cdef class L2Book:
 
         Parameters
         ----------
-        bids : array_like of int64, shape (n, 2), or DepthSnapshot
-            ``[price, qty]`` rows, or a :class:`hftcore.binance.records.DepthSnapshot`
-            (then ``asks`` is omitted).
+        bids : array_like of int64, shape (n, 2), or snapshot object
+            ``[price, qty]`` rows; or any object with ``bids`` and ``asks`` attributes
+            holding such rows (a decoded snapshot record), then ``asks`` is omitted.
         asks : array_like of int64, shape (n, 2), optional
-            ``[price, qty]`` rows.
+            ``[price, qty]`` rows; required with ``bids`` rows.
 
         Notes
         -----
@@ -301,10 +325,14 @@ cdef class L2Book:
         ------
         ValueError
             For arrays not of shape (n, 2) or negative quantities.
+        TypeError
+            For ``asks`` omitted and ``bids`` without ``bids`` / ``asks`` attributes.
         """
         if asks is None:
+            # Duck typing: a snapshot record of any exchange, nothing imported.
             if not (hasattr(bids, "bids") and hasattr(bids, "asks")):
-                raise TypeError("load_snapshot needs (bids, asks) or a DepthSnapshot")
+                raise TypeError("load_snapshot needs (bids, asks) or an object with "
+                                "bids and asks attributes")
             bids, asks = bids.bids, bids.asks
         b = _levels_array(bids, "bids")
         a = _levels_array(asks, "asks")
@@ -328,7 +356,7 @@ cdef class L2Book:
             else:
                 self._load_side(side, rows, True)
 
-    def _load_side(self, int side, const int64_t[:, ::1] rows, bint sequential):
+    def _load_side(self, BookSide side, const int64_t[:, ::1] rows, bint sequential):
         """Fill an empty side; False (and nothing done) when rows are not best first."""
         cdef Py_ssize_t n = rows.shape[0], i, k = 0, cap = self.max_levels
         cdef int64_t *px = self.bid_px if side == BID else self.ask_px
@@ -337,9 +365,9 @@ cdef class L2Book:
         cdef int64_t prev = 0, t
         cdef bint have_prev = False
         if sequential:
-            with nogil:
-                for i in range(n):
-                    self.set_level(side, rows[i, 0], rows[i, 1])
+            if n > 0:
+                with nogil:
+                    set_rows(self, side, &rows[0, 0], &rows[0, 1], 2, n)
             return True
         with nogil:
             # Strictly best first (the REST order, so no repeated price)? Then fill
@@ -360,7 +388,7 @@ cdef class L2Book:
                     px[k] = rows[i, 0]
                     qt[k] = rows[i, 1]
                     k += 1
-                self.updates += n
+                self.count_updates(n)
                 # Written best first; the layout wants best last.
                 for i in range(k // 2):
                     t = px[i]
@@ -386,8 +414,8 @@ cdef class L2Book:
         Returns
         -------
         tuple of int
-            ``(bid_price, bid_qty, ask_price, ask_qty)``, 8 implied decimals; an empty
-            side gives ``0, 0``.
+            ``(bid_price, bid_qty, ask_price, ask_qty)``, as integers with implied
+            decimals; an empty side gives ``0, 0``.
         """
         cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
         if self.n_bids:
@@ -414,13 +442,16 @@ cdef class L2Book:
         return side_array(self, BID, n), side_array(self, ASK, n)
 
     def depth_float(self, n=None):
-        """:meth:`depth` as float64 (prices and quantities divided by 1e8).
+        """:meth:`depth` as float64: prices divided by ``10**price_decimals``,
+        quantities by ``10**qty_decimals``.
 
         A convenience view for plotting and analysis; floats are not exact, use
         :meth:`depth` for anything that must be.
         """
         b, a = self.depth(n)
-        return b / float(_SCALE), a / float(_SCALE)
+        cdef object pd = self.price_decimals, qd = self.qty_decimals  # Python ints: exact
+        scale = np.array([float(10**pd), float(10**qd)])
+        return b / scale, a / scale
 
     def levels(self, side):
         """Number of levels on one side."""
@@ -449,33 +480,43 @@ cdef class L2Book:
     def __len__(self):
         return self.n_bids + self.n_asks
 
-    def apply_depth_json(self, msg):
-        """Decode a Binance JSON depth diff and apply it to this book in one pass.
+    # -- deprecated: the one call-time import from book/ to an exchange -------------
+    # Both go in the next release; the book knows no exchange.
 
-        Delegates to :func:`hftcore.binance._apply.apply_depth_json`; see there for the
-        accepted input and the return value.
+    def apply_depth_json(self, msg):
+        """Decode a Binance JSON depth message and apply it to this book.
+
+        .. deprecated:: 0.1.0
+            Removed in the next release: call
+            ``hftcore.binance.apply_depth_json(book, msg)``, which this delegates to
+            (see there for the accepted input and the return value).
         """
-        global _apply_json
-        if _apply_json is None:
-            from hftcore.binance._apply import apply_depth_json
-            _apply_json = apply_depth_json
-        return _apply_json(self, msg)
+        warnings.warn(
+            "L2Book.apply_depth_json is deprecated and will be removed in the next "
+            "release; use hftcore.binance.apply_depth_json(book, msg)",
+            DeprecationWarning, stacklevel=1)  # a C method: level 1 is the caller
+        from hftcore.binance import apply_depth_json  # call time: see above
+        return apply_depth_json(self, msg)
 
     def apply_depth_sbe(self, msg):
-        """Decode a Binance SBE depth diff and apply it to this book in one pass.
+        """Decode a Binance SBE depth message and apply it to this book.
 
-        Delegates to :func:`hftcore.binance._apply.apply_depth_sbe`; see there for the
-        accepted input and the return value.
+        .. deprecated:: 0.1.0
+            Removed in the next release: call
+            ``hftcore.binance.apply_depth_sbe(book, msg)``, which this delegates to (see
+            there for the accepted input and the return value).
         """
-        global _apply_sbe
-        if _apply_sbe is None:
-            from hftcore.binance._apply import apply_depth_sbe
-            _apply_sbe = apply_depth_sbe
-        return _apply_sbe(self, msg)
+        warnings.warn(
+            "L2Book.apply_depth_sbe is deprecated and will be removed in the next "
+            "release; use hftcore.binance.apply_depth_sbe(book, msg)",
+            DeprecationWarning, stacklevel=1)  # a C method: level 1 is the caller
+        from hftcore.binance import apply_depth_sbe  # call time: see above
+        return apply_depth_sbe(self, msg)
 
     def __repr__(self):
+        pd, qd = self.price_decimals, self.qty_decimals
         bp, bq, ap, aq = self.bbo()
-        bid = f"{_fmt(bq)} @ {_fmt(bp)}" if self.n_bids else "-"
-        ask = f"{_fmt(aq)} @ {_fmt(ap)}" if self.n_asks else "-"
+        bid = f"{_fmt(bq, qd)} @ {_fmt(bp, pd)}" if self.n_bids else "-"
+        ask = f"{_fmt(aq, qd)} @ {_fmt(ap, pd)}" if self.n_asks else "-"
         return (f"<L2Book bid {bid} | ask {ask}; levels {self.n_bids} bids, "
                 f"{self.n_asks} asks (max {self.max_levels}); dropped {self.dropped}>")

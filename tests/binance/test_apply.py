@@ -218,10 +218,13 @@ def test_sbe_bad_inputs_leave_book_untouched():
 
 
 def test_book_methods_delegate():
+    # Deprecated L2Book shims (removed in the next release).
     book = L2Book()
-    assert book.apply_depth_json(DIFF).final_update_id == 160
+    with pytest.warns(DeprecationWarning):
+        assert book.apply_depth_json(DIFF).final_update_id == 160
     msg = sbe_encode.encode_depth_diff(1, 161, 162, "X", [], [(300000, 1)])
-    assert book.apply_depth_sbe(msg).n_asks == 1
+    with pytest.warns(DeprecationWarning):
+        assert book.apply_depth_sbe(msg).n_asks == 1
 
 
 def _diff(first, final, bids=(), asks=(), pu=None):
@@ -264,7 +267,7 @@ def test_apply_after_checks_ids_before_applying(market, first, final, pu, verdic
 
 def test_apply_after_refuses_snapshots_and_bad_market():
     book = L2Book()
-    book.apply_depth_json(_diff(1, 2, bids=[("1", "1")]))
+    apply_depth_json(book, _diff(1, 2, bids=[("1", "1")]))
     snap = '{"lastUpdateId":30,"bids":[["5","1"]],"asks":[]}'
     verdict, head = _apply.apply_depth_json_after(book, snap, 2)
     assert verdict == _apply.NOT_A_DIFF and head.is_snapshot

@@ -1,6 +1,9 @@
 """L2Book against a plain dict-based reference book written here."""
 
 import random
+import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -266,10 +269,15 @@ def test_capacity_drops_furthest_level():
     assert book.dropped == 4
 
 
-def test_snapshot_record_and_capacity():
+@pytest.mark.parametrize("record", ["DepthSnapshot", "duck"])
+def test_snapshot_record_and_capacity(record):
+    # Any object with bids / asks attributes: the book imports no record class.
     bids = np.array([[105, 1], [104, 2], [103, 0], [102, 3], [101, 4]], dtype=np.int64)
     asks = np.array([[106, 5], [107, 6]], dtype=np.int64)
-    snap = DepthSnapshot(42, 0, 0, "X", bids, asks)
+    if record == "DepthSnapshot":
+        snap = DepthSnapshot(42, 0, 0, "X", bids, asks)
+    else:
+        snap = SimpleNamespace(bids=bids.tolist(), asks=asks)
     book = L2Book(max_levels=3)
     book.update("ask", 200, 1)
     book.load_snapshot(snap)
@@ -344,7 +352,7 @@ def test_shuffled_snapshot_matches_reference(max_levels):
 
 
 def test_apply_depth_json_and_sbe_delegate():
-    # The one-pass decoders (hftcore.binance._apply) behind the L2Book methods.
+    # The one-pass decoders (hftcore.binance._apply) behind the deprecated L2Book methods.
     from hftcore.binance.sbe_encode import encode_depth_diff
 
     book = L2Book(max_levels=10)
@@ -353,12 +361,14 @@ def test_apply_depth_json_and_sbe_delegate():
         b'{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":5,"u":7,'
         b'"b":[["100.0","0"],["99.5","2.25"]],"a":[["101","0.00000001"]]}'
     )
-    head = book.apply_depth_json(msg)
+    with pytest.warns(DeprecationWarning):
+        head = book.apply_depth_json(msg)
     assert (head.first_update_id, head.final_update_id) == (5, 7)
     assert book.depth()[0].tolist() == [[99_50000000, 2_25000000]]
     assert book.depth()[1].tolist() == [[101 * E8, 1]]
     sbe = encode_depth_diff(1, 8, 9, "BTCUSDT", [(99_50000000, 0)], [(102 * E8, 3)])
-    head = book.apply_depth_sbe(sbe)
+    with pytest.warns(DeprecationWarning):
+        head = book.apply_depth_sbe(sbe)
     assert head.final_update_id == 9
     assert book.bid_count == 0
     assert book.depth()[1].tolist() == [[101 * E8, 1], [102 * E8, 3]]
@@ -402,3 +412,182 @@ def test_message_level_order_matches_reference(order, max_levels):
     assert_same(book, ref)
     if max_levels == 3:
         assert book.dropped > 0
+
+
+# -- implied decimals as data --------------------------------------------------------
+
+
+def test_decimals_default_and_validation():
+    book = L2Book(3)
+    assert (book.price_decimals, book.qty_decimals) == (8, 8)
+    for bad in ({"price_decimals": -1}, {"qty_decimals": 19}, {"price_decimals": 19}):
+        with pytest.raises(ValueError, match="decimals"):
+            L2Book(3, **bad)
+    with pytest.raises(TypeError):
+        L2Book(3, 4)  # keyword-only: never mistaken for a capacity
+    with pytest.raises(AttributeError):
+        book.price_decimals = 4
+    edge = L2Book(3, price_decimals=0, qty_decimals=18)
+    assert (edge.price_decimals, edge.qty_decimals) == (0, 18)
+
+
+def test_decimals_float_views():
+    # 4 price decimals (ITCH's scale) and whole-share quantities; values by hand.
+    book = L2Book(10, price_decimals=4, qty_decimals=0)
+    book.update("bid", 1_234_500, 300)  # 123.45 x 300
+    book.update("bid", 1_234_499, 7)  # 123.4499 x 7
+    book.update("ask", 1_234_600, 1)  # 123.46 x 1
+    bids, asks = book.depth_float()
+    assert bids.dtype == np.float64
+    assert bids.tolist() == [[123.45, 300.0], [123.4499, 7.0]]
+    assert asks.tolist() == [[123.46, 1.0]]
+    b2, a2 = L2Book(10, price_decimals=2, qty_decimals=3), None
+    b2.update("ask", 10_001, 2_500)  # 100.01 x 2.5
+    _, a2 = b2.depth_float(1)
+    assert a2.tolist() == [[100.01, 2.5]]
+    # The default: both divided by 1e8, as before.
+    d = L2Book(2)
+    d.update("bid", 12_345_00000000, 150_000_000)
+    assert d.depth_float()[0].tolist() == [[12345.0, 1.5]]
+
+
+@pytest.mark.parametrize(
+    ("price_decimals", "qty_decimals", "bid", "ask", "text"),
+    [
+        (4, 4, (1_234_500, 15_000), (1_234_601, 1), "bid 1.5 @ 123.45 | ask 0.0001 @ 123.4601"),
+        (4, 0, (10_000, 300), (20_001, 5), "bid 300 @ 1 | ask 5 @ 2.0001"),
+        (0, 2, (-7, 1), (42, 250), "bid 0.01 @ -7 | ask 2.5 @ 42"),
+        (4, 8, (-5, 1), (1, 100_000_000), "bid 0.00000001 @ -0.0005 | ask 1 @ 0.0001"),
+    ],
+)
+def test_decimals_repr(price_decimals, qty_decimals, bid, ask, text):
+    book = L2Book(5, price_decimals=price_decimals, qty_decimals=qty_decimals)
+    book.update("bid", *bid)
+    book.update("ask", *ask)
+    assert f"<L2Book {text}; levels 1 bids, 1 asks (max 5); dropped 0>" == repr(book)
+
+
+def test_decimals_leave_updates_exact():
+    # The scale only formats: the same integers give the same book at any scale.
+    rng = random.Random(5)
+    stream = random_stream(rng, 2000)
+    books = [L2Book(20, price_decimals=d, qty_decimals=d) for d in (0, 4, 8)]
+    for book in books:
+        for side, price, qty in stream:
+            book.update(side, price, qty)
+    for book in books[1:]:
+        for got, want in zip(book.depth(), books[0].depth(), strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert (book.dropped, book.updates) == (books[0].dropped, books[0].updates)
+
+
+# -- snapshots: plain arrays or any object with bids / asks --------------------------
+
+
+class _Snap:
+    """A snapshot record that is neither a NamedTuple nor a namespace."""
+
+    def __init__(self, bids, asks):
+        self._b, self._a = bids, asks
+
+    @property
+    def bids(self):
+        return self._b
+
+    @property
+    def asks(self):
+        return self._a
+
+
+@pytest.mark.parametrize("form", ["lists", "arrays", "namespace", "properties"])
+def test_load_snapshot_forms(form):
+    bids = [[105, 1], [103, 2], [104, 0]]
+    asks = [[107, 6], [106, 5]]
+    book = L2Book(4)
+    book.update("bid", 1, 1)  # replaced
+    if form == "lists":
+        book.load_snapshot(bids, asks)
+    elif form == "arrays":
+        book.load_snapshot(np.array(bids), np.array(asks, dtype=np.int64))
+    elif form == "namespace":
+        book.load_snapshot(SimpleNamespace(bids=bids, asks=np.array(asks)))
+    else:
+        book.load_snapshot(_Snap(bids, asks))
+    assert book.depth()[0].tolist() == [[105, 1], [103, 2]]
+    assert book.depth()[1].tolist() == [[106, 5], [107, 6]]
+    assert book.updates == 1 + 5  # every snapshot row counts, zero quantities too
+    with pytest.raises(TypeError, match="bids and asks"):
+        book.load_snapshot(SimpleNamespace(bids=bids))
+    with pytest.raises(TypeError, match="integers"):
+        book.load_snapshot([[1.5, 1]], [])
+
+
+def test_updates_count_every_row():
+    book = L2Book(3)
+    book.update_many("bid", [10, 11, 12, 13], [1, 0, 2, 3])
+    book.update_levels("ask", [[20, 1], [21, 1]])
+    book.update("ask", 20, 0)
+    book.load_snapshot([[5, 1], [7, 1], [5, 2]], [[9, 1]])  # repeated price: in order
+    assert book.updates == 4 + 2 + 1 + 4
+    assert book.depth()[0].tolist() == [[7, 1], [5, 2]]
+    book.update_many("bid", [], [])
+    book.update_levels("bid", np.empty((0, 2), dtype=np.int64))
+    assert book.updates == 11
+
+
+# -- the deprecated Binance shims ------------------------------------------------------
+
+_DIFF = (
+    b'{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":5,"u":7,'
+    b'"b":[["100.5","2"]],"a":[["101","0.00000001"]]}'
+)
+
+
+def test_apply_depth_json_shim_warns_and_matches_function():
+    from hftcore import binance
+
+    book, want = L2Book(10), L2Book(10)
+    with pytest.warns(
+        DeprecationWarning, match=r"hftcore\.binance\.apply_depth_json\(book, msg\)"
+    ) as rec:
+        head = book.apply_depth_json(_DIFF)
+    assert "removed in the next release" in str(rec[0].message)
+    assert rec[0].filename == __file__  # points at the caller
+    assert head == binance.apply_depth_json(want, _DIFF)
+    np.testing.assert_array_equal(book.depth()[0], want.depth()[0])
+    np.testing.assert_array_equal(book.depth()[1], want.depth()[1])
+
+
+def test_apply_depth_sbe_shim_warns_and_matches_function():
+    from hftcore import binance
+    from hftcore.binance.sbe_encode import encode_depth_diff
+
+    msg = encode_depth_diff(1, 8, 9, "BTCUSDT", [(99_50000000, 4)], [(102 * E8, 3)])
+    book, want = L2Book(10), L2Book(10)
+    with pytest.warns(
+        DeprecationWarning, match=r"hftcore\.binance\.apply_depth_sbe\(book, msg\)"
+    ) as rec:
+        head = book.apply_depth_sbe(msg)
+    assert rec[0].filename == __file__
+    assert head == binance.apply_depth_sbe(want, msg)
+    assert book.depth()[0].tolist() == want.depth()[0].tolist() == [[99_50000000, 4]]
+
+
+def test_book_sources_import_no_exchange():
+    # book/ knows no exchange; the deprecated shims are the one marked exception.
+    import hftcore.book
+
+    imports = re.compile(r"^\s*(from|import|cimport)\s+\S*binance", re.M)
+    folder = Path(hftcore.book.__file__).parent
+    for name in ("__init__.py", "_l2book.pxd", "_l2book.pyi"):
+        path = folder / name
+        if path.exists():
+            assert not imports.search(path.read_text()), name
+    pyx = folder / "_l2book.pyx"
+    if not pyx.exists():
+        pytest.skip("sources not installed")
+    text = pyx.read_text()
+    start = text.index("# -- deprecated: the one call-time import")
+    end = text.index("def __repr__", start)
+    assert imports.search(text[start:end])  # the shims (this test finds imports)
+    assert not imports.search(text[:start] + text[end:])
