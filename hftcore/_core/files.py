@@ -12,7 +12,7 @@ import zlib
 from hftcore._core.progress import Progress
 from hftcore.errors import DecodeError
 
-__all__ = ["is_gzip", "progress_bar", "open_stream", "fill"]
+__all__ = ["is_gzip", "progress_bar", "open_stream", "fill", "skip_rest"]
 
 
 def is_gzip(path) -> bool:
@@ -61,3 +61,19 @@ def fill(reader, raw, view, filled: int, base: int, source) -> tuple[int, bool]:
             eof = True
         filled += got or 0
     return filled, eof
+
+
+def skip_rest(reader, raw, base: int, source, chunk_bytes: int = 1 << 20) -> int:
+    """Read the rest of the stream in bounded chunks and return how many bytes it held.
+
+    For what follows an end marker: memory stays bounded whatever the size, and a corrupt
+    gzip stream there raises :class:`DecodeError` like :func:`fill` (``base`` is the
+    stream offset reached so far).
+    """
+    scratch = memoryview(bytearray(chunk_bytes))
+    total = 0
+    while True:
+        got, eof = fill(reader, raw, scratch, 0, base + total, source)
+        total += got
+        if eof:
+            return total

@@ -7,6 +7,7 @@ offer, depth, the orders at a price in queue order, an order's place in its queu
 
 from __future__ import annotations
 
+import operator
 import os
 from collections import namedtuple
 
@@ -130,8 +131,10 @@ class OrderBook(OrderBookCore):
             The order store or the price levels are full; the message is not applied.
         hftcore.BookError
             ``strict=True`` and an anomaly at ``error.seq``; the message is not applied.
+        ValueError
+            ``until`` is negative or does not fit 64 bits.
         """
-        return OrderBookCore.apply(self, buf, until)
+        return OrderBookCore.apply(self, buf, _check_until(until))
 
     def apply_file(self, path, progress=None, until=None, chunk_bytes=_CHUNK):
         """Apply a whole ITCH file (BinaryFILE framing; ``.gz`` is decompressed on the fly).
@@ -169,7 +172,10 @@ class OrderBook(OrderBookCore):
         Same parameters as :meth:`apply_file`; yields the stream offset reached.
         """
         path = os.fspath(path)
+        until = _check_until(until)
         chunk_bytes = int(chunk_bytes)
+        if chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be >= 1, not {chunk_bytes}")
         self._file_messages = 0
         buf = bytearray()
         tail = 0  # bytes at the front of buf carried over: a partial message
@@ -323,3 +329,13 @@ class OrderBook(OrderBookCore):
 
 
 __all__ += ["DEFAULT_MAX_ORDERS", "DEFAULT_MAX_LEVELS"]
+
+
+def _check_until(until):
+    """``until`` as the kernel takes it: None, or ns since midnight in [0, 2**64)."""
+    if until is None:
+        return None
+    until = operator.index(until)  # TypeError for a float or a str, as int arguments do
+    if not 0 <= until < 1 << 64:
+        raise ValueError(f"until must be a time of day in ns, >= 0 and < 2**64, not {until}")
+    return until

@@ -72,17 +72,19 @@ def encode_table(type_: str, table) -> bytes:
     ValueError
         A value does not fit its field.
     """
-    msg = spec.BY_TYPE[type_]
     if isinstance(table, np.ndarray):
         names = table.dtype.names or ()
-        cols = {n: table[n] for n in names}
-        n = len(table)
-    else:
-        cols = dict(table)
-        lens = {len(np.atleast_1d(v)) for v in cols.values()}
-        if len(lens) > 1:
-            raise ValueError(f"columns of different lengths: {sorted(lens)}")
-        n = lens.pop() if lens else 0
+        return _encode_columns(type_, {n: table[n] for n in names}, len(table))
+    cols = dict(table)
+    lens = {len(np.atleast_1d(v)) for v in cols.values()}
+    if len(lens) > 1:
+        raise ValueError(f"columns of different lengths: {sorted(lens)}")
+    return _encode_columns(type_, cols, lens.pop() if lens else 0)
+
+
+def _encode_columns(type_: str, cols: dict, n: int) -> bytes:
+    """``n`` framed messages of ``type_`` from columns (absent ones encode as 0/spaces)."""
+    msg = spec.BY_TYPE[type_]
     known = {f.name for f in msg.all_fields} | {"seq"}
     extra = set(cols) - known
     if extra:
@@ -142,7 +144,7 @@ def encode(type_: str, **fields) -> bytes:
     >>> len(wire)
     38
     """
-    return encode_table(type_, {k: [v] for k, v in fields.items()})
+    return _encode_columns(type_, {k: [v] for k, v in fields.items()}, 1)
 
 
 def encode_stream(tables: Mapping[str, np.ndarray]) -> bytes:

@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Iterator
 
-from hftcore._core.files import fill, is_gzip, open_stream, progress_bar
+from hftcore._core.files import fill, is_gzip, open_stream, progress_bar, skip_rest
 from hftcore.errors import DecodeError
 from hftcore.itch.decoder import Tables, _decode, _type_filter, concat_tables
 
@@ -151,7 +151,7 @@ def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
         if tables.end_of_session:
             extra = filled - used
             if not eof:
-                extra += len(reader.read())
+                extra += skip_rest(reader, raw, base + filled, source)
             _warn_after_end(source, base + used, extra)
             return
         if eof:

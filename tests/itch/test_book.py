@@ -457,3 +457,24 @@ def test_cli_time_of_day_parsing():
     for bad in ("9", "25:00", "10:61", "10:00:00.1234567890", "aa:bb"):
         with pytest.raises(Exception, match="time of day"):
             parse_time_of_day(bad)
+
+
+# ---------------------------------------------------------------- issue 9, item 7
+
+
+@pytest.mark.parametrize("until", [-1, 1 << 64, -(1 << 70)])
+def test_apply_until_out_of_range_is_a_value_error(until):
+    book = OrderBook()
+    wire = A(1, "B", 100, 189_2500)
+    with pytest.raises(ValueError, match="until"):
+        book.apply(wire, until=until)
+    assert book.apply(wire, until=(1 << 64) - 1) == 1  # the largest value is no limit
+
+
+def test_apply_file_rejects_bad_until_and_chunk(tmp_path):
+    p = tmp_path / "day.itch"
+    p.write_bytes(A(1, "B", 100, 189_2500))
+    with pytest.raises(ValueError, match="until"):
+        OrderBook().apply_file(p, until=-5)
+    with pytest.raises(ValueError, match="chunk_bytes"):
+        OrderBook().apply_file(p, chunk_bytes=0)

@@ -453,3 +453,13 @@ def test_fill_in_slices_with_progress_matches_one_pass():
         assert sliced[0][t].tobytes() == whole[0][t].tobytes()
     assert sliced[1:] == whole[1:]
     assert seen == sorted(seen) and seen[-1] == len(wire) and len(seen) == -(-500 // 7)
+
+
+def test_encode_with_no_fields_is_one_message_of_zeros():
+    # Issue 9, item 7: encode("D") returned b"" although missing fields encode as 0.
+    wire = itch.encode("D")
+    body = spec.BY_TYPE["D"].length
+    assert wire == struct.pack(">H", body) + b"D" + bytes(body - 1)
+    # alpha and enum fields are space-padded, as the wire wants
+    wire = itch.encode("S")
+    assert wire == struct.pack(">H", 12) + b"S" + bytes(10) + b" "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hftcore import DecodeError, itch
-from hftcore.itch import spec
+from hftcore.itch import concat_tables, spec
 
 
 def random_tables(rng, n):
@@ -185,3 +185,43 @@ def test_progress_writes_to_stderr_when_forced(tmp_path, stream, capsys):
     assert "day.itch.gz" in capsys.readouterr().err
     itch.read_file(path, progress=False)
     assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------- issue 9, item 6
+
+
+def _day_then(tmp_path, trailer: bytes, name: str):
+    """A small gzip day with its end-of-session marker, then ``trailer`` (raw bytes
+    appended to the compressed file)."""
+    from hftcore.itch import encode
+
+    day = b"".join(
+        encode("A", order_ref=i, side="B", shares=1, stock="X", price=1) for i in range(1, 40)
+    )
+    p = tmp_path / name
+    p.write_bytes(gzip.compress(day + b"\x00\x00") + trailer)
+    return p, len(day) + 2
+
+
+@pytest.mark.parametrize(
+    "trailer",
+    [b"\x1f\x8bXXXXgarbage", gzip.compress(b"z" * 5000)[:-8] + b"\x00" * 8],
+    ids=["garbage-member", "bad-crc-member"],
+)
+@pytest.mark.parametrize("chunk_bytes", [64, 1 << 20])
+def test_corrupt_gzip_after_end_of_session_is_a_decode_error(tmp_path, trailer, chunk_bytes):
+    # The bytes after the marker are read (to count them) in bounded pieces; a corrupt
+    # member there was a raw BadGzipFile / EOFError, and read_file read it all at once.
+    p, _ = _day_then(tmp_path, trailer, "day.gz")
+    with pytest.raises(DecodeError, match="corrupt gzip stream") as info:
+        list(itch.iter_file(p, chunk_bytes=chunk_bytes))
+    assert info.value.source == str(p)
+    with pytest.raises(DecodeError, match="corrupt gzip stream"):
+        itch.read_file(p)
+
+
+def test_valid_member_after_end_of_session_is_counted_not_decoded(tmp_path):
+    p, _ = _day_then(tmp_path, gzip.compress(b"z" * 5000), "day.gz")
+    with pytest.warns(UserWarning, match="5000 byte"):
+        tables = concat_tables(itch.iter_file(p, chunk_bytes=64))
+    assert tables.counts["A"] == 39 and tables.end_of_session
