@@ -6,6 +6,8 @@
   each set of arguments.
 - ``write_file``: bytes to a file under the test's ``tmp_path``, gzip-compressed when the
   name ends in ``.gz``.
+- ``repo``: the repository's root, for tests that read sources or generators (``.pyx``,
+  ``tools/``); skipped when the tests run against an installed wheel from elsewhere.
 
 Generated data is cached, so a test must not modify what it receives (the lists are
 handed out as copies; ``bytes`` are immutable).
@@ -20,6 +22,18 @@ from pathlib import Path
 import pytest
 
 DEPTH_UPDATE = b'"depthUpdate"'
+
+#: The repository root when these tests run from a checkout (``None`` otherwise).
+REPO = Path(__file__).resolve().parents[1]
+if not ((REPO / "tools").is_dir() and (REPO / "hftcore" / "itch" / "_book.pyx").exists()):
+    REPO = None
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    if REPO is None:
+        pytest.skip("needs the repository's source tree (tools/, hftcore/*.pyx)")
+    return REPO
 
 
 class SimBinance:

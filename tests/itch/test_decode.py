@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from hftcore import DecodeError, itch
 from hftcore.itch import spec
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 # Body layouts after the 11-byte header, restated from the TotalView-ITCH 5.0
 # specification (struct codes: c = 1-byte alpha, Ns = N-byte alpha, H/I/Q = 2/4/8-byte
@@ -393,22 +392,22 @@ def test_iter_messages_truncated_tail_is_an_error():
 # --- the generated kernel cannot drift from the spec -----------------------------------
 
 
-def _generator():
-    path = ROOT / "tools" / "gen_itch_decoder.py"
+def _generator(repo):
+    path = repo / "tools" / "gen_itch_decoder.py"
     mod_spec = importlib.util.spec_from_file_location("gen_itch_decoder", path)
     gen = importlib.util.module_from_spec(mod_spec)
     mod_spec.loader.exec_module(gen)
     return gen
 
 
-def test_generated_decoder_is_fresh():
-    checked_in = (ROOT / "hftcore" / "itch" / "_decode_gen.pxi").read_text()
-    assert _generator().generate() == checked_in
+def test_generated_decoder_is_fresh(repo):
+    checked_in = (repo / "hftcore" / "itch" / "_decode_gen.pxi").read_text()
+    assert _generator(repo).generate() == checked_in
 
 
-def test_generated_wire_layout_is_fresh():
-    checked_in = (ROOT / "hftcore" / "itch" / "_wire.pxd").read_text()
-    assert _generator().generate_wire() == checked_in
+def test_generated_wire_layout_is_fresh(repo):
+    checked_in = (repo / "hftcore" / "itch" / "_wire.pxd").read_text()
+    assert _generator(repo).generate_wire() == checked_in
 
 
 def test_wire_layout_names_every_offset_and_length():
@@ -433,11 +432,11 @@ def test_compiled_modules_refuse_a_moved_spec(monkeypatch):
 
 
 @pytest.mark.parametrize("path", ["hftcore/itch/_book.pyx", "hftcore/sim/_itchgen.pyx"])
-def test_no_literal_itch_offsets(path):
+def test_no_literal_itch_offsets(path, repo):
     """Offsets and lengths come from _wire.pxd: no ``m + 19`` or ``m[0]`` by hand."""
     import re
 
-    text = (ROOT / path).read_text()
+    text = (repo / path).read_text()
     found = re.findall(r"[(,] ?(?:m|b) \+ \d+\b|\b(?:m|b)\[\d+\]|_header\(p, \d", text)
     assert found == []
 
