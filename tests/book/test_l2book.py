@@ -2,7 +2,6 @@
 
 import random
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np

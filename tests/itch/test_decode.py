@@ -3,7 +3,6 @@
 import importlib.util
 import mmap
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ from hypothesis import strategies as st
 
 from hftcore import DecodeError, itch
 from hftcore.itch import spec
-
 
 # Body layouts after the 11-byte header, restated from the TotalView-ITCH 5.0
 # specification (struct codes: c = 1-byte alpha, Ns = N-byte alpha, H/I/Q = 2/4/8-byte
