@@ -24,6 +24,7 @@ cdef enum StatusCode:
     ST_CAPACITY             # an output buffer or fixed-size structure is full (a = capacity)
     ST_BAD_VALUE            # a field holds a value out of its domain (a = the value)
     ST_NESTING              # JSON nested deeper than supported (a = depth)
+    ST_WRONG_KIND           # a well-formed message of a kind the caller does not take (a = kind id)
 
 
 cdef struct Status:
@@ -50,7 +51,9 @@ cdef inline void status_clear(Status *st) noexcept nogil:
     st.b = 0
 
 
-cdef inline str status_reason(const Status *st):
+cdef inline str status_reason(const Status *st, tuple names=None):
+    """The reason text of ``st``; ``names`` (the caller's tuple of field or message-kind
+    names) names the id in ``a`` of ST_MISSING_FIELD and ST_WRONG_KIND."""
     cdef int c = st.code
     if c == ST_TRUNCATED:
         return f"truncated input: message needs {st.a} bytes, {st.b} left"
@@ -71,7 +74,13 @@ cdef inline str status_reason(const Status *st):
     if c == ST_OVERFLOW:
         return "number out of range for int64 fixed point"
     if c == ST_MISSING_FIELD:
+        if names is not None and 0 <= st.a < len(names):
+            return f"required field {names[st.a]!r} missing"
         return f"required field missing (field id {st.a})"
+    if c == ST_WRONG_KIND:
+        if names is not None and 0 <= st.a < len(names):
+            return f"unexpected message kind {names[st.a]!r}"
+        return f"unexpected message kind (kind id {st.a})"
     if c == ST_BAD_SCHEMA:
         return f"unsupported SBE schema id {st.a} version {st.b}"
     if c == ST_CAPACITY:
@@ -83,9 +92,11 @@ cdef inline str status_reason(const Status *st):
     return f"decode error (code {c})"
 
 
-cdef inline int raise_status(const Status *st, object source=None) except -1:
-    """Raise :class:`hftcore.DecodeError` for ``st``; a no-op for ``ST_OK``."""
+cdef inline int raise_status(const Status *st, object source=None,
+                             tuple names=None) except -1:
+    """Raise :class:`hftcore.DecodeError` for ``st``; a no-op for ``ST_OK``. ``names``:
+    see :func:`status_reason`."""
     if st.code == ST_OK:
         return 0
     from hftcore.errors import DecodeError
-    raise DecodeError(status_reason(st), st.offset, source)
+    raise DecodeError(status_reason(st, names), st.offset, source)
