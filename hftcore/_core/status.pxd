@@ -51,9 +51,10 @@ cdef inline void status_clear(Status *st) noexcept nogil:
     st.b = 0
 
 
-cdef inline str status_reason(const Status *st, tuple names=None):
-    """The reason text of ``st``; ``names`` (the caller's tuple of field or message-kind
-    names) names the id in ``a`` of ST_MISSING_FIELD and ST_WRONG_KIND."""
+cdef inline str status_reason(const Status *st, tuple field_names=None,
+                              tuple kind_names=None):
+    """The reason text of ``st``. The caller's tuples name the id in ``a``:
+    ``field_names`` of ST_MISSING_FIELD, ``kind_names`` of ST_WRONG_KIND."""
     cdef int c = st.code
     if c == ST_TRUNCATED:
         return f"truncated input: message needs {st.a} bytes, {st.b} left"
@@ -74,12 +75,12 @@ cdef inline str status_reason(const Status *st, tuple names=None):
     if c == ST_OVERFLOW:
         return "number out of range for int64 fixed point"
     if c == ST_MISSING_FIELD:
-        if names is not None and 0 <= st.a < len(names):
-            return f"required field {names[st.a]!r} missing"
+        if field_names is not None and 0 <= st.a < len(field_names):
+            return f"required field {field_names[st.a]!r} missing"
         return f"required field missing (field id {st.a})"
     if c == ST_WRONG_KIND:
-        if names is not None and 0 <= st.a < len(names):
-            return f"unexpected message kind {names[st.a]!r}"
+        if kind_names is not None and 0 <= st.a < len(kind_names):
+            return f"unexpected message kind {kind_names[st.a]!r}"
         return f"unexpected message kind (kind id {st.a})"
     if c == ST_BAD_SCHEMA:
         return f"unsupported SBE schema id {st.a} version {st.b}"
@@ -93,10 +94,10 @@ cdef inline str status_reason(const Status *st, tuple names=None):
 
 
 cdef inline int raise_status(const Status *st, object source=None,
-                             tuple names=None) except -1:
-    """Raise :class:`hftcore.DecodeError` for ``st``; a no-op for ``ST_OK``. ``names``:
+                             tuple field_names=None, tuple kind_names=None) except -1:
+    """Raise :class:`hftcore.DecodeError` for ``st``; a no-op for ``ST_OK``. The names:
     see :func:`status_reason`."""
     if st.code == ST_OK:
         return 0
     from hftcore.errors import DecodeError
-    raise DecodeError(status_reason(st, names), st.offset, source)
+    raise DecodeError(status_reason(st, field_names, kind_names), st.offset, source)

@@ -3,7 +3,10 @@
 
 One nogil pass parses the message and buffers its levels (on the stack for up to 512
 levels); only once the whole message has been validated are the levels applied with
-``L2Book.set_level``, so a malformed message never leaves a half-applied book. No
+``L2Book.set_level``, so a malformed message never leaves a half-applied book. The
+parsing is the decoders' own (``_json.parse_message``, ``_sbe.parse_depth``): a message
+means the same here as in ``decode_many`` / ``decode_many_sbe``, envelopes, number shapes
+and error reasons included. No
 update-id sequencing is checked here (``hftcore.binance.sync.BookSync`` does that):
 these functions parse and apply, and return the header for the caller to check.
 """
@@ -49,7 +52,7 @@ from hftcore.codec.json cimport skip_ws
 from hftcore.codec.levels cimport sink_free, sink_init
 from hftcore.codec.sbe cimport SbeHeader
 
-from hftcore.binance._json import KIND_NAMES
+from hftcore.binance._json import FIELD_NAMES, KIND_NAMES
 from hftcore.binance.records import DepthHeader
 from hftcore.binance.schema import time_multiplier
 
@@ -306,7 +309,7 @@ cdef object apply_one(L2Book book, object msg, bint sbe, int64_t mult, bint chec
                         &st, &v)
     buf_free(&buf)
     if r < 0:
-        raise_status(&st, None, KIND_NAMES)
+        raise_status(&st, None, FIELD_NAMES, KIND_NAMES)
     verdict[0] = v
     return head_tuple(&h)
 
@@ -314,11 +317,11 @@ cdef object apply_one(L2Book book, object msg, bint sbe, int64_t mult, bint chec
 def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
     """Parse one Binance JSON depth message and apply its levels to ``book``.
 
-    Diff events (``depthUpdate``, spot or USD-M, raw or in a combined-stream envelope)
-    set each level; snapshots (REST ``/depth`` bodies, spot partial book depth with
-    ``lastUpdateId``) replace the book. Update ids are NOT checked here: compare the
-    returned header with your book's state, or use :func:`apply_depth_json_after`,
-    which checks them before applying.
+    Diff events (``depthUpdate``, spot or USD-M, raw or in a combined-stream ``data`` or
+    WebSocket API ``event`` envelope) set each level; snapshots (REST ``/depth`` bodies,
+    spot partial book depth with ``lastUpdateId``) replace the book. Update ids are NOT
+    checked here: compare the returned header with your book's state, or use
+    :func:`apply_depth_json_after`, which checks them before applying.
 
     Parameters
     ----------
@@ -337,7 +340,9 @@ def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
     Raises
     ------
     DecodeError
-        Malformed message or not a depth message; the book is then left untouched.
+        Malformed message (as :func:`decode_many` reports it), or a well-formed message
+        of another kind ("unexpected message kind 'trade'"); the book is then left
+        untouched.
     """
     cdef int64_t mult = MS_TO_NS if time_unit == "ms" else time_multiplier(time_unit)
     cdef int v
@@ -516,7 +521,7 @@ def apply_depth_json_many(L2Book book not None, data, str time_unit="ms"):
             pos = r
         buf_free(&buf)
     if r < 0:
-        raise_status(&st, f"message {n}", KIND_NAMES)
+        raise_status(&st, f"message {n}", FIELD_NAMES, KIND_NAMES)
     return heads[:n].copy()
 
 
@@ -569,5 +574,5 @@ def apply_depth_sbe_many(L2Book book not None, data):
             pos = r
         buf_free(&buf)
     if r < 0:
-        raise_status(&st, f"message {n}", KIND_NAMES)
+        raise_status(&st, f"message {n}", FIELD_NAMES, KIND_NAMES)
     return heads[:n].copy()

@@ -338,7 +338,7 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             pos = parse_int64(p, pos, end, &fl.last_update_id, st)
             fl.seen |= 1ULL << F_lastUpdateId
         elif level == 0 and v == c'{' and (key_is(p, ks, klen, b"data", 4)
-                                            or key_is(p, ks, klen, b"event", 5)):
+                                           or key_is(p, ks, klen, b"event", 5)):
             pos = parse_object(p, pos, end, mult, fl, diff, snap, shapes, 1, st)
         elif key_is(p, ks, klen, b"result", 6):
             fl.seen |= 1ULL << F_result
@@ -783,7 +783,6 @@ cdef DepthRow _depth_row
 DEPTH_PRICE_AT = <char *>&_depth_row.price - <char *>&_depth_row
 DEPTH_QTY_AT = <char *>&_depth_row.qty - <char *>&_depth_row
 DEPTH_SIDE_AT = <char *>&_depth_row.side - <char *>&_depth_row
-
 
 
 cdef class OutBuffers:
