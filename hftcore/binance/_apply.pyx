@@ -49,7 +49,7 @@ from hftcore.binance._sbe cimport (
 )
 from hftcore.book._l2book cimport ASK, BID, L2Book, l2_side_set
 from hftcore.codec.json cimport skip_ws
-from hftcore.codec.levels cimport sink_free, sink_init
+from hftcore.codec.levels cimport LevelRow, sink_free, sink_init
 from hftcore.codec.sbe cimport SbeHeader
 
 from hftcore.binance._json import FIELD_NAMES, KIND_NAMES
@@ -74,18 +74,19 @@ cdef enum:
 # ns per unit of the default time unit, read once (apply_depth_json's hot call).
 cdef int64_t MS_TO_NS = time_multiplier("ms")
 
-# Where a level sink writes in a Level.
+# Level sinks write Levels as codec.levels.LevelRow: the layouts must agree.
 cdef Level _level
-cdef Py_ssize_t LEVEL_PRICE_AT = <char *>&_level.price - <char *>&_level
-cdef Py_ssize_t LEVEL_QTY_AT = <char *>&_level.qty - <char *>&_level
-cdef Py_ssize_t LEVEL_SIDE_AT = <char *>&_level.side - <char *>&_level
+cdef LevelRow _level_row
+if (sizeof(Level) != sizeof(LevelRow)
+        or <char *>&_level.qty - <char *>&_level != <char *>&_level_row.qty - <char *>&_level_row
+        or <char *>&_level.side - <char *>&_level
+        != <char *>&_level_row.side - <char *>&_level_row):
+    raise ImportError("_apply: Level is not laid out as codec.levels.LevelRow")
 
 
 cdef inline void buf_init(LevelBuf *buf, Level *stack, Level *snap_stack) noexcept nogil:
-    sink_init(&buf.diff, stack, STACK_LEVELS, sizeof(Level), LEVEL_PRICE_AT,
-              LEVEL_QTY_AT, LEVEL_SIDE_AT, 0, True)
-    sink_init(&buf.snap, snap_stack, SNAP_STACK_LEVELS, sizeof(Level), LEVEL_PRICE_AT,
-              LEVEL_QTY_AT, LEVEL_SIDE_AT, 0, True)
+    sink_init(&buf.diff, stack, STACK_LEVELS, sizeof(Level), 0, True)
+    sink_init(&buf.snap, snap_stack, SNAP_STACK_LEVELS, sizeof(Level), 0, True)
     buf.levels = stack
     buf.n = 0
     memset(buf.shapes, 0, sizeof(buf.shapes))

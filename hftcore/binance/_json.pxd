@@ -57,16 +57,17 @@ cdef struct BookTickerRow:
     char symbol[SYMBOL_WIDTH]
 
 cdef struct DepthRow:
+    # price, qty, side first, as codec.levels.LevelRow: level sinks write them
+    int64_t price
+    int64_t qty                   # 0 removes the level
+    uint8_t side                  # 0 bid, 1 ask
     int64_t event_time            # E, ns; 0 when absent
     int64_t transaction_time      # T, ns; 0 when absent (spot)
     int64_t first_update_id       # U; -1 for snapshots
     int64_t final_update_id       # u, or lastUpdateId / bookUpdateId for snapshots
     int64_t prev_final_update_id  # pu (USD-M); -1 when absent
-    int64_t price
-    int64_t qty                   # 0 removes the level
     int64_t msg_index
     char symbol[SYMBOL_WIDTH]     # "" when absent (spot partial depth, REST)
-    uint8_t side                  # 0 bid, 1 ask
 
 cdef struct KlineRow:
     int64_t event_time               # E, ns
@@ -133,6 +134,9 @@ cdef struct Out:
     Py_ssize_t cap[N_TABLES]      # rows allocated per table
     int64_t counts[N_KINDS]       # messages per MsgKind
     NumShape shapes[N_SHAPES]     # price / qty print shapes, kept across levels
+    # Level sinks over the depth and snapshot tables (layout set once; decode_message
+    # moves them to the free rows of each message).
+    LevelSink sinks[2]
 
 
 # The fields of one top-level message as parsed (``seen``: a bit per Field of

@@ -47,7 +47,7 @@ from hftcore.codec.json cimport (
     skip_value,
     skip_ws,
 )
-from hftcore.codec.levels cimport sink_init
+from hftcore.codec.levels cimport LevelRow, sink_init
 from hftcore.codec.swar cimport DIGITS_SSE2, is_digit
 
 from hftcore.binance.schema import SCALE, SYMBOL_BYTES, TABLES
@@ -508,14 +508,17 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         return status_set(st, ST_ZERO_LENGTH, pos, 0, 0)
     if p[pos] != c'{':
         return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-    after = message_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
-    if after >= 0:
-        fl.kind = K_DEPTH
-        return after
-    # Any other shape: the general parser, from a clean slate.
-    fields_init(fl)
-    diff.n = 0
-    snap.n = 0
+    # Two bytes tell the fast path's shapes from the rest: '{"e":"d...' or '{"s...'.
+    if end - pos > 7 and (p[pos + 6] == c'd' or p[pos + 2] == c's'):
+        after = message_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
+        if after >= 0:
+            fl.kind = K_DEPTH
+            return after
+    # Any other shape: the general parser, from a clean slate (the fast path writes
+    # nothing before it has matched the event type, which sets ev_len).
+    if fl.ev_len:
+        fields_init(fl)
+        diff.n = 0
     status_clear(st)
     after = parse_object(p, pos, end, time_mult, fl, diff, snap, shapes, 0, st)
     if after < 0:
@@ -546,14 +549,18 @@ cdef void depth_ids(const Fields *fl, DepthIds *ids) noexcept nogil:
 
 # ---- one message -> rows -------------------------------------------------------------
 
-# Where a level sink writes in a DepthRow (set at import).
-cdef Py_ssize_t DEPTH_PRICE_AT, DEPTH_QTY_AT, DEPTH_SIDE_AT
-
-
 cdef void depth_table_sink(LevelSink *s, DepthRow *rows, const Out *out,
                            int table) noexcept nogil:
     sink_init(s, rows + out.n[table], out.cap[table] - out.n[table], sizeof(DepthRow),
-              DEPTH_PRICE_AT, DEPTH_QTY_AT, DEPTH_SIDE_AT, table, False)
+              table, False)
+
+
+cdef inline void rebase(LevelSink *s, DepthRow *rows, const Out *out,
+                        int table) noexcept nogil:
+    # A sink made by depth_table_sink, moved to the table's free rows.
+    s.rows = <char *>(rows + out.n[table])
+    s.cap = out.cap[table] - out.n[table]
+    s.n = 0
 
 
 cdef inline int room(Out *out, int table, Py_ssize_t need, Py_ssize_t pos,
@@ -568,12 +575,16 @@ cdef void fill_depth_header(DepthRow *rows, Py_ssize_t n, const Fields *fl,
     cdef Py_ssize_t i
     cdef DepthIds ids
     depth_ids(fl, &ids)
+    # In locals: stores into the rows could alias ``ids`` and ``fl``.
+    cdef int64_t ev = ids.event_time, tt = ids.transaction_time
+    cdef int64_t first_id = ids.first_update_id, final_id = ids.final_update_id
+    cdef int64_t pu = ids.prev_final_update_id
     for i in range(n):
-        rows[i].event_time = ids.event_time
-        rows[i].transaction_time = ids.transaction_time
-        rows[i].first_update_id = ids.first_update_id
-        rows[i].final_update_id = ids.final_update_id
-        rows[i].prev_final_update_id = ids.prev_final_update_id
+        rows[i].event_time = ev
+        rows[i].transaction_time = tt
+        rows[i].first_update_id = first_id
+        rows[i].final_update_id = final_id
+        rows[i].prev_final_update_id = pu
         rows[i].msg_index = msg_index
         memcpy(rows[i].symbol, fl.symbol, SYMBOL_WIDTH)
 
@@ -582,7 +593,8 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                                int64_t time_mult, int64_t msg_index, Out *out,
                                int *kind, Status *st) noexcept nogil:
     cdef Fields fl
-    cdef LevelSink diff, snap
+    cdef LevelSink *diff = &out.sinks[0]
+    cdef LevelSink *snap = &out.sinks[1]
     cdef Py_ssize_t after
     cdef int k
     cdef TradeRow *tr
@@ -591,9 +603,9 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef KlineRow *kl
     if room(out, T_KINDS, 1, pos, st) < 0:
         return -1
-    depth_table_sink(&diff, out.depth, out, T_DEPTH)
-    depth_table_sink(&snap, out.snapshots, out, T_SNAPSHOTS)
-    after = parse_message(p, pos, end, time_mult, &fl, &diff, &snap, out.shapes, st)
+    rebase(diff, out.depth, out, T_DEPTH)
+    rebase(snap, out.snapshots, out, T_SNAPSHOTS)
+    after = parse_message(p, pos, end, time_mult, &fl, diff, snap, out.shapes, st)
     if after < 0:
         return -1
     k = fl.kind
@@ -779,10 +791,15 @@ def _dtypes():
 
 DTYPES = _dtypes()
 
+
 cdef DepthRow _depth_row
-DEPTH_PRICE_AT = <char *>&_depth_row.price - <char *>&_depth_row
-DEPTH_QTY_AT = <char *>&_depth_row.qty - <char *>&_depth_row
-DEPTH_SIDE_AT = <char *>&_depth_row.side - <char *>&_depth_row
+cdef LevelRow _level_row
+if (<char *>&_depth_row.qty - <char *>&_depth_row.price
+        != <char *>&_level_row.qty - <char *>&_level_row.price
+        or <char *>&_depth_row.side - <char *>&_depth_row.price
+        != <char *>&_level_row.side - <char *>&_level_row.price
+        or <char *>&_depth_row.price != <char *>&_depth_row):
+    raise ImportError("_json: DepthRow does not start with codec.levels.LevelRow")
 
 
 cdef class OutBuffers:
@@ -798,6 +815,8 @@ cdef class OutBuffers:
             self.out.counts[t] = 0
         memset(self.out.shapes, 0, sizeof(self.out.shapes))
         self._bind()
+        depth_table_sink(&self.out.sinks[0], self.out.depth, &self.out, T_DEPTH)
+        depth_table_sink(&self.out.sinks[1], self.out.snapshots, &self.out, T_SNAPSHOTS)
 
     cdef void _bind(self):
         cdef int t

@@ -38,7 +38,7 @@ from hftcore.binance._json cimport (
     TradeRow,
     depth_table_sink,
 )
-from hftcore.codec.levels cimport sink_push, sink_reserve
+from hftcore.codec.levels cimport sink_claim, sink_put, sink_reserve
 from hftcore.codec.sbe cimport (
     SBE_HEADER_SIZE,
     check_block,
@@ -82,16 +82,21 @@ cdef int read_binance_header(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
 cdef inline int levels_into(const uint8_t *p, Py_ssize_t g, Py_ssize_t count,
                             Py_ssize_t entry, LevelSink *sink, uint8_t side, int pexp,
                             int qexp, Status *st) noexcept nogil:
-    cdef Py_ssize_t i, off
+    cdef Py_ssize_t off, stop = g + count * entry
     cdef int64_t price, qty
-    for i in range(count):
-        off = g + i * entry
+    cdef Py_ssize_t stride = sink.stride
+    cdef char *row = sink_claim(sink, count, g, st)
+    if row == NULL:
+        return -1
+    off = g
+    while off < stop:
         if scale8(<int64_t>load_le64(p + off), pexp, &price, off, st) < 0:
             return -1
         if scale8(<int64_t>load_le64(p + off + 8), qexp, &qty, off + 8, st) < 0:
             return -1
-        if sink_push(sink, price, qty, side, off, st) < 0:
-            return -1
+        sink_put(row, price, qty, side)
+        row += stride
+        off += entry
     return 0
 
 
@@ -141,16 +146,21 @@ cdef Py_ssize_t decode_depth(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef LevelSink sink
     cdef DepthRow *rows = (out.depth if table == T_DEPTH else out.snapshots)
     cdef Py_ssize_t after, i
+    cdef int64_t ev, first_id, final_id
     depth_table_sink(&sink, rows, out, table)
     after = parse_depth(p, pos, end, h, &d, &sink, st)
     if after < 0:
         return -1
     rows += out.n[table]
+    # Header values in locals: stores into the rows could alias ``d``'s fields.
+    ev = d.event_time
+    first_id = d.first_update_id
+    final_id = d.final_update_id
     for i in range(sink.n):
-        rows[i].event_time = d.event_time
+        rows[i].event_time = ev
         rows[i].transaction_time = 0
-        rows[i].first_update_id = d.first_update_id
-        rows[i].final_update_id = d.final_update_id
+        rows[i].first_update_id = first_id
+        rows[i].final_update_id = final_id
         rows[i].prev_final_update_id = -1
         rows[i].msg_index = msg_index
         memcpy(rows[i].symbol, d.symbol, SYMBOL_WIDTH)

@@ -23,7 +23,7 @@ from hftcore._core.status cimport (
     status_set,
 )
 from hftcore.codec.json cimport after_item, expect_char, skip_value, skip_ws
-from hftcore.codec.levels cimport LevelSink, sink_push
+from hftcore.codec.levels cimport LevelSink, sink_grow, sink_put
 from hftcore.codec.swar cimport (
     LOW_BYTES_80,
     LOW_BYTES_FF,
@@ -337,6 +337,10 @@ cdef inline Py_ssize_t read_levels(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     cdef bint done
     cdef int64_t price, qty
     cdef Py_ssize_t q
+    # The sink's cursor in locals: a store into a row could alias the sink's fields, so
+    # the compiler would reload them (and chain each level on the last store of n).
+    cdef char *rows = sink.rows
+    cdef Py_ssize_t n = sink.n, cap = sink.cap, stride = sink.stride
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
@@ -345,12 +349,22 @@ cdef inline Py_ssize_t read_levels(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     while True:
         q = level_as_printed(p, pos, end, shapes, &price, &qty)
         pos = q if q >= 0 else parse_level(p, pos, end, &price, &qty, st)
-        if pos < 0 or sink_push(sink, price, qty, side, pos, st) < 0:
+        if pos < 0:
+            sink.n = n
             return -1
+        if n >= cap:
+            sink.n = n
+            if sink_grow(sink, pos, st) < 0:
+                return -1
+            rows = sink.rows
+            cap = sink.cap
+        sink_put(rows + n * stride, price, qty, side)
+        n += 1
         # The compact separator ``,[`` first: no whitespace scan between levels.
         if end - pos > 1 and load_le16(p + pos) == 0x5B2C:  # ',['
             pos += 1
             continue
+        sink.n = n
         pos = after_item(p, pos, end, c']', &done, st)
         if pos < 0 or done:
             return pos

@@ -1,9 +1,11 @@
 # cython: language_level=3
 """The level sink: where a level parser writes ``(price, qty, side)`` rows.
 
-A sink is a strided row target, so one parser fills any row type: a decoded table's
-rows (which carry more columns, filled by the caller) or a small stack buffer of a
-book applier. ``price`` and ``qty`` are int64, ``side`` a uint8 at the given offsets.
+A sink is a strided row target, so one parser fills any row type that starts with the
+fields of :c:type:`LevelRow` (int64 ``price``, int64 ``qty``, uint8 ``side``, in this
+order): a decoded table's rows (which carry more columns, filled by the caller) or a
+small stack buffer of a book applier. Fixed offsets keep the stores as cheap as into
+one known struct; each row type checks its layout at import.
 A fixed sink reports ``ST_CAPACITY`` (``a`` = its ``owner`` id) when full, so the caller
 can grow its table and parse the message again; a growable one moves its rows to a
 larger heap block itself (free it with :c:func:`sink_free`).
@@ -19,12 +21,16 @@ cdef enum:
     SINK_GROWTH = 4  # a growable sink's capacity is multiplied by this when full
 
 
+cdef struct LevelRow:
+    # The first fields of every row type a sink writes.
+    int64_t price           # fixed point (the parser's implied decimals)
+    int64_t qty             # fixed point; 0 removes the level
+    uint8_t side            # 0 bid, 1 ask
+
+
 cdef struct LevelSink:
     char *rows              # row 0
     Py_ssize_t stride       # bytes from one row to the next
-    Py_ssize_t price_at     # offsets in a row of the int64 price, int64 qty, uint8 side
-    Py_ssize_t qty_at
-    Py_ssize_t side_at
     Py_ssize_t n            # rows written
     Py_ssize_t cap          # rows available at ``rows``
     int64_t owner           # ``a`` of the ST_CAPACITY status (e.g. the caller's table id)
@@ -33,14 +39,10 @@ cdef struct LevelSink:
 
 
 cdef inline void sink_init(LevelSink *s, void *rows, Py_ssize_t cap, Py_ssize_t stride,
-                           Py_ssize_t price_at, Py_ssize_t qty_at, Py_ssize_t side_at,
                            int64_t owner, bint growable) noexcept nogil:
     s.rows = <char *>rows
     s.cap = cap
     s.stride = stride
-    s.price_at = price_at
-    s.qty_at = qty_at
-    s.side_at = side_at
     s.n = 0
     s.owner = owner
     s.growable = growable
@@ -75,16 +77,35 @@ cdef inline int sink_reserve(LevelSink *s, Py_ssize_t more, Py_ssize_t pos,
     return 0
 
 
+cdef inline char *sink_claim(LevelSink *s, Py_ssize_t count, Py_ssize_t pos,
+                             Status *st) noexcept nogil:
+    """Claim ``count`` rows after the ``n`` written (grown if the sink may grow) and
+    count them as written: returns the first, for the caller to fill with
+    ``sink_put`` (rows ``stride`` bytes apart); NULL with ``st`` set when there is no
+    room."""
+    cdef char *first
+    if s.n + count > s.cap and sink_reserve(s, count, pos, st) < 0:
+        return NULL
+    first = s.rows + s.n * s.stride
+    s.n += count
+    return first
+
+
+cdef inline void sink_put(char *row, int64_t price, int64_t qty,
+                          uint8_t side) noexcept nogil:
+    """One row's level fields."""
+    cdef LevelRow *r = <LevelRow *>row
+    r.price = price
+    r.qty = qty
+    r.side = side
+
+
 cdef inline int sink_push(LevelSink *s, int64_t price, int64_t qty, uint8_t side,
                           Py_ssize_t pos, Status *st) noexcept nogil:
     """Append one row; ``pos`` (the input offset) is the error offset when full."""
-    cdef char *r
     if s.n >= s.cap and sink_grow(s, pos, st) < 0:
         return -1
-    r = s.rows + s.n * s.stride
-    (<int64_t *>(r + s.price_at))[0] = price
-    (<int64_t *>(r + s.qty_at))[0] = qty
-    (<uint8_t *>(r + s.side_at))[0] = side
+    sink_put(s.rows + s.n * s.stride, price, qty, side)
     s.n += 1
     return 0
 
