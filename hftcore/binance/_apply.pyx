@@ -111,8 +111,6 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
     cdef DepthIds ids
     cdef Py_ssize_t r
     head_init(h)
-    buf.diff.n = 0
-    buf.snap.n = 0
     r = parse_message(p, pos, end, mult, &fl, &buf.diff, &buf.snap, buf.shapes, st)
     if r < 0:
         return -1

@@ -134,8 +134,8 @@ cdef struct Out:
     Py_ssize_t cap[N_TABLES]      # rows allocated per table
     int64_t counts[N_KINDS]       # messages per MsgKind
     NumShape shapes[N_SHAPES]     # price / qty print shapes, kept across levels
-    # Level sinks over the depth and snapshot tables (layout set once; decode_message
-    # moves them to the free rows of each message).
+    # Level sinks over the free rows of the depth and snapshot tables (index: table -
+    # T_DEPTH); commit_levels moves one past the rows a message committed.
     LevelSink sinks[2]
 
 
@@ -213,3 +213,7 @@ cdef class OutBuffers:
 # A fixed sink over a depth table's free rows (``table``: T_DEPTH or T_SNAPSHOTS).
 cdef void depth_table_sink(LevelSink *s, DepthRow *rows, const Out *out,
                            int table) noexcept nogil
+
+# Count the levels of ``out.sinks[table - T_DEPTH]`` as rows of ``table`` and move the
+# sink past them.
+cdef void commit_levels(Out *out, int table) noexcept nogil

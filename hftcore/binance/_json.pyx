@@ -468,7 +468,7 @@ cdef inline void fields_init(Fields *fl) noexcept nogil:
     memset(fl.symbol, 0, SYMBOL_WIDTH)
 
 
-cdef int message_kind(const Fields *fl, Status *st) noexcept nogil:
+cdef inline int message_kind(const Fields *fl, Status *st) noexcept nogil:
     """The kind of a parsed message, its required fields checked (or -1)."""
     cdef uint64_t seen = fl.seen
     cdef int k = K_UNKNOWN
@@ -502,6 +502,8 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef Py_ssize_t after
     cdef int k
     fields_init(fl)
+    diff.n = 0
+    snap.n = 0
     pos = skip_ws(p, pos, end)
     fl.start = pos
     if pos >= end:
@@ -555,11 +557,11 @@ cdef void depth_table_sink(LevelSink *s, DepthRow *rows, const Out *out,
               table, False)
 
 
-cdef inline void rebase(LevelSink *s, DepthRow *rows, const Out *out,
-                        int table) noexcept nogil:
-    # A sink made by depth_table_sink, moved to the table's free rows.
-    s.rows = <char *>(rows + out.n[table])
-    s.cap = out.cap[table] - out.n[table]
+cdef void commit_levels(Out *out, int table) noexcept nogil:
+    cdef LevelSink *s = &out.sinks[table - T_DEPTH]
+    out.n[table] += s.n
+    s.rows += s.n * s.stride
+    s.cap -= s.n
     s.n = 0
 
 
@@ -603,18 +605,16 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef KlineRow *kl
     if room(out, T_KINDS, 1, pos, st) < 0:
         return -1
-    rebase(diff, out.depth, out, T_DEPTH)
-    rebase(snap, out.snapshots, out, T_SNAPSHOTS)
     after = parse_message(p, pos, end, time_mult, &fl, diff, snap, out.shapes, st)
     if after < 0:
         return -1
     k = fl.kind
     if k == K_DEPTH:
         fill_depth_header(out.depth + out.n[<int>T_DEPTH], diff.n, &fl, msg_index)
-        out.n[<int>T_DEPTH] += diff.n
+        commit_levels(out, T_DEPTH)
     elif k == K_SNAPSHOT:
         fill_depth_header(out.snapshots + out.n[<int>T_SNAPSHOTS], snap.n, &fl, msg_index)
-        out.n[<int>T_SNAPSHOTS] += snap.n
+        commit_levels(out, T_SNAPSHOTS)
     elif k == K_TRADE:
         if room(out, T_TRADES, 1, fl.start, st) < 0:
             return -1
@@ -815,8 +815,6 @@ cdef class OutBuffers:
             self.out.counts[t] = 0
         memset(self.out.shapes, 0, sizeof(self.out.shapes))
         self._bind()
-        depth_table_sink(&self.out.sinks[0], self.out.depth, &self.out, T_DEPTH)
-        depth_table_sink(&self.out.sinks[1], self.out.snapshots, &self.out, T_SNAPSHOTS)
 
     cdef void _bind(self):
         cdef int t
@@ -831,6 +829,9 @@ cdef class OutBuffers:
         self.out.snapshots = <DepthRow *>cnp.PyArray_DATA(self.arrays[T_SNAPSHOTS])
         self.out.klines = <KlineRow *>cnp.PyArray_DATA(self.arrays[T_KLINES])
         self.out.kinds = <uint8_t *>cnp.PyArray_DATA(self.arrays[T_KINDS])
+        # The level sinks over the free rows of the (maybe moved) depth tables.
+        depth_table_sink(&self.out.sinks[0], self.out.depth, &self.out, T_DEPTH)
+        depth_table_sink(&self.out.sinks[1], self.out.snapshots, &self.out, T_SNAPSHOTS)
 
     cdef int grow(self, int table) except -1:
         old = self.arrays[table]

@@ -36,7 +36,7 @@ from hftcore.binance._json cimport (
     DepthRow,
     OutBuffers,
     TradeRow,
-    depth_table_sink,
+    commit_levels,
 )
 from hftcore.codec.levels cimport sink_claim, sink_put, sink_reserve
 from hftcore.codec.sbe cimport (
@@ -143,12 +143,12 @@ cdef Py_ssize_t decode_depth(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                              const SbeHeader *h, int64_t msg_index, Out *out, int table,
                              Status *st) noexcept nogil:
     cdef SbeDepth d
-    cdef LevelSink sink
+    cdef LevelSink *sink = &out.sinks[table - T_DEPTH]
     cdef DepthRow *rows = (out.depth if table == T_DEPTH else out.snapshots)
     cdef Py_ssize_t after, i
     cdef int64_t ev, first_id, final_id
-    depth_table_sink(&sink, rows, out, table)
-    after = parse_depth(p, pos, end, h, &d, &sink, st)
+    sink.n = 0
+    after = parse_depth(p, pos, end, h, &d, sink, st)
     if after < 0:
         return -1
     rows += out.n[table]
@@ -164,7 +164,7 @@ cdef Py_ssize_t decode_depth(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         rows[i].prev_final_update_id = -1
         rows[i].msg_index = msg_index
         memcpy(rows[i].symbol, d.symbol, SYMBOL_WIDTH)
-    out.n[table] += sink.n
+    commit_levels(out, table)
     return after
 
 
