@@ -17,7 +17,7 @@ from hftcore._core.status cimport (
     Status,
     status_set,
 )
-from hftcore.codec.swar cimport POW10, POW10_MAX
+from hftcore.codec.swar cimport POW10
 
 cdef enum:
     SBE_HEADER_SIZE = 8      # messageHeader: blockLength, templateId, schemaId, version
@@ -96,26 +96,46 @@ cdef inline Py_ssize_t read_var_string8(const uint8_t *p, Py_ssize_t pos, Py_ssi
     return pos + 1 + n
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #if defined(__GNUC__)
+    #define HFT_ALWAYS_INLINE static inline __attribute__((always_inline))
+    #else
+    #define HFT_ALWAYS_INLINE static inline
+    #endif
+    /* m * 10**exponent as int64 with 8 implied decimals, exactly: 0, 1 when it
+       overflows, 2 when it has more than 8 decimals. Forced inline: a decoder calls it
+       for every price and quantity. */
+    HFT_ALWAYS_INLINE int hft_scale8(int64_t m, int exponent, const int64_t *pow10,
+                                     int64_t *out) {
+        int shift = exponent + 8;
+        int64_t f;
+        if (shift == 0) { *out = m; return 0; }
+        if (m == 0) { *out = 0; return 0; }
+        if (shift > 0) {
+            if (shift > 18) return 1;
+            f = pow10[shift];
+            if (m > INT64_MAX / f || m < -INT64_MAX / f) return 1;
+            *out = m * f;
+            return 0;
+        }
+        if (-shift > 18 || m % pow10[-shift] != 0) return 2;
+        *out = m / pow10[-shift];
+        return 0;
+    }
+    """
+    int scale8_code "hft_scale8"(int64_t m, int exponent, const int64_t *pow10,
+                                 int64_t *out) noexcept nogil
+
+
 cdef inline int scale8(int64_t m, int exponent, int64_t *out, Py_ssize_t offset,
                        Status *st) noexcept nogil:
-    """``m * 10**exponent`` as int64 with 8 implied decimals, exactly, or -1."""
-    cdef int shift = exponent + SCALE_DECIMALS
-    cdef int64_t f
-    if shift == 0:
-        out[0] = m
+    """``m * 10**exponent`` as int64 with SCALE_DECIMALS implied decimals, exactly, or -1
+    (ST_OVERFLOW, or ST_TOO_MANY_DECIMALS)."""
+    cdef int code = scale8_code(m, exponent, POW10, out)
+    if code == 0:
         return 0
-    if m == 0:
-        out[0] = 0
-        return 0
-    if shift > 0:
-        if shift > POW10_MAX:
-            return status_set(st, ST_OVERFLOW, offset, 0, 0)
-        f = POW10[shift]
-        if m > 9223372036854775807LL // f or m < -9223372036854775807LL // f:
-            return status_set(st, ST_OVERFLOW, offset, 0, 0)
-        out[0] = m * f
-        return 0
-    if -shift > POW10_MAX or m % POW10[-shift] != 0:
-        return status_set(st, ST_TOO_MANY_DECIMALS, offset, -exponent, SCALE_DECIMALS)
-    out[0] = m // POW10[-shift]
-    return 0
+    if code == 1:
+        return status_set(st, ST_OVERFLOW, offset, 0, 0)
+    return status_set(st, ST_TOO_MANY_DECIMALS, offset, -exponent, SCALE_DECIMALS)
