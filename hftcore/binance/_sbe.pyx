@@ -63,8 +63,13 @@ cdef enum:
     LEVEL_ENTRY = 16         # price, qty
     MAX_GROUP_COUNT = 2147483647  # numInGroup above this is refused
 
-# SBE times are microseconds.
-cdef int64_t US_TO_NS = time_multiplier("us")
+# SBE times are microseconds; a constant here so the multiply folds, checked against
+# the schema's one table of time units.
+cdef enum:
+    US_TO_NS = 1000
+
+if time_multiplier("us") != US_TO_NS:
+    raise ImportError("_sbe: schema.TIME_UNITS['us'] is not the compiled multiplier")
 
 
 cdef inline int time_us(int64_t v, int64_t *out, Py_ssize_t offset,
