@@ -24,6 +24,7 @@ cdef enum StatusCode:
     ST_CAPACITY             # an output buffer or fixed-size structure is full (a = capacity)
     ST_BAD_VALUE            # a field holds a value out of its domain (a = the value)
     ST_NESTING              # JSON nested deeper than supported (a = depth)
+    ST_WRONG_KIND           # a well-formed message of a kind the caller does not take (a = kind id)
     # Order book conditions (BookError: a = order_ref, b = seq; BookFull: a = capacity).
     ST_UNKNOWN_ORDER        # a message names an order that is not resting
     ST_DUPLICATE_ORDER      # an add or replace reuses a live order_ref
@@ -59,7 +60,10 @@ cdef inline void status_clear(Status *st) noexcept nogil:
     st.b = 0
 
 
-cdef inline str status_reason(const Status *st):
+cdef inline str status_reason(const Status *st, tuple field_names=None,
+                              tuple kind_names=None):
+    """The reason text of ``st``. The caller's tuples name the id in ``a``:
+    ``field_names`` of ST_MISSING_FIELD, ``kind_names`` of ST_WRONG_KIND."""
     cdef int c = st.code
     if c == ST_TRUNCATED:
         return f"truncated input: message needs {st.a} bytes, {st.b} left"
@@ -80,7 +84,13 @@ cdef inline str status_reason(const Status *st):
     if c == ST_OVERFLOW:
         return "number out of range for int64 fixed point"
     if c == ST_MISSING_FIELD:
+        if field_names is not None and 0 <= st.a < len(field_names):
+            return f"required field {field_names[st.a]!r} missing"
         return f"required field missing (field id {st.a})"
+    if c == ST_WRONG_KIND:
+        if kind_names is not None and 0 <= st.a < len(kind_names):
+            return f"unexpected message kind {kind_names[st.a]!r}"
+        return f"unexpected message kind (kind id {st.a})"
     if c == ST_BAD_SCHEMA:
         return f"unsupported SBE schema id {st.a} version {st.b}"
     if c == ST_CAPACITY:
@@ -125,12 +135,15 @@ cdef inline object status_book_error(const Status *st):
     return None
 
 
-cdef inline int raise_status(const Status *st, object source=None) except -1:
-    """Raise :class:`hftcore.DecodeError` for ``st``; a no-op for ``ST_OK``."""
+cdef inline int raise_status(const Status *st, object source=None,
+                             tuple field_names=None, tuple kind_names=None) except -1:
+    """Raise the exception for ``st``: :class:`hftcore.DecodeError` for input errors, the
+    order book's own types for its codes; a no-op for ``ST_OK``. The names: see
+    :func:`status_reason`."""
     if st.code == ST_OK:
         return 0
     book_error = status_book_error(st)  # the order book's codes raise their own types
     if book_error is not None:
         raise book_error
     from hftcore.errors import DecodeError
-    raise DecodeError(status_reason(st), st.offset, source)
+    raise DecodeError(status_reason(st, field_names, kind_names), st.offset, source)

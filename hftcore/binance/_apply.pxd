@@ -1,25 +1,31 @@
 # cython: language_level=3
-"""Declared interface of the direct decode-and-apply path into :class:`L2Book`."""
+"""Declared interface of the direct decode-and-apply path into :class:`L2Book`.
 
-from libc.stdint cimport int64_t, uint64_t
+The appliers parse with the decoders' own parsers (``_json.parse_message``,
+``_sbe.parse_depth``), whose levels go to level sinks over the ``Level`` buffers here.
+"""
 
-from hftcore.binance._json cimport NumShape
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+
+from hftcore.binance._json cimport N_SHAPES
+from hftcore.codec.decimal cimport NumShape
+from hftcore.codec.levels cimport LevelSink
 
 
 cdef struct Level:
     int64_t price      # 8 implied decimals
     int64_t qty        # 0 removes the level
-    int side           # BID (0) / ASK (1)
+    uint8_t side       # BID (0) / ASK (1)
 
 
 cdef struct LevelBuf:
-    Level *levels      # stack storage first, heap when a message has more levels
+    Level *levels      # the levels of the message just parsed (rows of diff or snap)
     Py_ssize_t n       # levels held
-    Py_ssize_t cap     # capacity of ``levels``
-    bint on_heap       # ``levels`` was malloc'd (free it)
+    LevelSink diff     # "b"/"a" (and SBE) levels: stack storage first, heap when larger
+    LevelSink snap     # "bids"/"asks" levels of JSON snapshots: likewise
     # How the last JSON prices / quantities were printed: kept from message to message,
-    # so the parser can check its guess of the next one (see _json.dec8_scan_guess).
-    NumShape shapes[2]
+    # so the parser can check its guess of the next one (see codec.decimal).
+    NumShape shapes[N_SHAPES]
 
 
 cdef struct DepthHead:
@@ -31,4 +37,3 @@ cdef struct DepthHead:
     Py_ssize_t n_bids             # bid levels in the message
     Py_ssize_t n_asks             # ask levels in the message
     bint is_snapshot              # levels replace the book (REST / partial depth)
-    uint64_t seen                 # header keys present (internal)

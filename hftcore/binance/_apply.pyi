@@ -12,6 +12,7 @@ APPLIED: int
 STALE: int
 GAP: int
 NOT_A_DIFF: int
+HEAD_DTYPE: np.dtype[np.void]
 
 def apply_depth_json(
     book: L2Book, msg: bytes | str, time_unit: Literal["ms", "us"] = "ms"

@@ -3,7 +3,10 @@
 
 One nogil pass parses the message and buffers its levels (on the stack for up to 512
 levels); only once the whole message has been validated are the levels applied with
-``L2Book.set_level``, so a malformed message never leaves a half-applied book. No
+``L2Book.set_level``, so a malformed message never leaves a half-applied book. The
+parsing is the decoders' own (``_json.parse_message``, ``_sbe.parse_depth``): a message
+means the same here as in ``decode_many`` / ``decode_many_sbe``, envelopes, number shapes
+and error reasons included. No
 update-id sequencing is checked here (``hftcore.binance.sync.BookSync`` does that):
 these functions parse and apply, and return the header for the caller to check.
 """
@@ -11,299 +14,153 @@ these functions parse and apply, and return the header for the caller to check.
 import numpy as np
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
-from libc.stdint cimport int8_t, int64_t, uint8_t
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.stdint cimport int64_t, uint8_t
+from libc.string cimport memset
 
-from hftcore._core.bytes cimport load_le16, load_le64
 from hftcore._core.status cimport (
     ST_BAD_LENGTH,
     ST_BAD_SYNTAX,
     ST_CAPACITY,
-    ST_MISSING_FIELD,
-    ST_OVERFLOW,
-    ST_TRUNCATED,
     ST_UNKNOWN_TYPE,
-    ST_ZERO_LENGTH,
+    ST_WRONG_KIND,
     Status,
+    raise_status,
     status_clear,
-    status_reason,
     status_set,
 )
 from hftcore.binance._json cimport (
-    level_as_printed,
-    parse_int64,
-    parse_level,
-    read_time,
-    skip_value,
-    skip_ws,
-    is_digit,
-    read_key,
-    after_item,
+    K_BOOK_TICKER,
+    K_DEPTH,
+    K_SNAPSHOT,
+    K_TRADE,
+    DepthIds,
+    Fields,
+    depth_ids,
+    parse_message,
 )
 from hftcore.binance._sbe cimport (
-    SBE_HEADER_SIZE,
+    TPL_BEST_BID_ASK,
     TPL_DEPTH_DIFF,
     TPL_DEPTH_SNAPSHOT,
-    SbeHeader,
-    read_header,
-    scale8,
+    TPL_TRADES,
+    SbeDepth,
+    parse_depth,
+    read_binance_header,
 )
 from hftcore.book._l2book cimport ASK, BID, L2Book
+from hftcore.codec.json cimport skip_ws
+from hftcore.codec.levels cimport LevelRow, sink_free, sink_init
+from hftcore.codec.sbe cimport SbeHeader
 
+from hftcore.binance._json import FIELD_NAMES, KIND_NAMES
 from hftcore.binance.records import DepthHeader
+from hftcore.binance.schema import time_multiplier
 
 cdef enum:
-    STACK_LEVELS = 512
+    STACK_LEVELS = 512       # diff levels held on the stack before the heap is used
+    SNAP_STACK_LEVELS = 128  # snapshot levels likewise (partial depth: 5-20 per side)
     # One message releases the GIL only when it is longer than this: dropping and
     # retaking the GIL costs about as much as applying a typical diff (~20 levels).
     NOGIL_BYTES = 4096
-    H_E = 0          # bits of DepthHead.seen
-    H_T = 1
-    H_U = 2
-    H_u = 3
-    H_pu = 4
-    H_LAST = 5
-    H_LEVELS = 6     # b/a arrays (diff)
-    H_SNAP = 7       # bids/asks arrays (snapshot)
+    # Size bounds of the smallest message, for the header tables of the batch appliers.
+    MIN_JSON_DEPTH_BYTES = 28  # {"lastUpdateId":0,"bids":[]}
+    # header, block, two empty groups, empty symbol: 8 + 18 + 4 + 4 + 1
+    MIN_SBE_DEPTH_BYTES = 35
     V_APPLIED = 0    # verdicts of apply_depth_json_after
     V_STALE = 1
     V_GAP = 2
     V_NOT_A_DIFF = 3
 
-HEAD_FIELDS = {H_U: "U", H_u: "u", H_LAST: "lastUpdateId"}
+# ns per unit of the default time unit, read once (apply_depth_json's hot call).
+cdef int64_t MS_TO_NS = time_multiplier("ms")
+
+# Level sinks write Levels as codec.levels.LevelRow: the layouts must agree.
+cdef Level _level
+cdef LevelRow _level_row
+if (sizeof(Level) != sizeof(LevelRow)
+        or <char *>&_level.qty - <char *>&_level != <char *>&_level_row.qty - <char *>&_level_row
+        or <char *>&_level.side - <char *>&_level
+        != <char *>&_level_row.side - <char *>&_level_row):
+    raise ImportError("_apply: Level is not laid out as codec.levels.LevelRow")
 
 
-cdef inline void buf_init(LevelBuf *buf, Level *stack) noexcept nogil:
+cdef inline void buf_init(LevelBuf *buf, Level *stack, Level *snap_stack) noexcept nogil:
+    sink_init(&buf.diff, stack, STACK_LEVELS, sizeof(Level), 0, True)
+    sink_init(&buf.snap, snap_stack, SNAP_STACK_LEVELS, sizeof(Level), 0, True)
     buf.levels = stack
-    buf.cap = STACK_LEVELS
-    buf.on_heap = False
     buf.n = 0
     memset(buf.shapes, 0, sizeof(buf.shapes))
 
 
-cdef int push_level(LevelBuf *buf, int side, int64_t price, int64_t qty,
-                    Py_ssize_t pos, Status *st) noexcept nogil:
-    cdef Level *grown
-    cdef Py_ssize_t cap
-    if buf.n == buf.cap:
-        cap = buf.cap * 4
-        if buf.on_heap:
-            grown = <Level *>realloc(buf.levels, cap * sizeof(Level))
-        else:
-            grown = <Level *>malloc(cap * sizeof(Level))
-            if grown != NULL:
-                memcpy(grown, buf.levels, buf.n * sizeof(Level))
-        if grown == NULL:
-            return status_set(st, ST_CAPACITY, pos, buf.cap, 0)
-        buf.levels = grown
-        buf.cap = cap
-        buf.on_heap = True
-    buf.levels[buf.n].price = price
-    buf.levels[buf.n].qty = qty
-    buf.levels[buf.n].side = side
-    buf.n += 1
-    return 0
+cdef inline void buf_free(LevelBuf *buf) noexcept nogil:
+    sink_free(&buf.diff)
+    sink_free(&buf.snap)
 
 
-cdef Py_ssize_t levels_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int side,
-                            LevelBuf *buf, Status *st) noexcept nogil:
-    cdef bint done
-    cdef int64_t price, qty
-    cdef Py_ssize_t q
-    pos = skip_ws(p, pos + 1, end)
-    if pos >= end:
-        return status_set(st, ST_TRUNCATED, pos, 1, 0)
-    if p[pos] == 93:
-        return pos + 1
-    while True:
-        q = level_as_printed(p, pos, end, buf.shapes, &price, &qty)
-        pos = q if q >= 0 else parse_level(p, pos, end, &price, &qty, st)
-        if pos < 0 or push_level(buf, side, price, qty, pos, st) < 0:
-            return -1
-        # The compact separator ``,[`` first: no whitespace scan between levels.
-        if end - pos > 1 and load_le16(p + pos) == 0x5B2C:  # ',['
-            pos += 1
-            continue
-        pos = after_item(p, pos, end, 93, &done, st)
-        if pos < 0 or done:
-            return pos
-
-
-cdef inline bint key2(const uint8_t *p, Py_ssize_t ks, Py_ssize_t klen,
-                      const char *lit, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    if klen != n:
-        return False
-    for i in range(n):
-        if p[ks + i] != <uint8_t>lit[i]:
-            return False
-    return True
-
-
-cdef Py_ssize_t depth_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                             int64_t mult, int level, DepthHead *h, LevelBuf *buf,
-                             Status *st) noexcept nogil:
-    cdef bint done
-    cdef Py_ssize_t ks, klen
-    cdef bint num, arr
-    cdef uint8_t c, v
-    pos = skip_ws(p, pos + 1, end)
-    if pos >= end:
-        return status_set(st, ST_TRUNCATED, pos, 1, 0)
-    if p[pos] == 125:
-        return pos + 1
-    while True:
-        pos = read_key(p, pos, end, &ks, &klen, st)
-        if pos < 0:
-            return -1
-        v = p[pos]
-        num = v == 45 or is_digit(v)
-        arr = v == 91
-        c = p[ks] if klen == 1 else 0
-        if (c == 98 or c == 97) and arr:  # b / a
-            h.seen |= 1ULL << H_LEVELS
-            pos = levels_json(p, pos, end, BID if c == 98 else ASK, buf, st)
-        elif c == 69 and num:
-            pos = read_time(p, pos, end, mult, &h.event_time, st)
-            h.seen |= 1ULL << H_E
-        elif c == 84 and num:
-            pos = read_time(p, pos, end, mult, &h.transaction_time, st)
-            h.seen |= 1ULL << H_T
-        elif c == 85 and num:
-            pos = parse_int64(p, pos, end, &h.first_update_id, st)
-            h.seen |= 1ULL << H_U
-        elif c == 117 and num:
-            pos = parse_int64(p, pos, end, &h.final_update_id, st)
-            h.seen |= 1ULL << H_u
-        elif num and key2(p, ks, klen, b"pu", 2):
-            pos = parse_int64(p, pos, end, &h.prev_final_update_id, st)
-            h.seen |= 1ULL << H_pu
-        elif arr and key2(p, ks, klen, b"bids", 4):
-            h.seen |= 1ULL << H_SNAP
-            pos = levels_json(p, pos, end, BID, buf, st)
-        elif arr and key2(p, ks, klen, b"asks", 4):
-            h.seen |= 1ULL << H_SNAP
-            pos = levels_json(p, pos, end, ASK, buf, st)
-        elif num and key2(p, ks, klen, b"lastUpdateId", 12):
-            pos = parse_int64(p, pos, end, &h.final_update_id, st)
-            h.seen |= 1ULL << H_LAST
-        elif level == 0 and v == 123 and key2(p, ks, klen, b"data", 4):
-            pos = depth_object(p, pos, end, mult, 1, h, buf, st)
-        else:
-            pos = skip_value(p, pos, end, level + 1, st)
-        if pos < 0:
-            return -1
-        pos = after_item(p, pos, end, 125, &done, st)
-        if pos < 0 or done:
-            return pos
-
-
-cdef inline bint at_lit(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                        const char *lit, Py_ssize_t n) noexcept nogil:
-    return end - pos >= n and memcmp(p + pos, lit, n) == 0
-
-
-cdef Py_ssize_t diff_as_printed(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                                int64_t mult, DepthHead *h, LevelBuf *buf,
-                                Status *st) noexcept nogil:
-    """A ``depthUpdate`` exactly as Binance prints it (spot or USD-M, keys in its order,
-    no whitespace), without the general scanner's per-key dispatch: the header costs a
-    few fixed compares. Returns the position after the object, or -2 when the text has
-    any other shape or fails to parse; the caller then takes the general path, which
-    also reports any error, so both paths accept and reject exactly the same input.
-    """
-    if not at_lit(p, pos, end, b'{"e":"depthUpdate","E":', 23):
-        return -2
-    pos = read_time(p, pos + 23, end, mult, &h.event_time, st)
-    if pos < 0:
-        return -2
-    h.seen |= 1ULL << H_E
-    if at_lit(p, pos, end, b',"T":', 5):  # USD-M: transaction time
-        pos = read_time(p, pos + 5, end, mult, &h.transaction_time, st)
-        if pos < 0:
-            return -2
-        h.seen |= 1ULL << H_T
-    if not at_lit(p, pos, end, b',"s":', 5) or end - pos < 6 or p[pos + 5] != 34:
-        return -2
-    pos = skip_value(p, pos + 5, end, 1, st)  # the symbol: not part of the header
-    if pos < 0 or not at_lit(p, pos, end, b',"U":', 5):
-        return -2
-    pos = parse_int64(p, pos + 5, end, &h.first_update_id, st)
-    if pos < 0 or not at_lit(p, pos, end, b',"u":', 5):
-        return -2
-    pos = parse_int64(p, pos + 5, end, &h.final_update_id, st)
-    if pos < 0:
-        return -2
-    h.seen |= (1ULL << H_U) | (1ULL << H_u)
-    if at_lit(p, pos, end, b',"pu":', 6):  # USD-M: the previous u
-        pos = parse_int64(p, pos + 6, end, &h.prev_final_update_id, st)
-        if pos < 0:
-            return -2
-        h.seen |= 1ULL << H_pu
-    if not at_lit(p, pos, end, b',"b":[', 6):
-        return -2
-    pos = levels_json(p, pos + 5, end, BID, buf, st)
-    if pos < 0 or not at_lit(p, pos, end, b',"a":[', 6):
-        return -2
-    pos = levels_json(p, pos + 5, end, ASK, buf, st)
-    if pos < 0 or not at_lit(p, pos, end, b'}', 1):
-        return -2
-    h.seen |= 1ULL << H_LEVELS
-    return pos + 1
-
-
-cdef void head_init(DepthHead *h) noexcept nogil:
-    h.event_time = 0
-    h.transaction_time = 0
-    h.first_update_id = -1
-    h.final_update_id = -1
-    h.prev_final_update_id = -1
+cdef inline void head_init(DepthHead *h) noexcept nogil:
     h.n_bids = 0
     h.n_asks = 0
-    h.is_snapshot = False
-    h.seen = 0
 
 
 cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                                  int64_t mult, DepthHead *h, LevelBuf *buf,
                                  Status *st) noexcept nogil:
-    """One JSON depth message (diff, partial depth or REST snapshot) into ``h``/``buf``."""
-    cdef Py_ssize_t start, r
+    """One JSON depth message (diff, partial depth or REST snapshot) into ``h``/``buf``,
+    with the decoder's own parser; any other kind of message is ST_WRONG_KIND."""
+    cdef Fields fl
+    cdef DepthIds ids
+    cdef Py_ssize_t r
     head_init(h)
-    buf.n = 0
-    pos = skip_ws(p, pos, end)
-    start = pos
-    if pos >= end:
-        return status_set(st, ST_ZERO_LENGTH, pos, 0, 0)
-    if p[pos] != 123:
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-    if at_lit(p, pos, end, b'{"stream":"', 11):
-        # The combined-stream envelope as Binance prints it: name first, then data.
-        r = skip_value(p, pos + 10, end, 1, st)
-        if r >= 0 and at_lit(p, r, end, b',"data":', 8):
-            r = diff_as_printed(p, r + 8, end, mult, h, buf, st)
-            if r >= 0 and at_lit(p, r, end, b'}', 1):
-                return r + 1
-    else:
-        r = diff_as_printed(p, pos, end, mult, h, buf, st)
-        if r >= 0:
-            return r
-    # Any other shape: the general scanner, from a clean slate.
-    head_init(h)
-    buf.n = 0
-    status_clear(st)
-    pos = depth_object(p, pos, end, mult, 0, h, buf, st)
-    if pos < 0:
+    r = parse_message(p, pos, end, mult, &fl, &buf.diff, &buf.snap, buf.shapes, st)
+    if r < 0:
         return -1
-    if (h.seen >> H_LAST) & 1:
-        h.is_snapshot = True
-        h.first_update_id = -1
-    elif not (h.seen >> H_U) & 1:
-        return status_set(st, ST_MISSING_FIELD, start, H_U, 0)
-    elif not (h.seen >> H_u) & 1:
-        return status_set(st, ST_MISSING_FIELD, start, H_u, 0)
-    return pos
+    if fl.kind != K_DEPTH and fl.kind != K_SNAPSHOT:
+        return status_set(st, ST_WRONG_KIND, fl.start, fl.kind, 0)
+    depth_ids(&fl, &ids)
+    h.event_time = ids.event_time
+    h.transaction_time = ids.transaction_time
+    h.first_update_id = ids.first_update_id
+    h.final_update_id = ids.final_update_id
+    h.prev_final_update_id = ids.prev_final_update_id
+    h.is_snapshot = fl.kind == K_SNAPSHOT
+    if h.is_snapshot:
+        buf.levels = <Level *>buf.snap.rows
+        buf.n = buf.snap.n
+    else:
+        buf.levels = <Level *>buf.diff.rows
+        buf.n = buf.diff.n
+    return r
+
+
+cdef Py_ssize_t parse_depth_sbe(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                DepthHead *h, LevelBuf *buf, Status *st) noexcept nogil:
+    """One SBE depth message with the decoder's own depth parser; a trade or best
+    bid/ask is ST_WRONG_KIND, an unknown template ST_UNKNOWN_TYPE (as decoding says)."""
+    cdef SbeHeader sh
+    cdef SbeDepth d
+    cdef Py_ssize_t r
+    head_init(h)
+    buf.diff.n = 0
+    if read_binance_header(p, pos, end, &sh, st) < 0:
+        return -1
+    if sh.template_id == TPL_TRADES:
+        return status_set(st, ST_WRONG_KIND, pos + 2, K_TRADE, 0)
+    if sh.template_id == TPL_BEST_BID_ASK:
+        return status_set(st, ST_WRONG_KIND, pos + 2, K_BOOK_TICKER, 0)
+    if sh.template_id != TPL_DEPTH_DIFF and sh.template_id != TPL_DEPTH_SNAPSHOT:
+        return status_set(st, ST_UNKNOWN_TYPE, pos + 2, sh.template_id, 0)
+    r = parse_depth(p, pos, end, &sh, &d, &buf.diff, st)
+    if r < 0:
+        return -1
+    h.event_time = d.event_time
+    h.transaction_time = 0
+    h.first_update_id = d.first_update_id
+    h.final_update_id = d.final_update_id
+    h.prev_final_update_id = -1
+    h.is_snapshot = d.is_snapshot
+    buf.levels = <Level *>buf.diff.rows
+    buf.n = buf.diff.n
+    return r
 
 
 cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nogil:
@@ -340,25 +197,6 @@ cdef void count_sides(DepthHead *h, const LevelBuf *buf) noexcept nogil:
             h.n_bids += 1
         else:
             h.n_asks += 1
-
-
-cdef int64_t time_mult(str time_unit) except -1:
-    if time_unit == "ms":
-        return 1_000_000
-    if time_unit == "us":
-        return 1_000
-    raise ValueError(f"time_unit must be 'ms' or 'us', not {time_unit!r}")
-
-
-cdef int raise_apply(const Status *st, object source) except -1:
-    from hftcore.errors import DecodeError
-    if st.code == ST_MISSING_FIELD:
-        reason = f"not a depth message: required field {HEAD_FIELDS.get(st.a, '?')!r} missing"
-    elif st.code == ST_UNKNOWN_TYPE:
-        reason = f"not a depth message: SBE template {st.a}"
-    else:
-        reason = status_reason(st)
-    raise DecodeError(reason, st.offset, source)
 
 
 cdef extern from *:
@@ -449,12 +287,13 @@ cdef object apply_one(L2Book book, object msg, bint sbe, int64_t mult, bint chec
         end = view.shape[0]
         p = &view[0] if end > 0 else NULL
     cdef Level stack[STACK_LEVELS]
+    cdef Level snap_stack[SNAP_STACK_LEVELS]
     cdef LevelBuf buf
     cdef DepthHead h
     cdef Status st
     cdef Py_ssize_t r
     cdef int v = V_APPLIED
-    buf_init(&buf, stack)
+    buf_init(&buf, stack, snap_stack)
     status_clear(&st)
     if end > NOGIL_BYTES:
         with nogil:
@@ -463,10 +302,9 @@ cdef object apply_one(L2Book book, object msg, bint sbe, int64_t mult, bint chec
     else:
         r = parse_apply(sbe, book, p, end, mult, checked, last_update_id, usdm, &h, &buf,
                         &st, &v)
-    if buf.on_heap:
-        free(buf.levels)
+    buf_free(&buf)
     if r < 0:
-        raise_apply(&st, None)
+        raise_status(&st, None, FIELD_NAMES, KIND_NAMES)
     verdict[0] = v
     return head_tuple(&h)
 
@@ -474,11 +312,11 @@ cdef object apply_one(L2Book book, object msg, bint sbe, int64_t mult, bint chec
 def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
     """Parse one Binance JSON depth message and apply its levels to ``book``.
 
-    Diff events (``depthUpdate``, spot or USD-M, raw or in a combined-stream envelope)
-    set each level; snapshots (REST ``/depth`` bodies, spot partial book depth with
-    ``lastUpdateId``) replace the book. Update ids are NOT checked here: compare the
-    returned header with your book's state, or use :func:`apply_depth_json_after`,
-    which checks them before applying.
+    Diff events (``depthUpdate``, spot or USD-M, raw or in a combined-stream ``data`` or
+    WebSocket API ``event`` envelope) set each level; snapshots (REST ``/depth`` bodies,
+    spot partial book depth with ``lastUpdateId``) replace the book. Update ids are NOT
+    checked here: compare the returned header with your book's state, or use
+    :func:`apply_depth_json_after`, which checks them before applying.
 
     Parameters
     ----------
@@ -497,9 +335,11 @@ def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
     Raises
     ------
     DecodeError
-        Malformed message or not a depth message; the book is then left untouched.
+        Malformed message (as :func:`decode_many` reports it), or a well-formed message
+        of another kind ("unexpected message kind 'trade'"); the book is then left
+        untouched.
     """
-    cdef int64_t mult = 1_000_000 if time_unit == "ms" else time_mult(time_unit)
+    cdef int64_t mult = MS_TO_NS if time_unit == "ms" else time_multiplier(time_unit)
     cdef int v
     return apply_one(book, msg, False, mult, False, 0, False, &v)
 
@@ -548,75 +388,10 @@ def apply_depth_json_after(L2Book book not None, msg, int64_t last_update_id,
         usdm = True
     else:
         raise ValueError(f"market must be 'spot' or 'usdm', not {market!r}")
-    cdef int64_t mult = 1_000_000 if time_unit == "ms" else time_mult(time_unit)
+    cdef int64_t mult = MS_TO_NS if time_unit == "ms" else time_multiplier(time_unit)
     cdef int v
     head = apply_one(book, msg, False, mult, True, last_update_id, usdm, &v)
     return v, head
-
-
-cdef Py_ssize_t parse_depth_sbe(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                                DepthHead *h, LevelBuf *buf, Status *st) noexcept nogil:
-    cdef SbeHeader sh
-    cdef Py_ssize_t body, g, count, entry, i, k, need, off
-    cdef int pexp, qexp, side
-    cdef int64_t price, qty
-    head_init(h)
-    buf.n = 0
-    if read_header(p, pos, end, &sh, st) < 0:
-        return -1
-    body = pos + SBE_HEADER_SIZE
-    if sh.template_id == TPL_DEPTH_DIFF:
-        need = 26
-    elif sh.template_id == TPL_DEPTH_SNAPSHOT:
-        need = 18
-        h.is_snapshot = True
-    else:
-        return status_set(st, ST_UNKNOWN_TYPE, pos + 2, sh.template_id, 0)
-    if sh.block_length < need:
-        return status_set(st, ST_BAD_LENGTH, pos, sh.block_length, need)
-    if end - body < sh.block_length:
-        return status_set(st, ST_TRUNCATED, pos, SBE_HEADER_SIZE + sh.block_length, end - pos)
-    h.event_time = <int64_t>load_le64(p + body)
-    if (h.event_time > 9223372036854775807LL // 1000
-            or h.event_time < -9223372036854775807LL // 1000):
-        return status_set(st, ST_OVERFLOW, body, 0, 0)
-    h.event_time *= 1000
-    if h.is_snapshot:
-        h.final_update_id = <int64_t>load_le64(p + body + 8)
-        pexp = <int8_t>p[body + 16]
-        qexp = <int8_t>p[body + 17]
-    else:
-        h.first_update_id = <int64_t>load_le64(p + body + 8)
-        h.final_update_id = <int64_t>load_le64(p + body + 16)
-        pexp = <int8_t>p[body + 24]
-        qexp = <int8_t>p[body + 25]
-    g = body + sh.block_length
-    for side in range(2):
-        if end - g < 4:
-            return status_set(st, ST_TRUNCATED, g, 4, end - g)
-        entry = load_le16(p + g)
-        count = load_le16(p + g + 2)
-        if entry < 16:
-            return status_set(st, ST_BAD_LENGTH, g, entry, 16)
-        g += 4
-        if end - g < count * entry:
-            return status_set(st, ST_TRUNCATED, g, count * entry, end - g)
-        for i in range(count):
-            off = g + i * entry
-            if scale8(<int64_t>load_le64(p + off), pexp, &price, off, st) < 0:
-                return -1
-            if scale8(<int64_t>load_le64(p + off + 8), qexp, &qty, off + 8, st) < 0:
-                return -1
-            if push_level(buf, side, price, qty, off, st) < 0:
-                return -1
-        g += count * entry
-    # trailing symbol (varString8)
-    if g >= end:
-        return status_set(st, ST_TRUNCATED, g, 1, 0)
-    k = p[g]
-    if end - g - 1 < k:
-        return status_set(st, ST_TRUNCATED, g, k + 1, end - g)
-    return g + 1 + k
 
 
 cdef Py_ssize_t sbe_one(L2Book book, const uint8_t *p, Py_ssize_t end, DepthHead *h,
@@ -708,27 +483,28 @@ def apply_depth_json_many(L2Book book not None, data, str time_unit="ms"):
         At the first bad message (``source`` names it); the messages before it have been
         applied, that one has not.
     """
-    cdef int64_t mult = time_mult(time_unit)
+    cdef int64_t mult = time_multiplier(time_unit)
     if isinstance(data, str):
         data = data.encode("utf-8")
     cdef const uint8_t[::1] view = data
     cdef Py_ssize_t end = view.shape[0]
     cdef const uint8_t *p = &view[0] if end > 0 else NULL
     cdef Level stack[STACK_LEVELS]
+    cdef Level snap_stack[SNAP_STACK_LEVELS]
     cdef LevelBuf buf
     cdef DepthHead h
     cdef Status st
     cdef Py_ssize_t pos = 0, r = 0, n = 0
-    heads = np.empty(end // 40 + 16, dtype=HEAD_DTYPE)
+    heads = np.empty(end // MIN_JSON_DEPTH_BYTES + 16, dtype=HEAD_DTYPE)
     cdef HeadRow[::1] out = heads
-    buf_init(&buf, stack)
+    buf_init(&buf, stack, snap_stack)
     status_clear(&st)
     with nogil:
         while True:
             pos = skip_ws(p, pos, end)
             if pos >= end:
                 break
-            if n >= out.shape[0]:  # cannot happen: a message takes > 40 bytes
+            if n >= out.shape[0]:  # cannot happen: see MIN_JSON_DEPTH_BYTES
                 r = status_set(&st, ST_CAPACITY, pos, n, 0)
                 break
             r = parse_depth_json(p, pos, end, mult, &h, &buf, &st)
@@ -738,10 +514,9 @@ def apply_depth_json_many(L2Book book not None, data, str time_unit="ms"):
             store_head(&out[n], &h)
             n += 1
             pos = r
-        if buf.on_heap:
-            free(buf.levels)
+        buf_free(&buf)
     if r < 0:
-        raise_apply(&st, f"message {n}")
+        raise_status(&st, f"message {n}", FIELD_NAMES, KIND_NAMES)
     return heads[:n].copy()
 
 
@@ -771,15 +546,14 @@ def apply_depth_sbe_many(L2Book book not None, data):
     cdef Py_ssize_t end = view.shape[0]
     cdef const uint8_t *p = &view[0] if end > 0 else NULL
     cdef Level stack[STACK_LEVELS]
+    cdef Level snap_stack[SNAP_STACK_LEVELS]
     cdef LevelBuf buf
     cdef DepthHead h
     cdef Status st
     cdef Py_ssize_t pos = 0, r = 0, n = 0
-    # The smallest depth message (header, block, two empty groups, empty symbol) is
-    # 8 + 18 + 4 + 4 + 1 = 35 bytes.
-    heads = np.empty(end // 35 + 1, dtype=HEAD_DTYPE)
+    heads = np.empty(end // MIN_SBE_DEPTH_BYTES + 1, dtype=HEAD_DTYPE)
     cdef HeadRow[::1] out = heads
-    buf_init(&buf, stack)
+    buf_init(&buf, stack, snap_stack)
     status_clear(&st)
     with nogil:
         while pos < end:
@@ -793,8 +567,7 @@ def apply_depth_sbe_many(L2Book book not None, data):
             store_head(&out[n], &h)
             n += 1
             pos = r
-        if buf.on_heap:
-            free(buf.levels)
+        buf_free(&buf)
     if r < 0:
-        raise_apply(&st, f"message {n}")
+        raise_status(&st, f"message {n}", FIELD_NAMES, KIND_NAMES)
     return heads[:n].copy()

@@ -1,41 +1,65 @@
 # cython: language_level=3
-"""Binance JSON market data: a hand-written nogil scanner into columnar tables.
+"""Binance JSON market data: the message schema and dispatch over the nogil
+:mod:`hftcore.codec` lexer, into columnar tables.
 
 One pass per message, any key order, any whitespace, unknown keys (nested too) skipped.
 Fields are recognised by key and by the JSON type of their value, so the meaning of keys
 that Binance reuses (``"b"``: bids array, best bid price string or buyer order id number)
 is known before the event type, which may come last. Depth levels are written straight
-into the depth rows; the message header is filled in once the object is closed.
+into a level sink (the depth table's rows here, a level buffer in ``_apply.pyx``); the
+message header is filled in once the object is closed. ``parse_message`` is the one
+parser of a Binance JSON message: the book appliers run it too.
 """
 
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.string cimport memchr, memcmp, memcpy, memset
 
 from hftcore._core.status cimport (
     ST_BAD_SYNTAX,
-    ST_BAD_VALUE,
     ST_CAPACITY,
     ST_MISSING_FIELD,
-    ST_NESTING,
-    ST_OVERFLOW,
     ST_TRUNCATED,
     ST_ZERO_LENGTH,
     Status,
+    raise_status,
     status_clear,
-    status_reason,
     status_set,
 )
+from hftcore.codec.decimal cimport (
+    DECIMALS,
+    is_level_array,
+    parse_decimal_value,
+    read_levels,
+)
+from hftcore.codec.json cimport (
+    after_item,
+    at_literal,
+    key_is,
+    parse_int64,
+    read_bool,
+    read_key,
+    read_string,
+    read_time,
+    scan_string,
+    skip_value,
+    skip_ws,
+)
+from hftcore.codec.levels cimport LevelRow, sink_init
+from hftcore.codec.swar cimport DIGITS_SSE2, is_digit
+
+from hftcore.binance.schema import SCALE, SYMBOL_BYTES, TABLES
 
 cnp.import_array()
 
-cdef enum:
-    MAX_DEPTH = 64  # JSON nesting skipped before ST_NESTING
+if SCALE != 10**DECIMALS or SYMBOL_BYTES != SYMBOL_WIDTH:
+    raise ImportError("hftcore.binance.schema disagrees with the compiled decoder "
+                      f"(SCALE {SCALE}, SYMBOL_BYTES {SYMBOL_BYTES})")
 
-# Field bits of a top-level message (``seen`` mask); the names are the JSON keys, used in
-# "required field missing" errors.
+# Field bits of a top-level message (``seen`` mask); FIELD_NAMES are the JSON keys, used
+# in "required field missing" errors.
 cdef enum Field:
     F_e = 0
     F_E
@@ -75,6 +99,7 @@ cdef enum Field:
     F_k_h
     F_k_l
     F_k_v
+    N_FIELDS
 
 FIELD_NAMES = (
     "e", "E", "T", "s", "t", "p", "q", "b", "a", "b", "a", "B", "A", "m", "f", "l", "U",
@@ -90,416 +115,8 @@ KIND_NAMES = (
 TABLE_NAMES = ("trades", "agg_trades", "book_ticker", "depth", "depth_snapshots", "klines",
                "kinds")
 
-
-cdef struct Fields:
-    uint64_t seen                 # bit per Field
-    const uint8_t *ev             # event type "e" (raw bytes in the input)
-    Py_ssize_t ev_len
-    int64_t E
-    int64_t T
-    int64_t t
-    int64_t price
-    int64_t qty
-    int64_t b_num
-    int64_t a_num
-    int64_t b_str
-    int64_t a_str
-    int64_t B
-    int64_t A
-    int64_t f
-    int64_t l
-    int64_t U
-    int64_t u
-    int64_t pu
-    int64_t last_update_id
-    uint8_t m
-    bint skip_rest                # "e" named an event kind without columns: skip the rest
-    char symbol[24]
-    Py_ssize_t n_depth            # level rows written for this message (uncommitted)
-    Py_ssize_t n_snap
-    KlineRow k
-
-
-cdef inline bint key_is(const uint8_t *p, Py_ssize_t ks, Py_ssize_t klen,
-                        const char *lit, Py_ssize_t n) noexcept nogil:
-    return klen == n and memcmp(p + ks, lit, n) == 0
-
-
-cdef inline int hexval(uint8_t c) noexcept nogil:
-    if 48 <= c <= 57:
-        return c - 48
-    if 97 <= c <= 102:
-        return c - 87
-    if 65 <= c <= 70:
-        return c - 55
-    return -1
-
-
-cdef Py_ssize_t scan_string(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                            Py_ssize_t *content_end, bint *has_escape,
-                            Status *st) noexcept nogil:
-    cdef uint8_t c
-    cdef int i
-    has_escape[0] = False
-    pos += 1  # opening quote
-    while pos < end:
-        c = p[pos]
-        if c == 34:
-            content_end[0] = pos
-            return pos + 1
-        if c == 92:  # backslash
-            has_escape[0] = True
-            if pos + 1 >= end:
-                return status_set(st, ST_TRUNCATED, pos, 2, end - pos)
-            c = p[pos + 1]
-            if c == 117:  # \uXXXX
-                if end - pos < 6:
-                    return status_set(st, ST_TRUNCATED, pos, 6, end - pos)
-                for i in range(4):
-                    if hexval(p[pos + 2 + i]) < 0:
-                        return status_set(st, ST_BAD_SYNTAX, pos + 2 + i, p[pos + 2 + i], 0)
-                pos += 6
-                continue
-            if (c == 34 or c == 92 or c == 47 or c == 98 or c == 102 or c == 110
-                    or c == 114 or c == 116):
-                pos += 2
-                continue
-            return status_set(st, ST_BAD_SYNTAX, pos + 1, c, 0)
-        if c < 32:
-            return status_set(st, ST_BAD_SYNTAX, pos, c, 0)
-        pos += 1
-    return status_set(st, ST_TRUNCATED, pos, 1, 0)
-
-
-cdef inline int put_utf8(char *dst, Py_ssize_t *n, Py_ssize_t cap, uint32_t cp) noexcept nogil:
-    cdef Py_ssize_t k = n[0]
-    if cp < 0x80:
-        if k + 1 > cap:
-            return -1
-        dst[k] = <char>cp
-        n[0] = k + 1
-    elif cp < 0x800:
-        if k + 2 > cap:
-            return -1
-        dst[k] = <char>(0xC0 | (cp >> 6))
-        dst[k + 1] = <char>(0x80 | (cp & 0x3F))
-        n[0] = k + 2
-    elif cp < 0x10000:
-        if k + 3 > cap:
-            return -1
-        dst[k] = <char>(0xE0 | (cp >> 12))
-        dst[k + 1] = <char>(0x80 | ((cp >> 6) & 0x3F))
-        dst[k + 2] = <char>(0x80 | (cp & 0x3F))
-        n[0] = k + 3
-    else:
-        if k + 4 > cap:
-            return -1
-        dst[k] = <char>(0xF0 | (cp >> 18))
-        dst[k + 1] = <char>(0x80 | ((cp >> 12) & 0x3F))
-        dst[k + 2] = <char>(0x80 | ((cp >> 6) & 0x3F))
-        dst[k + 3] = <char>(0x80 | (cp & 0x3F))
-        n[0] = k + 4
-    return 0
-
-
-cdef inline uint32_t hex4(const uint8_t *q) noexcept nogil:
-    return ((<uint32_t>hexval(q[0]) << 12) | (<uint32_t>hexval(q[1]) << 8)
-            | (<uint32_t>hexval(q[2]) << 4) | <uint32_t>hexval(q[3]))
-
-
-cdef Py_ssize_t read_string(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                            char *dst, Py_ssize_t cap, Status *st) noexcept nogil:
-    cdef Py_ssize_t cend, i, n = 0
-    cdef bint esc
-    cdef Py_ssize_t after
-    cdef uint8_t c
-    cdef uint32_t cp, lo
-    if pos >= end:
-        return status_set(st, ST_TRUNCATED, pos, 1, 0)
-    if p[pos] != 34:
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-    after = scan_string(p, pos, end, &cend, &esc, st)
-    if after < 0:
-        return -1
-    memset(dst, 0, cap)
-    if not esc:
-        if cend - pos - 1 > cap:
-            return status_set(st, ST_BAD_VALUE, pos, cend - pos - 1, cap)
-        memcpy(dst, p + pos + 1, cend - pos - 1)
-        return after
-    # Escapes were validated by scan_string; decode them to UTF-8.
-    i = pos + 1
-    while i < cend:
-        c = p[i]
-        if c != 92:
-            if n >= cap:
-                return status_set(st, ST_BAD_VALUE, pos, n + 1, cap)
-            dst[n] = <char>c
-            n += 1
-            i += 1
-            continue
-        c = p[i + 1]
-        if c == 117:
-            cp = hex4(p + i + 2)
-            i += 6
-            if 0xD800 <= cp < 0xDC00:
-                # High surrogate: a low one must follow to form one code point.
-                if (i + 6 > cend or p[i] != 92 or p[i + 1] != 117):
-                    return status_set(st, ST_BAD_VALUE, i - 6, cp, 0)
-                lo = hex4(p + i + 2)
-                if not (0xDC00 <= lo < 0xE000):
-                    return status_set(st, ST_BAD_VALUE, i, lo, 0)
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
-                i += 6
-            elif 0xDC00 <= cp < 0xE000:
-                return status_set(st, ST_BAD_VALUE, i - 6, cp, 0)
-            if put_utf8(dst, &n, cap, cp) < 0:
-                return status_set(st, ST_BAD_VALUE, pos, n + 4, cap)
-            continue
-        if c == 98:
-            c = 8
-        elif c == 102:
-            c = 12
-        elif c == 110:
-            c = 10
-        elif c == 114:
-            c = 13
-        elif c == 116:
-            c = 9
-        # \" \\ \/ stand for themselves
-        if n >= cap:
-            return status_set(st, ST_BAD_VALUE, pos, n + 1, cap)
-        dst[n] = <char>c
-        n += 1
-        i += 2
-    return after
-
-
-cdef inline Py_ssize_t match_literal(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                                     const char *lit, Py_ssize_t n,
-                                     Status *st) noexcept nogil:
-    if end - pos < n:
-        return status_set(st, ST_TRUNCATED, pos, n, end - pos)
-    if memcmp(p + pos, lit, n) != 0:
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-    return pos + n
-
-
-cdef Py_ssize_t skip_number(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                            Status *st) noexcept nogil:
-    # JSON number grammar: -? int frac? exp?
-    cdef Py_ssize_t start = pos
-    cdef int nd = 0
-    if pos < end and p[pos] == 45:
-        pos += 1
-    while pos < end and is_digit(p[pos]):
-        pos += 1
-        nd += 1
-    if nd == 0:
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        return status_set(st, ST_BAD_NUMBER, start, 0, 0)
-    if nd > 1 and p[pos - nd] == 48:  # no leading zeros in JSON numbers
-        return status_set(st, ST_BAD_NUMBER, start, 0, 0)
-    if pos < end and p[pos] == 46:
-        pos += 1
-        nd = 0
-        while pos < end and is_digit(p[pos]):
-            pos += 1
-            nd += 1
-        if nd == 0:
-            return status_set(st, ST_BAD_NUMBER, start, 0, 0)
-    if pos < end and (p[pos] == 101 or p[pos] == 69):
-        pos += 1
-        if pos < end and (p[pos] == 43 or p[pos] == 45):
-            pos += 1
-        nd = 0
-        while pos < end and is_digit(p[pos]):
-            pos += 1
-            nd += 1
-        if nd == 0:
-            return status_set(st, ST_BAD_NUMBER, start, 0, 0)
-    return pos
-
-
-cdef Py_ssize_t skip_value(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end, int depth,
-                           Status *st) noexcept nogil:
-    cdef bint done
-    cdef Py_ssize_t cend
-    cdef bint esc
-    cdef uint8_t c
-    if pos >= end:
-        return status_set(st, ST_TRUNCATED, pos, 1, 0)
-    c = p[pos]
-    if c == 34:
-        return scan_string(p, pos, end, &cend, &esc, st)
-    if c == 123 or c == 91:  # { [
-        if depth >= MAX_DEPTH:
-            return status_set(st, ST_NESTING, pos, MAX_DEPTH, 0)
-        pos = skip_ws(p, pos + 1, end)
-        if pos >= end:
-            return status_set(st, ST_TRUNCATED, pos, 1, 0)
-        if p[pos] == c + 2:  # } or ]
-            return pos + 1
-        while True:
-            if c == 123:
-                if pos >= end:
-                    return status_set(st, ST_TRUNCATED, pos, 1, 0)
-                if p[pos] != 34:
-                    return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-                pos = scan_string(p, pos, end, &cend, &esc, st)
-                if pos < 0:
-                    return -1
-                pos = expect_char(p, pos, end, 58, st)  # ':'
-                if pos < 0:
-                    return -1
-                pos = skip_ws(p, pos, end)
-            pos = skip_value(p, pos, end, depth + 1, st)
-            if pos < 0:
-                return -1
-            pos = after_item(p, pos, end, c + 2, &done, st)
-            if pos < 0 or done:
-                return pos
-    if c == 116:
-        return match_literal(p, pos, end, b"true", 4, st)
-    if c == 102:
-        return match_literal(p, pos, end, b"false", 5, st)
-    if c == 110:
-        return match_literal(p, pos, end, b"null", 4, st)
-    if c == 45 or is_digit(c):
-        return skip_number(p, pos, end, st)
-    return status_set(st, ST_BAD_SYNTAX, pos, c, 0)
-
-
-cdef Py_ssize_t read_time(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                          int64_t mult, int64_t *out, Status *st) noexcept nogil:
-    cdef int64_t v
-    cdef Py_ssize_t start = pos
-    pos = parse_int64(p, pos, end, &v, st)
-    if pos < 0:
-        return -1
-    if mul_overflow(v, mult, out):
-        return status_set(st, ST_OVERFLOW, start, 0, 0)
-    return pos
-
-
-cdef inline Py_ssize_t read_bool(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                                 uint8_t *out, Status *st) noexcept nogil:
-    if pos < end and p[pos] == 116:
-        out[0] = 1
-        return match_literal(p, pos, end, b"true", 4, st)
-    if pos < end and p[pos] == 102:
-        out[0] = 0
-        return match_literal(p, pos, end, b"false", 5, st)
-    if pos >= end:
-        return status_set(st, ST_TRUNCATED, pos, 1, 0)
-    return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-
-
-cdef Py_ssize_t read_levels(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                            DepthRow *rows, Py_ssize_t base, Py_ssize_t cap,
-                            Py_ssize_t *count, uint8_t side, int table,
-                            int64_t msg_index, NumShape *shapes,
-                            Status *st) noexcept nogil:
-    """An array of levels at ``pos`` (its ``[``) into ``rows[base + count ...]``."""
-    cdef bint done
-    cdef int64_t price, qty
-    cdef DepthRow *r
-    cdef Py_ssize_t i, q
-    pos = skip_ws(p, pos + 1, end)
-    if pos >= end:
-        return status_set(st, ST_TRUNCATED, pos, 1, 0)
-    if p[pos] == 93:
-        return pos + 1
-    while True:
-        q = level_as_printed(p, pos, end, shapes, &price, &qty)
-        pos = q if q >= 0 else parse_level(p, pos, end, &price, &qty, st)
-        if pos < 0:
-            return -1
-        i = base + count[0]
-        if i >= cap:
-            return status_set(st, ST_CAPACITY, pos, table, cap)
-        r = rows + i
-        r.price = price
-        r.qty = qty
-        r.side = side
-        r.msg_index = msg_index
-        count[0] += 1
-        # The compact separator ``,[`` first: no whitespace scan between levels.
-        if end - pos > 1 and p[pos] == 44 and p[pos + 1] == 91:
-            pos += 1
-            continue
-        pos = after_item(p, pos, end, 93, &done, st)
-        if pos < 0 or done:
-            return pos
-
-
-cdef Py_ssize_t parse_kline(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                            int64_t mult, Fields *fl, Status *st) noexcept nogil:
-    """The nested ``"k"`` object of a kline event (``pos`` at its ``{``)."""
-    cdef bint done
-    cdef Py_ssize_t ks, klen
-    cdef uint8_t c
-    cdef KlineRow *k = &fl.k
-    pos = skip_ws(p, pos + 1, end)
-    if pos < end and p[pos] == 125:
-        return pos + 1
-    while True:
-        pos = read_key(p, pos, end, &ks, &klen, st)
-        if pos < 0:
-            return -1
-        c = p[ks] if klen == 1 else 0
-        if c == 116:  # t
-            pos = read_time(p, pos, end, mult, &k.start_time, st)
-            fl.seen |= 1ULL << F_k_t
-        elif c == 84:  # T
-            pos = read_time(p, pos, end, mult, &k.close_time, st)
-            fl.seen |= 1ULL << F_k_T
-        elif c == 105:  # i
-            pos = read_string(p, pos, end, k.interval, 8, st)
-            fl.seen |= 1ULL << F_k_i
-        elif c == 102:  # f
-            pos = parse_int64(p, pos, end, &k.first_trade_id, st)
-        elif c == 76:  # L
-            pos = parse_int64(p, pos, end, &k.last_trade_id, st)
-        elif c == 111:  # o
-            pos = parse_decimal_value(p, pos, end, &k.open, st)
-            fl.seen |= 1ULL << F_k_o
-        elif c == 99:  # c
-            pos = parse_decimal_value(p, pos, end, &k.close, st)
-            fl.seen |= 1ULL << F_k_c
-        elif c == 104:  # h
-            pos = parse_decimal_value(p, pos, end, &k.high, st)
-            fl.seen |= 1ULL << F_k_h
-        elif c == 108:  # l
-            pos = parse_decimal_value(p, pos, end, &k.low, st)
-            fl.seen |= 1ULL << F_k_l
-        elif c == 118:  # v
-            pos = parse_decimal_value(p, pos, end, &k.volume, st)
-            fl.seen |= 1ULL << F_k_v
-        elif c == 113:  # q
-            pos = parse_decimal_value(p, pos, end, &k.quote_volume, st)
-        elif c == 86:  # V
-            pos = parse_decimal_value(p, pos, end, &k.taker_buy_base_volume, st)
-        elif c == 81:  # Q
-            pos = parse_decimal_value(p, pos, end, &k.taker_buy_quote_volume, st)
-        elif c == 110:  # n
-            pos = parse_int64(p, pos, end, &k.num_trades, st)
-        elif c == 120:  # x
-            pos = read_bool(p, pos, end, &k.is_closed, st)
-        else:  # s (repeats the event's symbol), B (ignore), unknown keys
-            pos = skip_value(p, pos, end, 2, st)
-        if pos < 0:
-            return -1
-        pos = after_item(p, pos, end, 125, &done, st)
-        if pos < 0 or done:
-            return pos
-
-
-cdef inline bint is_level_array(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
-    # ``pos`` is at '['; levels are arrays of arrays (or an empty array).
-    pos = skip_ws(p, pos + 1, end)
-    return pos < end and (p[pos] == 91 or p[pos] == 93)
+if len(FIELD_NAMES) != N_FIELDS or len(KIND_NAMES) != N_KINDS or len(TABLE_NAMES) != N_TABLES:
+    raise ImportError("_json: a names tuple disagrees with its enum")
 
 
 cdef inline bint ev_is(const Fields *fl, const char *lit, Py_ssize_t n) noexcept nogil:
@@ -522,11 +139,73 @@ cdef int event_kind(const Fields *fl) noexcept nogil:
     return K_UNKNOWN
 
 
+cdef Py_ssize_t parse_kline(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                            int64_t mult, Fields *fl, Status *st) noexcept nogil:
+    """The nested ``"k"`` object of a kline event (``pos`` at its ``{``)."""
+    cdef bint done
+    cdef Py_ssize_t ks, klen
+    cdef uint8_t c
+    cdef KlineRow *k = &fl.k
+    pos = skip_ws(p, pos + 1, end)
+    if pos < end and p[pos] == c'}':
+        return pos + 1
+    while True:
+        pos = read_key(p, pos, end, &ks, &klen, st)
+        if pos < 0:
+            return -1
+        c = p[ks] if klen == 1 else 0
+        if c == c't':
+            pos = read_time(p, pos, end, mult, &k.start_time, st)
+            fl.seen |= 1ULL << F_k_t
+        elif c == c'T':
+            pos = read_time(p, pos, end, mult, &k.close_time, st)
+            fl.seen |= 1ULL << F_k_T
+        elif c == c'i':
+            pos = read_string(p, pos, end, k.interval, INTERVAL_WIDTH, st)
+            fl.seen |= 1ULL << F_k_i
+        elif c == c'f':
+            pos = parse_int64(p, pos, end, &k.first_trade_id, st)
+        elif c == c'L':
+            pos = parse_int64(p, pos, end, &k.last_trade_id, st)
+        elif c == c'o':
+            pos = parse_decimal_value(p, pos, end, &k.open, st)
+            fl.seen |= 1ULL << F_k_o
+        elif c == c'c':
+            pos = parse_decimal_value(p, pos, end, &k.close, st)
+            fl.seen |= 1ULL << F_k_c
+        elif c == c'h':
+            pos = parse_decimal_value(p, pos, end, &k.high, st)
+            fl.seen |= 1ULL << F_k_h
+        elif c == c'l':
+            pos = parse_decimal_value(p, pos, end, &k.low, st)
+            fl.seen |= 1ULL << F_k_l
+        elif c == c'v':
+            pos = parse_decimal_value(p, pos, end, &k.volume, st)
+            fl.seen |= 1ULL << F_k_v
+        elif c == c'q':
+            pos = parse_decimal_value(p, pos, end, &k.quote_volume, st)
+        elif c == c'V':
+            pos = parse_decimal_value(p, pos, end, &k.taker_buy_base_volume, st)
+        elif c == c'Q':
+            pos = parse_decimal_value(p, pos, end, &k.taker_buy_quote_volume, st)
+        elif c == c'n':
+            pos = parse_int64(p, pos, end, &k.num_trades, st)
+        elif c == c'x':
+            pos = read_bool(p, pos, end, &k.is_closed, st)
+        else:  # s (repeats the event's symbol), B (ignore), unknown keys
+            pos = skip_value(p, pos, end, 2, st)
+        if pos < 0:
+            return -1
+        pos = after_item(p, pos, end, c'}', &done, st)
+        if pos < 0 or done:
+            return pos
+
+
 cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                             int64_t mult, int64_t msg_index, Out *out, Fields *fl,
-                             int level, Status *st) noexcept nogil:
+                             int64_t mult, Fields *fl, LevelSink *diff, LevelSink *snap,
+                             NumShape *shapes, int level, Status *st) noexcept nogil:
     """Fields of one object (``pos`` at its ``{``) into ``fl``; ``level`` 0 is the top,
-    1 the payload of a combined-stream ``data`` (or ``event``) envelope."""
+    1 the payload of a combined-stream ``data`` (or WebSocket API ``event``) envelope."""
     cdef bint done
     cdef Py_ssize_t ks, kend, klen
     cdef bint esc, num
@@ -534,51 +213,49 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     pos = skip_ws(p, pos + 1, end)
     if pos >= end:
         return status_set(st, ST_TRUNCATED, pos, 1, 0)
-    if p[pos] == 125:
+    if p[pos] == c'}':
         return pos + 1
     while True:
         pos = read_key(p, pos, end, &ks, &klen, st)
         if pos < 0:
             return -1
         v = p[pos]  # first byte of the value tells its JSON type
-        num = v == 45 or is_digit(v)
+        num = v == c'-' or is_digit(v)
         if fl.skip_rest:
             pos = skip_value(p, pos, end, level + 1, st)
         elif klen == 1:
             c = p[ks]
-            if c != 101 and c != 98 and c != 97 and c != 107:
+            if c != c'e' and c != c'b' and c != c'a' and c != c'k':
                 # Typed fields take only their JSON type; anything else is skipped (and
                 # a required field then reported missing).
-                if c == 115 or c == 66 or c == 65:
-                    if v != 34:
+                if c == c's' or c == c'B' or c == c'A':
+                    if v != c'"':
                         c = 0
-                elif c == 112 or c == 113:
-                    if v != 34 and not num:
+                elif c == c'p' or c == c'q':
+                    if v != c'"' and not num:
                         c = 0
-                elif c == 109 or c == 77:
-                    if v != 116 and v != 102:
+                elif c == c'm' or c == c'M':
+                    if v != c't' and v != c'f':
                         c = 0
                 elif not num:
                     c = 0
-            if c == 98 or c == 97:  # b / a
-                if v == 91 and is_level_array(p, pos, end):
-                    if c == 98:
+            if c == c'b' or c == c'a':
+                if v == c'[' and is_level_array(p, pos, end):
+                    if c == c'b':
                         fl.seen |= 1ULL << F_b_arr
                     else:
                         fl.seen |= 1ULL << F_a_arr
-                    pos = read_levels(p, pos, end, out.depth, out.n[<int>T_DEPTH],
-                                      out.cap[<int>T_DEPTH], &fl.n_depth,
-                                      0 if c == 98 else 1, T_DEPTH, msg_index,
-                                      out.shapes, st)
-                elif v == 34:
-                    if c == 98:
+                    pos = read_levels(p, pos, end, diff, SIDE_BID if c == c'b' else SIDE_ASK,
+                                      shapes, st)
+                elif v == c'"':
+                    if c == c'b':
                         fl.seen |= 1ULL << F_b_str
                         pos = parse_decimal_value(p, pos, end, &fl.b_str, st)
                     else:
                         fl.seen |= 1ULL << F_a_str
                         pos = parse_decimal_value(p, pos, end, &fl.a_str, st)
-                elif v == 45 or is_digit(v):
-                    if c == 98:
+                elif num:
+                    if c == c'b':
                         fl.seen |= 1ULL << F_b_num
                         pos = parse_int64(p, pos, end, &fl.b_num, st)
                     else:
@@ -586,8 +263,8 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                         pos = parse_int64(p, pos, end, &fl.a_num, st)
                 else:
                     pos = skip_value(p, pos, end, level + 1, st)
-            elif c == 101:  # e
-                if v == 34:
+            elif c == c'e':
+                if v == c'"':
                     ks = pos + 1
                     pos = scan_string(p, pos, end, &kend, &esc, st)
                     if pos >= 0 and not esc:  # an escaped event type is never a known one
@@ -601,48 +278,48 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                         fl.skip_rest = True
                 else:
                     pos = skip_value(p, pos, end, level + 1, st)
-            elif c == 69:  # E
+            elif c == c'E':
                 pos = read_time(p, pos, end, mult, &fl.E, st)
                 fl.seen |= 1ULL << F_E
-            elif c == 84:  # T
+            elif c == c'T':
                 pos = read_time(p, pos, end, mult, &fl.T, st)
                 fl.seen |= 1ULL << F_T
-            elif c == 115:  # s
-                pos = read_string(p, pos, end, fl.symbol, 24, st)
+            elif c == c's':
+                pos = read_string(p, pos, end, fl.symbol, SYMBOL_WIDTH, st)
                 fl.seen |= 1ULL << F_s
-            elif c == 116:  # t
+            elif c == c't':
                 pos = parse_int64(p, pos, end, &fl.t, st)
                 fl.seen |= 1ULL << F_t
-            elif c == 112:  # p
+            elif c == c'p':
                 pos = parse_decimal_value(p, pos, end, &fl.price, st)
                 fl.seen |= 1ULL << F_p
-            elif c == 113:  # q
+            elif c == c'q':
                 pos = parse_decimal_value(p, pos, end, &fl.qty, st)
                 fl.seen |= 1ULL << F_q
-            elif c == 66 and v == 34:  # B
+            elif c == c'B':
                 pos = parse_decimal_value(p, pos, end, &fl.B, st)
                 fl.seen |= 1ULL << F_B
-            elif c == 65 and v == 34:  # A
+            elif c == c'A':
                 pos = parse_decimal_value(p, pos, end, &fl.A, st)
                 fl.seen |= 1ULL << F_A
-            elif c == 109:  # m
+            elif c == c'm':
                 pos = read_bool(p, pos, end, &fl.m, st)
                 fl.seen |= 1ULL << F_m
-            elif c == 77:  # M ("ignore" in the docs): read inline, cheaper than a skip
+            elif c == c'M':  # "ignore" in the docs: read inline, cheaper than a skip
                 pos = read_bool(p, pos, end, &ignored, st)
-            elif c == 102:  # f
+            elif c == c'f':
                 pos = parse_int64(p, pos, end, &fl.f, st)
                 fl.seen |= 1ULL << F_f
-            elif c == 108:  # l
+            elif c == c'l':
                 pos = parse_int64(p, pos, end, &fl.l, st)
                 fl.seen |= 1ULL << F_l
-            elif c == 85:  # U
+            elif c == c'U':
                 pos = parse_int64(p, pos, end, &fl.U, st)
                 fl.seen |= 1ULL << F_U
-            elif c == 117:  # u
+            elif c == c'u':
                 pos = parse_int64(p, pos, end, &fl.u, st)
                 fl.seen |= 1ULL << F_u
-            elif c == 107 and v == 123:  # k
+            elif c == c'k' and v == c'{':
                 memset(&fl.k, 0, sizeof(KlineRow))
                 pos = parse_kline(p, pos, end, mult, fl, st)
                 fl.seen |= 1ULL << F_k
@@ -651,22 +328,18 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         elif key_is(p, ks, klen, b"pu", 2) and num:
             pos = parse_int64(p, pos, end, &fl.pu, st)
             fl.seen |= 1ULL << F_pu
-        elif key_is(p, ks, klen, b"bids", 4) and v == 91:
+        elif key_is(p, ks, klen, b"bids", 4) and v == c'[':
             fl.seen |= 1ULL << F_bids
-            pos = read_levels(p, pos, end, out.snapshots, out.n[<int>T_SNAPSHOTS],
-                              out.cap[<int>T_SNAPSHOTS], &fl.n_snap, 0, T_SNAPSHOTS,
-                              msg_index, out.shapes, st)
-        elif key_is(p, ks, klen, b"asks", 4) and v == 91:
+            pos = read_levels(p, pos, end, snap, SIDE_BID, shapes, st)
+        elif key_is(p, ks, klen, b"asks", 4) and v == c'[':
             fl.seen |= 1ULL << F_asks
-            pos = read_levels(p, pos, end, out.snapshots, out.n[<int>T_SNAPSHOTS],
-                              out.cap[<int>T_SNAPSHOTS], &fl.n_snap, 1, T_SNAPSHOTS,
-                              msg_index, out.shapes, st)
+            pos = read_levels(p, pos, end, snap, SIDE_ASK, shapes, st)
         elif key_is(p, ks, klen, b"lastUpdateId", 12) and num:
             pos = parse_int64(p, pos, end, &fl.last_update_id, st)
             fl.seen |= 1ULL << F_lastUpdateId
-        elif level == 0 and v == 123 and (key_is(p, ks, klen, b"data", 4)
-                                          or key_is(p, ks, klen, b"event", 5)):
-            pos = parse_object(p, pos, end, mult, msg_index, out, fl, 1, st)
+        elif level == 0 and v == c'{' and (key_is(p, ks, klen, b"data", 4)
+                                           or key_is(p, ks, klen, b"event", 5)):
+            pos = parse_object(p, pos, end, mult, fl, diff, snap, shapes, 1, st)
         elif key_is(p, ks, klen, b"result", 6):
             fl.seen |= 1ULL << F_result
             pos = skip_value(p, pos, end, level + 1, st)
@@ -683,50 +356,82 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             pos = skip_value(p, pos, end, level + 1, st)
         if pos < 0:
             return -1
-        pos = after_item(p, pos, end, 125, &done, st)
+        pos = after_item(p, pos, end, c'}', &done, st)
         if pos < 0 or done:
             return pos
 
 
-# ---- one message -> rows -------------------------------------------------------------
+cdef enum:
+    NOT_AS_PRINTED = -2  # diff_as_printed: another shape (the general parser decides)
 
 
-cdef inline int require(const Fields *fl, uint64_t mask, Py_ssize_t start,
-                        Status *st) noexcept nogil:
-    cdef uint64_t missing = mask & ~fl.seen
-    cdef int bit = 0
-    if missing == 0:
-        return 0
-    while not (missing >> bit) & 1:
-        bit += 1
-    return status_set(st, ST_MISSING_FIELD, start, bit, 0)
+cdef Py_ssize_t diff_as_printed(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                int64_t mult, Fields *fl, LevelSink *diff,
+                                NumShape *shapes, Status *st) noexcept nogil:
+    """A ``depthUpdate`` exactly as Binance prints it (spot or USD-M, keys in its order,
+    no whitespace), without the general parser's per-key dispatch: the header costs a
+    few fixed compares. Returns the position after the object, or NOT_AS_PRINTED when
+    the text has any other shape or fails to parse; the caller then takes the general
+    parser, which also reports any error, so both accept and reject exactly the same
+    input with the same values.
+    """
+    if not at_literal(p, pos, end, b'{"e":"depthUpdate","E":', 23):
+        return NOT_AS_PRINTED
+    fl.ev = p + pos + 7
+    fl.ev_len = 11
+    pos = read_time(p, pos + 23, end, mult, &fl.E, st)
+    if pos < 0:
+        return NOT_AS_PRINTED
+    fl.seen |= (1ULL << F_e) | (1ULL << F_E)
+    if at_literal(p, pos, end, b',"T":', 5):  # USD-M: transaction time
+        pos = read_time(p, pos + 5, end, mult, &fl.T, st)
+        if pos < 0:
+            return NOT_AS_PRINTED
+        fl.seen |= 1ULL << F_T
+    if not at_literal(p, pos, end, b',"s":"', 6):
+        return NOT_AS_PRINTED
+    pos = read_string(p, pos + 5, end, fl.symbol, SYMBOL_WIDTH, st)
+    if pos < 0 or not at_literal(p, pos, end, b',"U":', 5):
+        return NOT_AS_PRINTED
+    pos = parse_int64(p, pos + 5, end, &fl.U, st)
+    if pos < 0 or not at_literal(p, pos, end, b',"u":', 5):
+        return NOT_AS_PRINTED
+    pos = parse_int64(p, pos + 5, end, &fl.u, st)
+    if pos < 0:
+        return NOT_AS_PRINTED
+    fl.seen |= (1ULL << F_s) | (1ULL << F_U) | (1ULL << F_u)
+    if at_literal(p, pos, end, b',"pu":', 6):  # USD-M: the previous u
+        pos = parse_int64(p, pos + 6, end, &fl.pu, st)
+        if pos < 0:
+            return NOT_AS_PRINTED
+        fl.seen |= 1ULL << F_pu
+    if not at_literal(p, pos, end, b',"b":[', 6):
+        return NOT_AS_PRINTED
+    pos = read_levels(p, pos + 5, end, diff, SIDE_BID, shapes, st)
+    if pos < 0 or not at_literal(p, pos, end, b',"a":[', 6):
+        return NOT_AS_PRINTED
+    pos = read_levels(p, pos + 5, end, diff, SIDE_ASK, shapes, st)
+    if pos < 0 or not at_literal(p, pos, end, b'}', 1):
+        return NOT_AS_PRINTED
+    fl.seen |= (1ULL << F_b_arr) | (1ULL << F_a_arr)
+    return pos + 1
 
 
-cdef inline int room(Out *out, int table, Py_ssize_t need, Py_ssize_t pos,
-                     Status *st) noexcept nogil:
-    if out.n[table] + need > out.cap[table]:
-        return status_set(st, ST_CAPACITY, pos, table, out.cap[table])
-    return 0
-
-
-cdef inline int64_t opt(const Fields *fl, int bit, int64_t value,
-                        int64_t absent) noexcept nogil:
-    return value if (fl.seen >> bit) & 1 else absent
-
-
-cdef void fill_depth_header(DepthRow *rows, Py_ssize_t n, const Fields *fl,
-                            int64_t first_id, int64_t final_id) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef int64_t ev = opt(fl, F_E, fl.E, 0)
-    cdef int64_t tt = opt(fl, F_T, fl.T, 0)
-    cdef int64_t pu = opt(fl, F_pu, fl.pu, -1)
-    for i in range(n):
-        rows[i].event_time = ev
-        rows[i].transaction_time = tt
-        rows[i].first_update_id = first_id
-        rows[i].final_update_id = final_id
-        rows[i].prev_final_update_id = pu
-        memcpy(rows[i].symbol, fl.symbol, 24)
+cdef Py_ssize_t message_as_printed(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                   int64_t mult, Fields *fl, LevelSink *diff,
+                                   NumShape *shapes, Status *st) noexcept nogil:
+    """``diff_as_printed``, raw or in the combined-stream envelope as Binance prints it
+    (stream name first, then data)."""
+    cdef Py_ssize_t r
+    if at_literal(p, pos, end, b'{"stream":"', 11):
+        r = skip_value(p, pos + 10, end, 1, st)
+        if r < 0 or not at_literal(p, r, end, b',"data":', 8):
+            return NOT_AS_PRINTED
+        r = diff_as_printed(p, r + 8, end, mult, fl, diff, shapes, st)
+        if r < 0 or not at_literal(p, r, end, b'}', 1):
+            return NOT_AS_PRINTED
+        return r + 1
+    return diff_as_printed(p, pos, end, mult, fl, diff, shapes, st)
 
 
 cdef inline uint64_t bit(int field) noexcept nogil:
@@ -745,56 +450,173 @@ cdef uint64_t M_KLINE = (bit(F_E) | bit(F_s) | bit(F_k) | bit(F_k_t) | bit(F_k_T
                          | bit(F_k_o) | bit(F_k_c) | bit(F_k_h) | bit(F_k_l) | bit(F_k_v))
 
 
+cdef inline int require(const Fields *fl, uint64_t mask, Status *st) noexcept nogil:
+    cdef uint64_t missing = mask & ~fl.seen
+    cdef int b = 0
+    if missing == 0:
+        return 0
+    while not (missing >> b) & 1:
+        b += 1
+    return status_set(st, ST_MISSING_FIELD, fl.start, b, 0)
+
+
+cdef inline void fields_init(Fields *fl) noexcept nogil:
+    fl.kind = K_UNKNOWN
+    fl.seen = 0
+    fl.ev_len = 0
+    fl.skip_rest = False
+    memset(fl.symbol, 0, SYMBOL_WIDTH)
+
+
+cdef inline int message_kind(const Fields *fl, Status *st) noexcept nogil:
+    """The kind of a parsed message, its required fields checked (or -1)."""
+    cdef uint64_t seen = fl.seen
+    cdef int k = K_UNKNOWN
+    if (seen >> F_e) & 1:
+        k = event_kind(fl)
+    elif (seen >> F_lastUpdateId) & 1 and seen & (bit(F_bids) | bit(F_asks)):
+        k = K_SNAPSHOT
+    elif seen & M_BOOK == M_BOOK:
+        k = K_BOOK_TICKER
+    elif (seen >> F_result) & 1:
+        k = K_CONTROL
+    elif (seen >> F_code) & 1 and (seen >> F_msg) & 1:
+        k = K_ERROR
+    if k == K_DEPTH:
+        return -1 if require(fl, M_DEPTH, st) < 0 else k
+    if k == K_TRADE:
+        return -1 if require(fl, M_TRADE, st) < 0 else k
+    if k == K_BOOK_TICKER:
+        return -1 if require(fl, M_BOOK, st) < 0 else k
+    if k == K_AGG_TRADE:
+        return -1 if require(fl, M_AGG, st) < 0 else k
+    if k == K_KLINE:
+        return -1 if require(fl, M_KLINE, st) < 0 else k
+    return k
+
+
+cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                              int64_t time_mult, Fields *fl, LevelSink *diff,
+                              LevelSink *snap, NumShape *shapes,
+                              Status *st) noexcept nogil:
+    cdef Py_ssize_t after
+    cdef int k
+    fields_init(fl)
+    diff.n = 0
+    snap.n = 0
+    pos = skip_ws(p, pos, end)
+    fl.start = pos
+    if pos >= end:
+        return status_set(st, ST_ZERO_LENGTH, pos, 0, 0)
+    if p[pos] != c'{':
+        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
+    # Two bytes tell the fast path's shapes from the rest: '{"e":"d...' or '{"s...'.
+    if end - pos > 7 and (p[pos + 6] == c'd' or p[pos + 2] == c's'):
+        after = message_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
+        if after >= 0:
+            fl.kind = K_DEPTH
+            return after
+    # Any other shape: the general parser, from a clean slate (the fast path writes
+    # nothing before it has matched the event type, which sets ev_len).
+    if fl.ev_len:
+        fields_init(fl)
+        diff.n = 0
+    status_clear(st)
+    after = parse_object(p, pos, end, time_mult, fl, diff, snap, shapes, 0, st)
+    if after < 0:
+        return -1
+    k = message_kind(fl, st)
+    if k < 0:
+        return -1
+    fl.kind = k
+    return after
+
+
+cdef inline int64_t opt(const Fields *fl, int field, int64_t value,
+                        int64_t absent) noexcept nogil:
+    return value if (fl.seen >> field) & 1 else absent
+
+
+cdef void depth_ids(const Fields *fl, DepthIds *ids) noexcept nogil:
+    ids.event_time = opt(fl, F_E, fl.E, 0)
+    ids.transaction_time = opt(fl, F_T, fl.T, 0)
+    ids.prev_final_update_id = opt(fl, F_pu, fl.pu, -1)
+    if fl.kind == K_SNAPSHOT:
+        ids.first_update_id = -1
+        ids.final_update_id = fl.last_update_id
+    else:
+        ids.first_update_id = fl.U
+        ids.final_update_id = fl.u
+
+
+# ---- one message -> rows -------------------------------------------------------------
+
+cdef void depth_table_sink(LevelSink *s, DepthRow *rows, const Out *out,
+                           int table) noexcept nogil:
+    sink_init(s, rows + out.n[table], out.cap[table] - out.n[table], sizeof(DepthRow),
+              table, False)
+
+
+cdef void commit_levels(Out *out, int table) noexcept nogil:
+    cdef LevelSink *s = &out.sinks[table - T_DEPTH]
+    out.n[table] += s.n
+    s.rows += s.n * s.stride
+    s.cap -= s.n
+    s.n = 0
+
+
+cdef inline int room(Out *out, int table, Py_ssize_t need, Py_ssize_t pos,
+                     Status *st) noexcept nogil:
+    if out.n[table] + need > out.cap[table]:
+        return status_set(st, ST_CAPACITY, pos, table, out.cap[table])
+    return 0
+
+
+cdef void fill_depth_header(DepthRow *rows, Py_ssize_t n, const Fields *fl,
+                            int64_t msg_index) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef DepthIds ids
+    depth_ids(fl, &ids)
+    # In locals: stores into the rows could alias ``ids`` and ``fl``.
+    cdef int64_t ev = ids.event_time, tt = ids.transaction_time
+    cdef int64_t first_id = ids.first_update_id, final_id = ids.final_update_id
+    cdef int64_t pu = ids.prev_final_update_id
+    for i in range(n):
+        rows[i].event_time = ev
+        rows[i].transaction_time = tt
+        rows[i].first_update_id = first_id
+        rows[i].final_update_id = final_id
+        rows[i].prev_final_update_id = pu
+        rows[i].msg_index = msg_index
+        memcpy(rows[i].symbol, fl.symbol, SYMBOL_WIDTH)
+
+
 cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                                int64_t time_mult, int64_t msg_index, Out *out,
                                int *kind, Status *st) noexcept nogil:
     cdef Fields fl
-    cdef Py_ssize_t start, after
-    cdef int k = K_UNKNOWN
+    cdef LevelSink *diff = &out.sinks[0]
+    cdef LevelSink *snap = &out.sinks[1]
+    cdef Py_ssize_t after
+    cdef int k
     cdef TradeRow *tr
     cdef AggTradeRow *ag
     cdef BookTickerRow *bt
     cdef KlineRow *kl
-    fl.seen = 0
-    fl.n_depth = 0
-    fl.n_snap = 0
-    fl.ev_len = 0
-    fl.skip_rest = False
-    memset(fl.symbol, 0, 24)
-    pos = skip_ws(p, pos, end)
-    start = pos
-    if pos >= end:
-        return status_set(st, ST_ZERO_LENGTH, pos, 0, 0)
-    if room(out, T_KINDS, 1, start, st) < 0:
+    if room(out, T_KINDS, 1, pos, st) < 0:
         return -1
-    if p[pos] != 123:
-        return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
-    after = parse_object(p, pos, end, time_mult, msg_index, out, &fl, 0, st)
+    after = parse_message(p, pos, end, time_mult, &fl, diff, snap, out.shapes, st)
     if after < 0:
         return -1
-
-    if (fl.seen >> F_e) & 1:
-        k = event_kind(&fl)
-    elif (fl.seen >> F_lastUpdateId) & 1 and fl.seen & ((1ULL << F_bids) | (1ULL << F_asks)):
-        k = K_SNAPSHOT
-    elif fl.seen & M_BOOK == M_BOOK:
-        k = K_BOOK_TICKER
-    elif (fl.seen >> F_result) & 1:
-        k = K_CONTROL
-    elif (fl.seen >> F_code) & 1 and (fl.seen >> F_msg) & 1:
-        k = K_ERROR
-
+    k = fl.kind
     if k == K_DEPTH:
-        if require(&fl, M_DEPTH, start, st) < 0:
-            return -1
-        fill_depth_header(out.depth + out.n[<int>T_DEPTH], fl.n_depth, &fl, fl.U, fl.u)
-        out.n[<int>T_DEPTH] += fl.n_depth
+        fill_depth_header(out.depth + out.n[<int>T_DEPTH], diff.n, &fl, msg_index)
+        commit_levels(out, T_DEPTH)
     elif k == K_SNAPSHOT:
-        fill_depth_header(out.snapshots + out.n[<int>T_SNAPSHOTS], fl.n_snap, &fl, -1,
-                          fl.last_update_id)
-        out.n[<int>T_SNAPSHOTS] += fl.n_snap
+        fill_depth_header(out.snapshots + out.n[<int>T_SNAPSHOTS], snap.n, &fl, msg_index)
+        commit_levels(out, T_SNAPSHOTS)
     elif k == K_TRADE:
-        if require(&fl, M_TRADE, start, st) < 0 or room(out, T_TRADES, 1, start, st) < 0:
+        if room(out, T_TRADES, 1, fl.start, st) < 0:
             return -1
         tr = out.trades + out.n[<int>T_TRADES]
         tr.event_time = fl.E
@@ -805,11 +627,11 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         tr.buyer_order_id = opt(&fl, F_b_num, fl.b_num, -1)
         tr.seller_order_id = opt(&fl, F_a_num, fl.a_num, -1)
         tr.msg_index = msg_index
-        memcpy(tr.symbol, fl.symbol, 24)
+        memcpy(tr.symbol, fl.symbol, SYMBOL_WIDTH)
         tr.buyer_is_maker = fl.m
         out.n[<int>T_TRADES] += 1
     elif k == K_BOOK_TICKER:
-        if require(&fl, M_BOOK, start, st) < 0 or room(out, T_BOOK_TICKER, 1, start, st) < 0:
+        if room(out, T_BOOK_TICKER, 1, fl.start, st) < 0:
             return -1
         bt = out.book_ticker + out.n[<int>T_BOOK_TICKER]
         bt.event_time = opt(&fl, F_E, fl.E, 0)
@@ -820,10 +642,10 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         bt.ask_price = fl.a_str
         bt.ask_qty = fl.A
         bt.msg_index = msg_index
-        memcpy(bt.symbol, fl.symbol, 24)
+        memcpy(bt.symbol, fl.symbol, SYMBOL_WIDTH)
         out.n[<int>T_BOOK_TICKER] += 1
     elif k == K_AGG_TRADE:
-        if require(&fl, M_AGG, start, st) < 0 or room(out, T_AGG_TRADES, 1, start, st) < 0:
+        if room(out, T_AGG_TRADES, 1, fl.start, st) < 0:
             return -1
         ag = out.agg_trades + out.n[<int>T_AGG_TRADES]
         ag.event_time = fl.E
@@ -834,23 +656,213 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         ag.first_trade_id = fl.f
         ag.last_trade_id = fl.l
         ag.msg_index = msg_index
-        memcpy(ag.symbol, fl.symbol, 24)
+        memcpy(ag.symbol, fl.symbol, SYMBOL_WIDTH)
         ag.buyer_is_maker = fl.m
         out.n[<int>T_AGG_TRADES] += 1
     elif k == K_KLINE:
-        if require(&fl, M_KLINE, start, st) < 0 or room(out, T_KLINES, 1, start, st) < 0:
+        if room(out, T_KLINES, 1, fl.start, st) < 0:
             return -1
         kl = out.klines + out.n[<int>T_KLINES]
         memcpy(kl, &fl.k, sizeof(KlineRow))
         kl.event_time = fl.E
         kl.msg_index = msg_index
-        memcpy(kl.symbol, fl.symbol, 24)
+        memcpy(kl.symbol, fl.symbol, SYMBOL_WIDTH)
         out.n[<int>T_KLINES] += 1
     out.kinds[out.n[<int>T_KINDS]] = <uint8_t>k
     out.n[<int>T_KINDS] += 1
     out.counts[k] += 1
     kind[0] = k
     return after
+
+
+# ---- tables --------------------------------------------------------------------------
+
+cdef inline tuple _at(void *field, void *row, Py_ssize_t size):
+    return (<char *>field - <char *>row, size)
+
+
+cdef dict _struct_fields():
+    """Per table: column name -> (offset, size) of its field in the row struct."""
+    cdef TradeRow tr
+    cdef AggTradeRow ag
+    cdef BookTickerRow bt
+    cdef DepthRow dr
+    cdef KlineRow kl
+    trade = {
+        "event_time": _at(&tr.event_time, &tr, sizeof(tr.event_time)),
+        "trade_time": _at(&tr.trade_time, &tr, sizeof(tr.trade_time)),
+        "symbol": _at(&tr.symbol, &tr, sizeof(tr.symbol)),
+        "trade_id": _at(&tr.trade_id, &tr, sizeof(tr.trade_id)),
+        "price": _at(&tr.price, &tr, sizeof(tr.price)),
+        "qty": _at(&tr.qty, &tr, sizeof(tr.qty)),
+        "buyer_is_maker": _at(&tr.buyer_is_maker, &tr, sizeof(tr.buyer_is_maker)),
+        "buyer_order_id": _at(&tr.buyer_order_id, &tr, sizeof(tr.buyer_order_id)),
+        "seller_order_id": _at(&tr.seller_order_id, &tr, sizeof(tr.seller_order_id)),
+        "msg_index": _at(&tr.msg_index, &tr, sizeof(tr.msg_index)),
+    }
+    agg = {
+        "event_time": _at(&ag.event_time, &ag, sizeof(ag.event_time)),
+        "trade_time": _at(&ag.trade_time, &ag, sizeof(ag.trade_time)),
+        "symbol": _at(&ag.symbol, &ag, sizeof(ag.symbol)),
+        "agg_trade_id": _at(&ag.agg_trade_id, &ag, sizeof(ag.agg_trade_id)),
+        "price": _at(&ag.price, &ag, sizeof(ag.price)),
+        "qty": _at(&ag.qty, &ag, sizeof(ag.qty)),
+        "first_trade_id": _at(&ag.first_trade_id, &ag, sizeof(ag.first_trade_id)),
+        "last_trade_id": _at(&ag.last_trade_id, &ag, sizeof(ag.last_trade_id)),
+        "buyer_is_maker": _at(&ag.buyer_is_maker, &ag, sizeof(ag.buyer_is_maker)),
+        "msg_index": _at(&ag.msg_index, &ag, sizeof(ag.msg_index)),
+    }
+    book = {
+        "event_time": _at(&bt.event_time, &bt, sizeof(bt.event_time)),
+        "transaction_time": _at(&bt.transaction_time, &bt, sizeof(bt.transaction_time)),
+        "symbol": _at(&bt.symbol, &bt, sizeof(bt.symbol)),
+        "update_id": _at(&bt.update_id, &bt, sizeof(bt.update_id)),
+        "bid_price": _at(&bt.bid_price, &bt, sizeof(bt.bid_price)),
+        "bid_qty": _at(&bt.bid_qty, &bt, sizeof(bt.bid_qty)),
+        "ask_price": _at(&bt.ask_price, &bt, sizeof(bt.ask_price)),
+        "ask_qty": _at(&bt.ask_qty, &bt, sizeof(bt.ask_qty)),
+        "msg_index": _at(&bt.msg_index, &bt, sizeof(bt.msg_index)),
+    }
+    depth = {
+        "event_time": _at(&dr.event_time, &dr, sizeof(dr.event_time)),
+        "transaction_time": _at(&dr.transaction_time, &dr, sizeof(dr.transaction_time)),
+        "symbol": _at(&dr.symbol, &dr, sizeof(dr.symbol)),
+        "first_update_id": _at(&dr.first_update_id, &dr, sizeof(dr.first_update_id)),
+        "final_update_id": _at(&dr.final_update_id, &dr, sizeof(dr.final_update_id)),
+        "prev_final_update_id": _at(&dr.prev_final_update_id, &dr,
+                                    sizeof(dr.prev_final_update_id)),
+        "side": _at(&dr.side, &dr, sizeof(dr.side)),
+        "price": _at(&dr.price, &dr, sizeof(dr.price)),
+        "qty": _at(&dr.qty, &dr, sizeof(dr.qty)),
+        "msg_index": _at(&dr.msg_index, &dr, sizeof(dr.msg_index)),
+    }
+    kline = {
+        "event_time": _at(&kl.event_time, &kl, sizeof(kl.event_time)),
+        "symbol": _at(&kl.symbol, &kl, sizeof(kl.symbol)),
+        "interval": _at(&kl.interval, &kl, sizeof(kl.interval)),
+        "start_time": _at(&kl.start_time, &kl, sizeof(kl.start_time)),
+        "close_time": _at(&kl.close_time, &kl, sizeof(kl.close_time)),
+        "first_trade_id": _at(&kl.first_trade_id, &kl, sizeof(kl.first_trade_id)),
+        "last_trade_id": _at(&kl.last_trade_id, &kl, sizeof(kl.last_trade_id)),
+        "open": _at(&kl.open, &kl, sizeof(kl.open)),
+        "high": _at(&kl.high, &kl, sizeof(kl.high)),
+        "low": _at(&kl.low, &kl, sizeof(kl.low)),
+        "close": _at(&kl.close, &kl, sizeof(kl.close)),
+        "volume": _at(&kl.volume, &kl, sizeof(kl.volume)),
+        "quote_volume": _at(&kl.quote_volume, &kl, sizeof(kl.quote_volume)),
+        "taker_buy_base_volume": _at(&kl.taker_buy_base_volume, &kl,
+                                     sizeof(kl.taker_buy_base_volume)),
+        "taker_buy_quote_volume": _at(&kl.taker_buy_quote_volume, &kl,
+                                      sizeof(kl.taker_buy_quote_volume)),
+        "num_trades": _at(&kl.num_trades, &kl, sizeof(kl.num_trades)),
+        "is_closed": _at(&kl.is_closed, &kl, sizeof(kl.is_closed)),
+        "msg_index": _at(&kl.msg_index, &kl, sizeof(kl.msg_index)),
+    }
+    return {"trades": (trade, sizeof(TradeRow)), "agg_trades": (agg, sizeof(AggTradeRow)),
+            "book_ticker": (book, sizeof(BookTickerRow)), "depth": (depth, sizeof(DepthRow)),
+            "depth_snapshots": (depth, sizeof(DepthRow)),
+            "klines": (kline, sizeof(KlineRow))}
+
+
+def _dtypes():
+    """One dtype per TableId: the columns of ``schema.TABLES`` (names and types, in
+    order) at their row struct's offsets. Refuses a column without a struct field, or
+    whose type's size is not the field's."""
+    structs = _struct_fields()
+    dtypes = []
+    for name in TABLE_NAMES[:T_KINDS]:
+        fields, itemsize = structs[name]
+        names, formats, offsets = [], [], []
+        for col in TABLES[name]:
+            if col.name not in fields:
+                raise ImportError(f"schema column {name}.{col.name} has no row struct field")
+            offset, size = fields[col.name]
+            if np.dtype(col.dtype).itemsize != size:
+                raise ImportError(f"schema column {name}.{col.name} ({col.dtype}) does not "
+                                  f"fit its {size}-byte row struct field")
+            names.append(col.name)
+            formats.append(col.dtype)
+            offsets.append(offset)
+        dtypes.append(np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                                "itemsize": itemsize}))
+    dtypes.append(np.dtype(np.uint8))  # T_KINDS
+    return tuple(dtypes)
+
+
+DTYPES = _dtypes()
+
+
+cdef DepthRow _depth_row
+cdef LevelRow _level_row
+if (<char *>&_depth_row.qty - <char *>&_depth_row.price
+        != <char *>&_level_row.qty - <char *>&_level_row.price
+        or <char *>&_depth_row.side - <char *>&_depth_row.price
+        != <char *>&_level_row.side - <char *>&_level_row.price
+        or <char *>&_depth_row.price != <char *>&_depth_row):
+    raise ImportError("_json: DepthRow does not start with codec.levels.LevelRow")
+
+
+cdef class OutBuffers:
+    """Growable output tables (one numpy array per table) for the nogil kernels."""
+
+    def __cinit__(self, caps):
+        cdef int t
+        self.arrays = []
+        for t in range(N_TABLES):
+            self.arrays.append(np.empty(max(int(caps[t]), 4), dtype=DTYPES[t]))
+            self.out.n[t] = 0
+        for t in range(N_KINDS):
+            self.out.counts[t] = 0
+        memset(self.out.shapes, 0, sizeof(self.out.shapes))
+        self._bind()
+
+    cdef void _bind(self):
+        cdef int t
+        cdef cnp.ndarray a
+        for t in range(N_TABLES):
+            a = self.arrays[t]
+            self.out.cap[t] = a.shape[0]
+        self.out.trades = <TradeRow *>cnp.PyArray_DATA(self.arrays[T_TRADES])
+        self.out.agg_trades = <AggTradeRow *>cnp.PyArray_DATA(self.arrays[T_AGG_TRADES])
+        self.out.book_ticker = <BookTickerRow *>cnp.PyArray_DATA(self.arrays[T_BOOK_TICKER])
+        self.out.depth = <DepthRow *>cnp.PyArray_DATA(self.arrays[T_DEPTH])
+        self.out.snapshots = <DepthRow *>cnp.PyArray_DATA(self.arrays[T_SNAPSHOTS])
+        self.out.klines = <KlineRow *>cnp.PyArray_DATA(self.arrays[T_KLINES])
+        self.out.kinds = <uint8_t *>cnp.PyArray_DATA(self.arrays[T_KINDS])
+        # The level sinks over the free rows of the (maybe moved) depth tables.
+        depth_table_sink(&self.out.sinks[0], self.out.depth, &self.out, T_DEPTH)
+        depth_table_sink(&self.out.sinks[1], self.out.snapshots, &self.out, T_SNAPSHOTS)
+
+    cdef int grow(self, int table) except -1:
+        old = self.arrays[table]
+        new = np.empty(2 * len(old) + 64, dtype=old.dtype)
+        new[:self.out.n[table]] = old[:self.out.n[table]]
+        self.arrays[table] = new
+        self._bind()
+        return 0
+
+    def add_invalid(self):
+        """Record one undecodable message (skip mode)."""
+        if self.out.n[<int>T_KINDS] >= self.out.cap[<int>T_KINDS]:
+            self.grow(T_KINDS)
+        self.out.kinds[self.out.n[<int>T_KINDS]] = K_INVALID
+        self.out.n[<int>T_KINDS] += 1
+        self.out.counts[<int>K_INVALID] += 1
+
+    def result(self):
+        """``(tables dict, counts dict)``, arrays trimmed to the rows used."""
+        cdef int t
+        tables = {}
+        for t in range(N_TABLES):
+            a = self.arrays[t]
+            self.arrays[t] = None  # the buffers leave with the result
+            n = self.out.n[t]
+            # Shrink in place (realloc, normally no copy) so the tables hold no slack.
+            a.resize(n, refcheck=False)
+            tables[TABLE_NAMES[t]] = a
+        counts = {KIND_NAMES[k]: int(self.out.counts[k]) for k in range(1, N_KINDS)}
+        counts["invalid"] = int(self.out.counts[<int>K_INVALID])
+        return tables, counts
 
 
 cdef int run_json(const uint8_t *p, Py_ssize_t end, const int64_t *starts,
@@ -891,168 +903,6 @@ cdef int run_json(const uint8_t *p, Py_ssize_t end, const int64_t *starts,
     pos_io[0] = pos
     msg_io[0] = i
     return 0
-
-
-# ---- tables --------------------------------------------------------------------------
-
-cdef dict _layout(list cols, Py_ssize_t itemsize):
-    return {"names": [c[0] for c in cols], "formats": [c[1] for c in cols],
-            "offsets": [c[2] for c in cols], "itemsize": itemsize}
-
-
-cdef list _dtypes():
-    cdef TradeRow tr
-    cdef AggTradeRow ag
-    cdef BookTickerRow bt
-    cdef DepthRow dr
-    cdef KlineRow kl
-    cdef char *b
-    b = <char *>&tr
-    trade = _layout([
-        ("event_time", "<i8", <char *>&tr.event_time - b),
-        ("trade_time", "<i8", <char *>&tr.trade_time - b),
-        ("symbol", "S24", <char *>&tr.symbol - b),
-        ("trade_id", "<i8", <char *>&tr.trade_id - b),
-        ("price", "<i8", <char *>&tr.price - b),
-        ("qty", "<i8", <char *>&tr.qty - b),
-        ("buyer_is_maker", "?", <char *>&tr.buyer_is_maker - b),
-        ("buyer_order_id", "<i8", <char *>&tr.buyer_order_id - b),
-        ("seller_order_id", "<i8", <char *>&tr.seller_order_id - b),
-        ("msg_index", "<i8", <char *>&tr.msg_index - b),
-    ], sizeof(TradeRow))
-    b = <char *>&ag
-    agg = _layout([
-        ("event_time", "<i8", <char *>&ag.event_time - b),
-        ("trade_time", "<i8", <char *>&ag.trade_time - b),
-        ("symbol", "S24", <char *>&ag.symbol - b),
-        ("agg_trade_id", "<i8", <char *>&ag.agg_trade_id - b),
-        ("price", "<i8", <char *>&ag.price - b),
-        ("qty", "<i8", <char *>&ag.qty - b),
-        ("first_trade_id", "<i8", <char *>&ag.first_trade_id - b),
-        ("last_trade_id", "<i8", <char *>&ag.last_trade_id - b),
-        ("buyer_is_maker", "?", <char *>&ag.buyer_is_maker - b),
-        ("msg_index", "<i8", <char *>&ag.msg_index - b),
-    ], sizeof(AggTradeRow))
-    b = <char *>&bt
-    book = _layout([
-        ("event_time", "<i8", <char *>&bt.event_time - b),
-        ("transaction_time", "<i8", <char *>&bt.transaction_time - b),
-        ("symbol", "S24", <char *>&bt.symbol - b),
-        ("update_id", "<i8", <char *>&bt.update_id - b),
-        ("bid_price", "<i8", <char *>&bt.bid_price - b),
-        ("bid_qty", "<i8", <char *>&bt.bid_qty - b),
-        ("ask_price", "<i8", <char *>&bt.ask_price - b),
-        ("ask_qty", "<i8", <char *>&bt.ask_qty - b),
-        ("msg_index", "<i8", <char *>&bt.msg_index - b),
-    ], sizeof(BookTickerRow))
-    b = <char *>&dr
-    depth = _layout([
-        ("event_time", "<i8", <char *>&dr.event_time - b),
-        ("transaction_time", "<i8", <char *>&dr.transaction_time - b),
-        ("symbol", "S24", <char *>&dr.symbol - b),
-        ("first_update_id", "<i8", <char *>&dr.first_update_id - b),
-        ("final_update_id", "<i8", <char *>&dr.final_update_id - b),
-        ("prev_final_update_id", "<i8", <char *>&dr.prev_final_update_id - b),
-        ("side", "u1", <char *>&dr.side - b),
-        ("price", "<i8", <char *>&dr.price - b),
-        ("qty", "<i8", <char *>&dr.qty - b),
-        ("msg_index", "<i8", <char *>&dr.msg_index - b),
-    ], sizeof(DepthRow))
-    b = <char *>&kl
-    kline = _layout([
-        ("event_time", "<i8", <char *>&kl.event_time - b),
-        ("symbol", "S24", <char *>&kl.symbol - b),
-        ("interval", "S8", <char *>&kl.interval - b),
-        ("start_time", "<i8", <char *>&kl.start_time - b),
-        ("close_time", "<i8", <char *>&kl.close_time - b),
-        ("first_trade_id", "<i8", <char *>&kl.first_trade_id - b),
-        ("last_trade_id", "<i8", <char *>&kl.last_trade_id - b),
-        ("open", "<i8", <char *>&kl.open - b),
-        ("high", "<i8", <char *>&kl.high - b),
-        ("low", "<i8", <char *>&kl.low - b),
-        ("close", "<i8", <char *>&kl.close - b),
-        ("volume", "<i8", <char *>&kl.volume - b),
-        ("quote_volume", "<i8", <char *>&kl.quote_volume - b),
-        ("taker_buy_base_volume", "<i8", <char *>&kl.taker_buy_base_volume - b),
-        ("taker_buy_quote_volume", "<i8", <char *>&kl.taker_buy_quote_volume - b),
-        ("num_trades", "<i8", <char *>&kl.num_trades - b),
-        ("is_closed", "?", <char *>&kl.is_closed - b),
-        ("msg_index", "<i8", <char *>&kl.msg_index - b),
-    ], sizeof(KlineRow))
-    return [np.dtype(trade), np.dtype(agg), np.dtype(book), np.dtype(depth),
-            np.dtype(depth), np.dtype(kline), np.dtype(np.uint8)]
-
-
-DTYPES = tuple(_dtypes())
-
-
-cdef class OutBuffers:
-    """Growable output tables (one numpy array per table) for the nogil kernels."""
-
-    def __cinit__(self, caps):
-        cdef int t
-        self.arrays = []
-        for t in range(N_TABLES):
-            self.arrays.append(np.empty(max(int(caps[t]), 4), dtype=DTYPES[t]))
-            self.out.n[t] = 0
-        for t in range(N_KINDS):
-            self.out.counts[t] = 0
-        memset(self.out.shapes, 0, sizeof(self.out.shapes))
-        self._bind()
-
-    cdef void _bind(self):
-        cdef int t
-        cdef cnp.ndarray a
-        for t in range(N_TABLES):
-            a = self.arrays[t]
-            self.out.cap[t] = a.shape[0]
-        self.out.trades = <TradeRow *>cnp.PyArray_DATA(self.arrays[T_TRADES])
-        self.out.agg_trades = <AggTradeRow *>cnp.PyArray_DATA(self.arrays[T_AGG_TRADES])
-        self.out.book_ticker = <BookTickerRow *>cnp.PyArray_DATA(self.arrays[T_BOOK_TICKER])
-        self.out.depth = <DepthRow *>cnp.PyArray_DATA(self.arrays[T_DEPTH])
-        self.out.snapshots = <DepthRow *>cnp.PyArray_DATA(self.arrays[T_SNAPSHOTS])
-        self.out.klines = <KlineRow *>cnp.PyArray_DATA(self.arrays[T_KLINES])
-        self.out.kinds = <uint8_t *>cnp.PyArray_DATA(self.arrays[T_KINDS])
-
-    cdef int grow(self, int table) except -1:
-        old = self.arrays[table]
-        new = np.empty(2 * len(old) + 64, dtype=old.dtype)
-        new[:self.out.n[table]] = old[:self.out.n[table]]
-        self.arrays[table] = new
-        self._bind()
-        return 0
-
-    def add_invalid(self):
-        """Record one undecodable message (skip mode)."""
-        if self.out.n[<int>T_KINDS] >= self.out.cap[<int>T_KINDS]:
-            self.grow(T_KINDS)
-        self.out.kinds[self.out.n[<int>T_KINDS]] = K_INVALID
-        self.out.n[<int>T_KINDS] += 1
-        self.out.counts[<int>K_INVALID] += 1
-
-    def result(self):
-        """``(tables dict, counts dict)``, arrays trimmed to the rows used."""
-        cdef int t
-        tables = {}
-        for t in range(N_TABLES):
-            a = self.arrays[t]
-            self.arrays[t] = None  # the buffers leave with the result
-            n = self.out.n[t]
-            # Shrink in place (realloc, normally no copy) so the tables hold no slack.
-            a.resize(n, refcheck=False)
-            tables[TABLE_NAMES[t]] = a
-        counts = {KIND_NAMES[k]: int(self.out.counts[k]) for k in range(1, N_KINDS)}
-        counts["invalid"] = int(self.out.counts[<int>K_INVALID])
-        return tables, counts
-
-
-cdef int raise_decode(const Status *st, object source) except -1:
-    from hftcore.errors import DecodeError
-    if st.code == ST_MISSING_FIELD:
-        reason = f"required field {FIELD_NAMES[st.a]!r} missing"
-    else:
-        reason = status_reason(st)
-    raise DecodeError(reason, st.offset, source)
 
 
 def decode_json(const uint8_t[::1] buf, starts, ends, int64_t time_mult, caps,
@@ -1102,11 +952,11 @@ def decode_json(const uint8_t[::1] buf, starts, ends, int64_t time_mult, caps,
             # Offsets within the failing message read better for a list input.
             st.offset -= sp[msg]
         if not skip_errors:
-            raise_decode(&st, f"message {msg}")
+            raise_status(&st, f"message {msg}", FIELD_NAMES)
         # Skip mode: count the message as invalid, keep the error, resume after it.
         if len(errors) < MAX_KEPT_ERRORS:
             try:
-                raise_decode(&st, f"message {msg}")
+                raise_status(&st, f"message {msg}", FIELD_NAMES)
             except Exception as exc:
                 errors.append(exc)
         ob.add_invalid()
@@ -1119,7 +969,7 @@ def decode_json(const uint8_t[::1] buf, starts, ends, int64_t time_mult, caps,
 cdef Py_ssize_t next_line(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end) noexcept:
     """Offset after the next newline at or after ``pos`` (``end`` if none): where a
     newline-delimited stream resumes after a bad line."""
-    cdef const void *q = memchr(p + pos, 10, end - pos)
+    cdef const void *q = memchr(p + pos, c'\n', end - pos)
     if q == NULL:
         return end
     return (<const uint8_t *>q - p) + 1

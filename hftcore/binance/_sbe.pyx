@@ -5,7 +5,7 @@ block lengths larger than this schema's are honoured (fields appended by later m
 versions are skipped), smaller ones are an error."""
 
 from libc.stdint cimport int8_t, int64_t, uint8_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 
 from hftcore._core.bytes cimport load_le16, load_le32, load_le64
 from hftcore._core.status cimport (
@@ -25,6 +25,8 @@ from hftcore.binance._json cimport (
     K_DEPTH,
     K_SNAPSHOT,
     K_TRADE,
+    SIDE_ASK,
+    SIDE_BID,
     T_BOOK_TICKER,
     T_DEPTH,
     T_KINDS,
@@ -34,125 +36,140 @@ from hftcore.binance._json cimport (
     DepthRow,
     OutBuffers,
     TradeRow,
+    commit_levels,
 )
+from hftcore.codec.levels cimport sink_claim, sink_put, sink_reserve
+from hftcore.codec.sbe cimport (
+    SBE_HEADER_SIZE,
+    check_block,
+    read_group16,
+    read_header,
+    read_var_string8,
+    scale8,
+)
+from hftcore.codec.swar cimport mul_overflow
+
+from hftcore.binance.schema import time_multiplier
 
 # Root block sizes and group entry sizes of schema 1 version 0.
 cdef enum:
     TRADES_BLOCK = 18        # eventTime, transactTime, priceExponent, qtyExponent
     TRADE_ENTRY = 25         # id, price, qty, isBuyerMaker (isBestMatch is constant)
+    TRADE_MAKER_AT = 24      # isBuyerMaker in a trade entry
+    GROUP_HEADER = 6         # groupSizeEncoding: uint16 blockLength, uint32 numInGroup
     BBA_BLOCK = 50           # eventTime, bookUpdateId, 2 exponents, 4 mantissas
     SNAPSHOT_BLOCK = 18      # eventTime, bookUpdateId, 2 exponents
     DIFF_BLOCK = 26          # eventTime, first/lastBookUpdateId, 2 exponents
     LEVEL_ENTRY = 16         # price, qty
-    SYMBOL_WIDTH = 24
+    MAX_GROUP_COUNT = 2147483647  # numInGroup above this is refused
+
+# SBE times are microseconds; a constant here so the multiply folds, checked against
+# the schema's one table of time units.
+cdef enum:
+    US_TO_NS = 1000
+
+if time_multiplier("us") != US_TO_NS:
+    raise ImportError("_sbe: schema.TIME_UNITS['us'] is not the compiled multiplier")
 
 
 cdef inline int time_us(int64_t v, int64_t *out, Py_ssize_t offset,
                         Status *st) noexcept nogil:
-    if v > 9223372036854775807LL // 1000 or v < -9223372036854775807LL // 1000:
+    if mul_overflow(v, US_TO_NS, out):
         return status_set(st, ST_OVERFLOW, offset, 0, 0)
-    out[0] = v * 1000
     return 0
 
 
-cdef inline Py_ssize_t read_symbol(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                                   char *dst, Status *st) noexcept nogil:
-    """The trailing ``varString8`` symbol; returns the position after it."""
-    cdef Py_ssize_t n
-    if pos >= end:
-        return status_set(st, ST_TRUNCATED, pos, 1, 0)
-    n = p[pos]
-    if end - pos - 1 < n:
-        return status_set(st, ST_TRUNCATED, pos, n + 1, end - pos)
-    if n > SYMBOL_WIDTH:
-        return status_set(st, ST_BAD_VALUE, pos, n, SYMBOL_WIDTH)
-    memset(dst, 0, SYMBOL_WIDTH)
-    memcpy(dst, p + pos + 1, n)
-    return pos + 1 + n
+cdef int read_binance_header(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                             SbeHeader *h, Status *st) noexcept nogil:
+    return read_header(p, pos, end, SBE_SCHEMA_ID, SBE_SCHEMA_VERSION, h, st)
 
 
-cdef inline Py_ssize_t group16(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                               Py_ssize_t *count, Py_ssize_t *entry,
-                               Status *st) noexcept nogil:
-    """A ``groupSize16Encoding`` level group at ``pos``: returns where its entries
-    start; the group spans ``count * entry`` bytes after that (checked)."""
-    if end - pos < 4:
-        return status_set(st, ST_TRUNCATED, pos, 4, end - pos)
-    entry[0] = load_le16(p + pos)
-    count[0] = load_le16(p + pos + 2)
-    if entry[0] < LEVEL_ENTRY:
-        return status_set(st, ST_BAD_LENGTH, pos, entry[0], LEVEL_ENTRY)
-    if (end - pos - 4) < count[0] * entry[0]:
-        return status_set(st, ST_TRUNCATED, pos, 4 + count[0] * entry[0], end - pos)
-    return pos + 4
-
-
-cdef int levels_into(const uint8_t *p, Py_ssize_t g, Py_ssize_t count, Py_ssize_t entry,
-                     DepthRow *rows, uint8_t side, int pexp, int qexp, int64_t msg_index,
-                     Status *st) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef const uint8_t *q
-    for i in range(count):
-        q = p + g + i * entry
-        if scale8(<int64_t>load_le64(q), pexp, &rows[i].price, g + i * entry, st) < 0:
+cdef inline int levels_into(const uint8_t *p, Py_ssize_t g, Py_ssize_t count,
+                            Py_ssize_t entry, LevelSink *sink, uint8_t side, int pexp,
+                            int qexp, Status *st) noexcept nogil:
+    cdef Py_ssize_t off, stop = g + count * entry
+    cdef int64_t price, qty
+    cdef Py_ssize_t stride = sink.stride
+    cdef char *row = sink_claim(sink, count, g, st)
+    if row == NULL:
+        return -1
+    off = g
+    while off < stop:
+        if scale8(<int64_t>load_le64(p + off), pexp, &price, off, st) < 0:
             return -1
-        if scale8(<int64_t>load_le64(q + 8), qexp, &rows[i].qty, g + i * entry + 8, st) < 0:
+        if scale8(<int64_t>load_le64(p + off + 8), qexp, &qty, off + 8, st) < 0:
             return -1
-        rows[i].side = side
-        rows[i].msg_index = msg_index
+        sink_put(row, price, qty, side)
+        row += stride
+        off += entry
     return 0
+
+
+cdef Py_ssize_t parse_depth(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                            const SbeHeader *h, SbeDepth *d, LevelSink *sink,
+                            Status *st) noexcept nogil:
+    cdef Py_ssize_t body = pos + SBE_HEADER_SIZE
+    cdef Py_ssize_t gb, ga, nb, na, eb, ea, after
+    cdef int pexp, qexp
+    d.is_snapshot = h.template_id == TPL_DEPTH_SNAPSHOT
+    if check_block(h, pos, end, SNAPSHOT_BLOCK if d.is_snapshot else DIFF_BLOCK, st) < 0:
+        return -1
+    if time_us(<int64_t>load_le64(p + body), &d.event_time, body, st) < 0:
+        return -1
+    if d.is_snapshot:
+        d.first_update_id = -1
+        d.final_update_id = <int64_t>load_le64(p + body + 8)
+        pexp = <int8_t>p[body + 16]
+        qexp = <int8_t>p[body + 17]
+    else:
+        d.first_update_id = <int64_t>load_le64(p + body + 8)
+        d.final_update_id = <int64_t>load_le64(p + body + 16)
+        pexp = <int8_t>p[body + 24]
+        qexp = <int8_t>p[body + 25]
+    gb = read_group16(p, body + h.block_length, end, LEVEL_ENTRY, &nb, &eb, st)
+    if gb < 0:
+        return -1
+    ga = read_group16(p, gb + nb * eb, end, LEVEL_ENTRY, &na, &ea, st)
+    if ga < 0:
+        return -1
+    after = read_var_string8(p, ga + na * ea, end, d.symbol, SYMBOL_WIDTH, st)
+    if after < 0:
+        return -1
+    if sink_reserve(sink, nb + na, pos, st) < 0:
+        return -1
+    if levels_into(p, gb, nb, eb, sink, SIDE_BID, pexp, qexp, st) < 0:
+        return -1
+    if levels_into(p, ga, na, ea, sink, SIDE_ASK, pexp, qexp, st) < 0:
+        return -1
+    return after
 
 
 cdef Py_ssize_t decode_depth(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                              const SbeHeader *h, int64_t msg_index, Out *out, int table,
                              Status *st) noexcept nogil:
-    cdef Py_ssize_t body = pos + SBE_HEADER_SIZE
-    cdef Py_ssize_t need = DIFF_BLOCK if table == T_DEPTH else SNAPSHOT_BLOCK
-    cdef Py_ssize_t gb, ga, nb, na, eb, ea, after, i
+    cdef SbeDepth d
+    cdef LevelSink *sink = &out.sinks[table - T_DEPTH]
+    cdef DepthRow *rows = (out.depth if table == T_DEPTH else out.snapshots)
+    cdef Py_ssize_t after, i
     cdef int64_t ev, first_id, final_id
-    cdef int pexp, qexp
-    cdef DepthRow *rows
-    cdef char sym[24]
-    if h.block_length < need:
-        return status_set(st, ST_BAD_LENGTH, pos, h.block_length, need)
-    if end - body < h.block_length:
-        return status_set(st, ST_TRUNCATED, pos, SBE_HEADER_SIZE + h.block_length, end - pos)
-    if time_us(<int64_t>load_le64(p + body), &ev, body, st) < 0:
-        return -1
-    if table == T_DEPTH:
-        first_id = <int64_t>load_le64(p + body + 8)
-        final_id = <int64_t>load_le64(p + body + 16)
-        pexp = <int8_t>p[body + 24]
-        qexp = <int8_t>p[body + 25]
-    else:
-        first_id = -1
-        final_id = <int64_t>load_le64(p + body + 8)
-        pexp = <int8_t>p[body + 16]
-        qexp = <int8_t>p[body + 17]
-    gb = group16(p, body + h.block_length, end, &nb, &eb, st)
-    if gb < 0:
-        return -1
-    ga = group16(p, gb + nb * eb, end, &na, &ea, st)
-    if ga < 0:
-        return -1
-    after = read_symbol(p, ga + na * ea, end, sym, st)
+    sink.n = 0
+    after = parse_depth(p, pos, end, h, &d, sink, st)
     if after < 0:
         return -1
-    if out.n[table] + nb + na > out.cap[table]:
-        return status_set(st, ST_CAPACITY, pos, table, out.cap[table])
-    rows = (out.depth if table == T_DEPTH else out.snapshots) + out.n[table]
-    if levels_into(p, gb, nb, eb, rows, 0, pexp, qexp, msg_index, st) < 0:
-        return -1
-    if levels_into(p, ga, na, ea, rows + nb, 1, pexp, qexp, msg_index, st) < 0:
-        return -1
-    for i in range(nb + na):
+    rows += out.n[table]
+    # Header values in locals: stores into the rows could alias ``d``'s fields.
+    ev = d.event_time
+    first_id = d.first_update_id
+    final_id = d.final_update_id
+    for i in range(sink.n):
         rows[i].event_time = ev
         rows[i].transaction_time = 0
         rows[i].first_update_id = first_id
         rows[i].final_update_id = final_id
         rows[i].prev_final_update_id = -1
-        memcpy(rows[i].symbol, sym, 24)
-    out.n[table] += nb + na
+        rows[i].msg_index = msg_index
+        memcpy(rows[i].symbol, d.symbol, SYMBOL_WIDTH)
+    commit_levels(out, table)
     return after
 
 
@@ -165,11 +182,9 @@ cdef Py_ssize_t decode_trades(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef int pexp, qexp
     cdef uint8_t maker
     cdef TradeRow *r
-    cdef char sym[24]
-    if h.block_length < TRADES_BLOCK:
-        return status_set(st, ST_BAD_LENGTH, pos, h.block_length, TRADES_BLOCK)
-    if end - body < h.block_length:
-        return status_set(st, ST_TRUNCATED, pos, SBE_HEADER_SIZE + h.block_length, end - pos)
+    cdef char sym[SYMBOL_WIDTH]
+    if check_block(h, pos, end, TRADES_BLOCK, st) < 0:
+        return -1
     if time_us(<int64_t>load_le64(p + body), &ev, body, st) < 0:
         return -1
     if time_us(<int64_t>load_le64(p + body + 8), &tt, body + 8, st) < 0:
@@ -177,18 +192,18 @@ cdef Py_ssize_t decode_trades(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     pexp = <int8_t>p[body + 16]
     qexp = <int8_t>p[body + 17]
     g = body + h.block_length
-    if end - g < 6:  # groupSizeEncoding: uint16 blockLength, uint32 numInGroup
-        return status_set(st, ST_TRUNCATED, g, 6, end - g)
+    if end - g < GROUP_HEADER:
+        return status_set(st, ST_TRUNCATED, g, GROUP_HEADER, end - g)
     entry = load_le16(p + g)
     count = load_le32(p + g + 2)
     if entry < TRADE_ENTRY:
         return status_set(st, ST_BAD_LENGTH, g, entry, TRADE_ENTRY)
-    if count > 2147483647:
+    if count > MAX_GROUP_COUNT:
         return status_set(st, ST_BAD_VALUE, g + 2, count, 0)
-    g += 6
+    g += GROUP_HEADER
     if (end - g) // entry < count:
         return status_set(st, ST_TRUNCATED, g, count * entry, end - g)
-    after = read_symbol(p, g + count * entry, end, sym, st)
+    after = read_var_string8(p, g + count * entry, end, sym, SYMBOL_WIDTH, st)
     if after < 0:
         return -1
     if out.n[<int>T_TRADES] + count > out.cap[<int>T_TRADES]:
@@ -196,9 +211,9 @@ cdef Py_ssize_t decode_trades(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     r = out.trades + out.n[<int>T_TRADES]
     for i in range(count):
         off = g + i * entry
-        maker = p[off + 24]
+        maker = p[off + TRADE_MAKER_AT]
         if maker > 1:
-            return status_set(st, ST_BAD_VALUE, off + 24, maker, 0)
+            return status_set(st, ST_BAD_VALUE, off + TRADE_MAKER_AT, maker, 0)
         r[i].trade_id = <int64_t>load_le64(p + off)
         if scale8(<int64_t>load_le64(p + off + 8), pexp, &r[i].price, off + 8, st) < 0:
             return -1
@@ -210,7 +225,7 @@ cdef Py_ssize_t decode_trades(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         r[i].buyer_order_id = -1
         r[i].seller_order_id = -1
         r[i].msg_index = msg_index
-        memcpy(r[i].symbol, sym, 24)
+        memcpy(r[i].symbol, sym, SYMBOL_WIDTH)
     out.n[<int>T_TRADES] += count
     return after
 
@@ -222,14 +237,12 @@ cdef Py_ssize_t decode_bba(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef Py_ssize_t after
     cdef int pexp, qexp
     cdef BookTickerRow *r
-    if h.block_length < BBA_BLOCK:
-        return status_set(st, ST_BAD_LENGTH, pos, h.block_length, BBA_BLOCK)
-    if end - body < h.block_length:
-        return status_set(st, ST_TRUNCATED, pos, SBE_HEADER_SIZE + h.block_length, end - pos)
+    if check_block(h, pos, end, BBA_BLOCK, st) < 0:
+        return -1
     if out.n[<int>T_BOOK_TICKER] >= out.cap[<int>T_BOOK_TICKER]:
         return status_set(st, ST_CAPACITY, pos, T_BOOK_TICKER, out.cap[<int>T_BOOK_TICKER])
     r = out.book_ticker + out.n[<int>T_BOOK_TICKER]
-    after = read_symbol(p, body + h.block_length, end, r.symbol, st)
+    after = read_var_string8(p, body + h.block_length, end, r.symbol, SYMBOL_WIDTH, st)
     if after < 0:
         return -1
     if time_us(<int64_t>load_le64(p + body), &r.event_time, body, st) < 0:
@@ -256,7 +269,7 @@ cdef Py_ssize_t decode_sbe_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t 
     cdef int k
     if out.n[<int>T_KINDS] >= out.cap[<int>T_KINDS]:
         return status_set(st, ST_CAPACITY, pos, T_KINDS, out.cap[<int>T_KINDS])
-    if read_header(p, pos, end, &h, st) < 0:
+    if read_binance_header(p, pos, end, &h, st) < 0:
         return -1
     if h.template_id == TPL_DEPTH_DIFF:
         k = K_DEPTH
