@@ -16,7 +16,7 @@ binance      one corpus (``hftcore.sim.binance``: 50% depth diffs of 1-20 levels
              decoding with exact int64 8-decimal conversion; msgspec + bmoscon order-book
              applying the diffs; hftbacktest's ROIVector depth applying the same levels;
              hftcore ``decode_many``, ``decode_many_sbe`` (the same events as SBE) and
-             decode+apply (``L2Book.apply_depth_json`` / ``apply_depth_sbe``). ns per
+             decode+apply (``binance.apply_depth_json(book, msg)`` / ``apply_depth_sbe``). ns per
              message and per price level.
 
 Method: inputs generated once (cached under the temp dir) and held in memory before
@@ -401,12 +401,12 @@ def run_binance(args) -> list[Row]:
         ratio_vs_hftcore([r for r in rows if r["case"] == case])
 
     apply = "depth diffs: decode + apply to a book per symbol"
-    add(apply, "hftcore", "hftcore", "L2Book.apply_depth_json(msg) per diff",
+    add(apply, "hftcore", "hftcore", "apply_depth_json(book, msg) per diff",
         lambda: hftcore_apply(depth_groups, "apply_depth_json"), len(depth), levels)  # fmt: skip
     add(apply, "hftcore, batch", "hftcore",
         "binance.apply_depth_json_many(book, ndjson of the symbol's diffs)",
         lambda: hftcore_apply_many(depth_groups), len(depth), levels)  # fmt: skip
-    add(apply, "hftcore SBE", "hftcore", "L2Book.apply_depth_sbe(msg) per diff",
+    add(apply, "hftcore SBE", "hftcore", "apply_depth_sbe(book, msg) per diff",
         lambda: hftcore_apply(sbe_groups, "apply_depth_sbe"), len(depth), levels)  # fmt: skip
     add(apply, "msgspec + order-book", "order-book",
         "msgspec Struct decode, exact int, OrderBook bids/asks set/del",
@@ -425,20 +425,21 @@ def hftcore_decode_many(buf: bytes):
     return lambda: binance.decode_many(buf)
 
 
-def hftcore_apply(groups, method: str):
+def hftcore_apply(groups, function: str):
     if groups is None:
         raise NotImplementedError("no SBE corpus (hftcore.sim.binance.generate_sbe_messages)")
+    from hftcore import binance
     from hftcore.book import L2Book
 
-    getattr(L2Book(max_levels=5000), method)(groups[0][0])
+    apply = getattr(binance, function)  # apply_depth_json / apply_depth_sbe (book, msg)
+    apply(L2Book(max_levels=5000), groups[0][0])
 
     def run():
         books = []
         for msgs in groups:
             book = L2Book(max_levels=5000)
-            apply = getattr(book, method)
             for msg in msgs:
-                apply(msg)
+                apply(book, msg)
             books.append(book)
         return books
 
