@@ -9,6 +9,10 @@ HFTCORE_DEBUG=1
 HFTCORE_PROFILE=1
     Release directives, but ``-g -fno-omit-frame-pointer`` so native profilers
     (py-spy --native, perf) can walk the stacks.
+HFTCORE_FUZZ=1 (or =address)
+    Release directives, compiled by clang with ``-fsanitize=fuzzer-no-link`` (plus
+    AddressSanitizer with ``=address``) so atheris's coverage reaches the kernels; see
+    fuzz/README.md. Sets ``CC``/``LDSHARED`` to clang unless already set.
 """
 
 import os
@@ -21,6 +25,7 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("HFTCORE_DEBUG", "") not in ("", "0")
 PROFILE = os.environ.get("HFTCORE_PROFILE", "") not in ("", "0")
+FUZZ = os.environ.get("HFTCORE_FUZZ", "") not in ("", "0")
 
 directives = {
     "language_level": 3,
@@ -44,6 +49,12 @@ else:
             # Python's own CFLAGS often carry -g: debug info would triple the wheel's size.
             extra_compile_args += ["-g0"]
     extra_compile_args += ["-Wno-unused-function", "-Wno-unreachable-code"]
+    if FUZZ:
+        asan = os.environ["HFTCORE_FUZZ"] == "address"
+        sanitizers = "fuzzer-no-link,address" if asan else "fuzzer-no-link"
+        extra_compile_args += [f"-fsanitize={sanitizers}", "-g", "-fno-omit-frame-pointer"]
+        os.environ.setdefault("CC", "clang")
+        os.environ.setdefault("LDSHARED", "clang -shared" + (" -shared-libasan" if asan else ""))
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
