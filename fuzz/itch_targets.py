@@ -102,6 +102,12 @@ def itch_book_apply_until(data: bytes) -> None:
     second call continues at ``consumed``."""
     until, buf = _until(data)
     book = _book()
+    if until < 0:  # documented: an argument error, raised before any message is read
+        try:
+            book.apply(buf, until=until)
+        except ValueError:
+            return
+        raise o.Finding(f"apply(until={until}) did not raise ValueError")
     walked = book.apply(buf, until=until)
     if type(book.reached_until) is not bool:
         raise o.Finding("reached_until is not a bool")

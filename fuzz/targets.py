@@ -16,9 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 #: Targets that find a known bug today: target -> the issue 9 item(s) it reproduces. The
 #: CI smoke run and the pytest skip them; remove a line once its bug is fixed.
 KNOWN_FINDINGS: dict[str, str] = {
-    "itch_book_apply_until": "issue 9 item 7: apply(buf, until=-1) raises OverflowError",
-    "itch_files_raw": "issue 9 item 6: corrupt gzip after the end-of-session marker raises "
-    "gzip.BadGzipFile / EOFError",
     "binance_decode": "issue 9 items 1, 2: the json.loads fallback of empty depth messages "
     "(KeyError, TypeError, values of any type and size); also ErrorReply.msg / code of any "
     "JSON type, DepthUpdate.symbol a list on a duplicated 's'",
