@@ -157,10 +157,11 @@ cdef inline bint ev_is(const Fields *fl, const char *lit, Py_ssize_t n) noexcept
 
 cdef inline int first_key(Fields *fl, int field, Py_ssize_t at, Status *st) noexcept nogil:
     """Mark key ``field`` read; a second one in the message is ST_DUPLICATE_KEY (one
-    documented rule on every path: docs/guides/binance.rst, "Duplicate keys")."""
+    documented rule on every path: docs/guides/binance.rst, "Duplicate keys"). ``at``:
+    the key's first character (the error names its opening quote)."""
     cdef uint64_t b = (<uint64_t>1) << field
     if fl.keys & b:
-        return status_set(st, ST_DUPLICATE_KEY, at, field, 0)
+        return status_set(st, ST_DUPLICATE_KEY, at - 1, field, 0)
     fl.keys |= b
     return 0
 
