@@ -94,9 +94,9 @@ def _seed_corpus(name: str) -> str:
     """fuzz/corpus/NAME, filled with the seeds when it does not exist yet."""
     corpus = os.path.join(HERE, "corpus", name)
     if not os.path.isdir(corpus) or not os.listdir(corpus):
-        import make_corpus
-
-        make_corpus.write(name)
+        # In a child process: making the seeds imports hftcore, which must first be
+        # imported here under atheris.instrument_imports (else no coverage).
+        subprocess.run([sys.executable, os.path.join(HERE, "make_corpus.py"), name], check=True)
     return corpus
 
 

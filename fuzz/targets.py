@@ -15,17 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 #: Targets that find a known bug today: target -> the issue 9 item(s) it reproduces. The
 #: CI smoke run and the pytest skip them; remove a line once its bug is fixed.
-KNOWN_FINDINGS: dict[str, str] = {
-    "binance_decode": "issue 9 items 1, 2: the json.loads fallback of empty depth messages "
-    "(KeyError, TypeError, values of any type and size); also ErrorReply.msg / code of any "
-    "JSON type, DepthUpdate.symbol a list on a duplicated 's'",
-    "binance_decode_many_list": "issue 9 item 4: errors='skip' counts a rejected message "
-    "twice and keeps its rows",
-    "binance_apply_depth_json_many": "issue 9 item 3: result table sized for messages of "
-    ">= 40 bytes",
-    "binance_book_sync": "issue 9 item 5: the fast path applies another symbol's event; "
-    "also it applies a depthUpdate without 'E' that decode() rejects",
-}
+KNOWN_FINDINGS: dict[str, str] = {}
 
 #: Hand-made seeds committed in fuzz/seeds/<group>/ (the rest is generated).
 SEED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")

@@ -60,6 +60,7 @@ API = {
         "STALE",
         "GAP",
         "NOT_A_DIFF",
+        "OTHER_SYMBOL",
         "BookSync",
         "DepthHeader",
         "AggTrade",

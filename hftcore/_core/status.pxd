@@ -34,6 +34,9 @@ cdef enum StatusCode:
     ST_ORDERS_FULL          # the order store is full (BookFull)
     ST_LEVELS_FULL          # the price levels are full (BookFull)
     ST_NO_MEMORY            # growing a table ran out of memory (MemoryError)
+    # Input conditions added later (appended: the codes above keep their values).
+    ST_DUPLICATE_KEY        # a key the decoder reads appears twice in one object (a = field id)
+    ST_WRONG_TYPE           # a field's JSON value has another type than its own (a = field id)
 
 
 cdef struct Status:
@@ -63,7 +66,8 @@ cdef inline void status_clear(Status *st) noexcept nogil:
 cdef inline str status_reason(const Status *st, tuple field_names=None,
                               tuple kind_names=None):
     """The reason text of ``st``. The caller's tuples name the id in ``a``:
-    ``field_names`` of ST_MISSING_FIELD, ``kind_names`` of ST_WRONG_KIND."""
+    ``field_names`` of ST_MISSING_FIELD, ST_DUPLICATE_KEY and ST_WRONG_TYPE,
+    ``kind_names`` of ST_WRONG_KIND."""
     cdef int c = st.code
     if c == ST_TRUNCATED:
         return f"truncated input: message needs {st.a} bytes, {st.b} left"
@@ -87,6 +91,14 @@ cdef inline str status_reason(const Status *st, tuple field_names=None,
         if field_names is not None and 0 <= st.a < len(field_names):
             return f"required field {field_names[st.a]!r} missing"
         return f"required field missing (field id {st.a})"
+    if c == ST_DUPLICATE_KEY:
+        if field_names is not None and 0 <= st.a < len(field_names):
+            return f"duplicate key {field_names[st.a]!r}"
+        return f"duplicate key (field id {st.a})"
+    if c == ST_WRONG_TYPE:
+        if field_names is not None and 0 <= st.a < len(field_names):
+            return f"field {field_names[st.a]!r} has the wrong JSON type"
+        return f"field of the wrong JSON type (field id {st.a})"
     if c == ST_WRONG_KIND:
         if kind_names is not None and 0 <= st.a < len(kind_names):
             return f"unexpected message kind {kind_names[st.a]!r}"

@@ -7,7 +7,7 @@ The appliers parse with the decoders' own parsers (``_json.parse_message``,
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
-from hftcore.binance._json cimport N_SHAPES
+from hftcore.binance._json cimport N_SHAPES, SYMBOL_WIDTH
 from hftcore.codec.decimal cimport NumShape
 from hftcore.codec.levels cimport LevelSink
 
@@ -37,3 +37,7 @@ cdef struct DepthHead:
     Py_ssize_t n_bids             # bid levels in the message
     Py_ssize_t n_asks             # ask levels in the message
     bint is_snapshot              # levels replace the book (REST / partial depth)
+    char symbol[SYMBOL_WIDTH]     # JSON: "s" as decode_many's rows hold it (NUL padded)
+    # apply_depth_json_after's symbol check (in): the book's symbol, upper case, or NULL
+    const char *want_symbol
+    Py_ssize_t want_len

@@ -12,6 +12,7 @@ APPLIED: int
 STALE: int
 GAP: int
 NOT_A_DIFF: int
+OTHER_SYMBOL: int
 HEAD_DTYPE: np.dtype[np.void]
 
 def apply_depth_json(
@@ -23,6 +24,7 @@ def apply_depth_json_after(
     last_update_id: int,
     market: Literal["spot", "usdm"] = "spot",
     time_unit: Literal["ms", "us"] = "ms",
+    symbol: str | None = None,
 ) -> tuple[int, DepthHeader]: ...
 def apply_depth_sbe(book: L2Book, msg: bytes) -> DepthHeader: ...
 def apply_depth_json_many(

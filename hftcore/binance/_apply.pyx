@@ -15,7 +15,7 @@ import numpy as np
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint8_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from hftcore._core.status cimport (
     ST_BAD_LENGTH,
@@ -33,6 +33,7 @@ from hftcore.binance._json cimport (
     K_DEPTH,
     K_SNAPSHOT,
     K_TRADE,
+    SYMBOL_WIDTH,
     DepthIds,
     Fields,
     depth_ids,
@@ -70,6 +71,7 @@ cdef enum:
     V_STALE = 1
     V_GAP = 2
     V_NOT_A_DIFF = 3
+    V_OTHER_SYMBOL = 4
 
 # ns per unit of the default time unit, read once (apply_depth_json's hot call).
 cdef int64_t MS_TO_NS = time_multiplier("ms")
@@ -123,6 +125,7 @@ cdef Py_ssize_t parse_depth_json(const uint8_t *p, Py_ssize_t pos, Py_ssize_t en
     h.final_update_id = ids.final_update_id
     h.prev_final_update_id = ids.prev_final_update_id
     h.is_snapshot = fl.kind == K_SNAPSHOT
+    memcpy(h.symbol, fl.symbol, SYMBOL_WIDTH)
     if h.is_snapshot:
         buf.levels = <Level *>buf.snap.rows
         buf.n = buf.snap.n
@@ -229,6 +232,27 @@ APPLIED = V_APPLIED
 STALE = V_STALE
 GAP = V_GAP
 NOT_A_DIFF = V_NOT_A_DIFF
+OTHER_SYMBOL = V_OTHER_SYMBOL
+
+
+cdef inline uint8_t ascii_upper(uint8_t c) noexcept nogil:
+    return c - 32 if c'a' <= c <= c'z' else c
+
+
+cdef bint other_symbol(const DepthHead *h) noexcept nogil:
+    """The message names a symbol (``s`` not empty) other than ``h.want_symbol``, ASCII
+    case aside. Its length is decode_many's: the NUL padding stripped from the end."""
+    cdef Py_ssize_t n = SYMBOL_WIDTH, i
+    while n > 0 and h.symbol[n - 1] == 0:
+        n -= 1
+    if n == 0:
+        return False  # no symbol: the record path takes it too (BookSync._as_update)
+    if n != h.want_len:
+        return True
+    for i in range(n):
+        if ascii_upper(<uint8_t>h.symbol[i]) != <uint8_t>h.want_symbol[i]:
+            return True
+    return False
 
 
 cdef inline int continuity(const DepthHead *h, int64_t last_update_id,
@@ -252,7 +276,10 @@ cdef Py_ssize_t json_one(L2Book book, const uint8_t *p, Py_ssize_t end, int64_t 
         if r < end:
             return status_set(st, ST_BAD_SYNTAX, r, p[r], 0)
         if checked:
-            verdict[0] = continuity(h, last_update_id, usdm)
+            if h.want_symbol != NULL and other_symbol(h):
+                verdict[0] = V_OTHER_SYMBOL
+            else:
+                verdict[0] = continuity(h, last_update_id, usdm)
         if verdict[0] == V_APPLIED:
             apply_buf(book, h, buf)
         else:
@@ -270,9 +297,10 @@ cdef Py_ssize_t parse_apply(bint sbe, L2Book book, const uint8_t *p, Py_ssize_t 
 
 
 cdef object apply_one(L2Book book, object msg, bint sbe, int64_t mult, bint checked,
-                      int64_t last_update_id, bint usdm, int *verdict):
+                      int64_t last_update_id, bint usdm, int *verdict,
+                      bytes symbol=None):
     """Parse one JSON (or ``sbe``) message; apply it unless ``checked`` and it does not
-    continue the book."""
+    continue the book, or names another ``symbol`` (upper case) than the book's."""
     cdef const uint8_t[::1] view
     cdef Py_ssize_t end
     cdef const uint8_t *p
@@ -295,6 +323,10 @@ cdef object apply_one(L2Book book, object msg, bint sbe, int64_t mult, bint chec
     cdef int v = V_APPLIED
     buf_init(&buf, stack, snap_stack)
     status_clear(&st)
+    h.want_symbol = NULL
+    if symbol is not None:
+        h.want_symbol = symbol
+        h.want_len = len(symbol)
     if end > NOGIL_BYTES:
         with nogil:
             r = parse_apply(sbe, book, p, end, mult, checked, last_update_id, usdm, &h,
@@ -345,7 +377,7 @@ def apply_depth_json(L2Book book not None, msg, str time_unit="ms"):
 
 
 def apply_depth_json_after(L2Book book not None, msg, int64_t last_update_id,
-                           str market="spot", str time_unit="ms"):
+                           str market="spot", str time_unit="ms", str symbol=None):
     """Apply one JSON depth diff only if it continues a book at ``last_update_id``.
 
     The update ids are read and checked in the same nogil pass, before any level is
@@ -356,6 +388,9 @@ def apply_depth_json_after(L2Book book not None, msg, int64_t last_update_id,
     - spot: ``U > last_update_id + 1``; USD-M: ``pu != last_update_id``: events were
       missed: :data:`GAP`, not applied;
     - a snapshot (``lastUpdateId``): :data:`NOT_A_DIFF`, not applied;
+    - with ``symbol``: an event whose own ``"s"`` (top level, or in the envelope's
+      payload; never a nested or repeated one: a duplicated key is a DecodeError) names
+      another symbol: :data:`OTHER_SYMBOL`, not applied;
     - otherwise :data:`APPLIED`.
 
     Parameters
@@ -367,11 +402,16 @@ def apply_depth_json_after(L2Book book not None, msg, int64_t last_update_id,
         The update id the book reflects (the last applied ``u``).
     market : {"spot", "usdm"}
     time_unit : {"ms", "us"}
+    symbol : str, optional
+        The book's symbol: an event for another one is not applied. Compared ignoring
+        ASCII case; an event with an empty ``"s"`` matches (as in
+        :class:`~hftcore.binance.BookSync`).
 
     Returns
     -------
     verdict : int
-        :data:`APPLIED`, :data:`STALE`, :data:`GAP` or :data:`NOT_A_DIFF`.
+        :data:`APPLIED`, :data:`STALE`, :data:`GAP`, :data:`NOT_A_DIFF` or
+        :data:`OTHER_SYMBOL` (checked first).
     header : DepthHeader
         As :func:`apply_depth_json` (``n_bids`` / ``n_asks`` count the message's levels
         whether applied or not).
@@ -390,7 +430,10 @@ def apply_depth_json_after(L2Book book not None, msg, int64_t last_update_id,
         raise ValueError(f"market must be 'spot' or 'usdm', not {market!r}")
     cdef int64_t mult = MS_TO_NS if time_unit == "ms" else time_multiplier(time_unit)
     cdef int v
-    head = apply_one(book, msg, False, mult, True, last_update_id, usdm, &v)
+    cdef bytes want = None
+    if symbol is not None:
+        want = symbol.encode("utf-8").upper()  # bytes.upper: ASCII only
+    head = apply_one(book, msg, False, mult, True, last_update_id, usdm, &v, want)
     return v, head
 
 
@@ -495,26 +538,36 @@ def apply_depth_json_many(L2Book book not None, data, str time_unit="ms"):
     cdef DepthHead h
     cdef Status st
     cdef Py_ssize_t pos = 0, r = 0, n = 0
+    cdef bint full = False
+    # One row per message: a message takes at least MIN_JSON_DEPTH_BYTES, so this is
+    # room for all; the table grows anyway if that bound were ever wrong (never an
+    # error for valid input).
     heads = np.empty(end // MIN_JSON_DEPTH_BYTES + 16, dtype=HEAD_DTYPE)
     cdef HeadRow[::1] out = heads
     buf_init(&buf, stack, snap_stack)
     status_clear(&st)
-    with nogil:
-        while True:
-            pos = skip_ws(p, pos, end)
-            if pos >= end:
-                break
-            if n >= out.shape[0]:  # cannot happen: see MIN_JSON_DEPTH_BYTES
-                r = status_set(&st, ST_CAPACITY, pos, n, 0)
-                break
-            r = parse_depth_json(p, pos, end, mult, &h, &buf, &st)
-            if r < 0:
-                break
-            apply_buf(book, &h, &buf)
-            store_head(&out[n], &h)
-            n += 1
-            pos = r
-        buf_free(&buf)
+    while True:
+        with nogil:
+            while True:
+                pos = skip_ws(p, pos, end)
+                if pos >= end:
+                    break
+                if n >= out.shape[0]:
+                    full = True
+                    break
+                r = parse_depth_json(p, pos, end, mult, &h, &buf, &st)
+                if r < 0:
+                    break
+                apply_buf(book, &h, &buf)
+                store_head(&out[n], &h)
+                n += 1
+                pos = r
+        if not full:
+            break
+        full = False
+        heads = np.concatenate([heads, np.empty(len(heads) + 16, dtype=HEAD_DTYPE)])
+        out = heads
+    buf_free(&buf)
     if r < 0:
         raise_status(&st, f"message {n}", FIELD_NAMES, KIND_NAMES)
     return heads[:n].copy()

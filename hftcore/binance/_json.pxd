@@ -145,6 +145,16 @@ cdef struct Fields:
     int kind                      # MsgKind, once parse_message returned
     Py_ssize_t start              # offset of the message's '{' (missing-field errors)
     uint64_t seen                 # bit per Field
+    # Keys read so far, a bit per Field (whatever the value's type): a second one is
+    # ST_DUPLICATE_KEY. Envelope and payload share it (one message, one namespace).
+    uint64_t keys
+    # The control / error reply fields, checked once the kind is known: the first
+    # byte of each value (its JSON type) and where it starts.
+    uint8_t code_type
+    uint8_t msg_type
+    uint8_t id_type
+    Py_ssize_t code_at
+    Py_ssize_t id_at
     const uint8_t *ev             # event type "e" (raw bytes in the input)
     Py_ssize_t ev_len
     int64_t E
@@ -195,9 +205,10 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
 cdef void depth_ids(const Fields *fl, DepthIds *ids) noexcept nogil
 
 # Decode one JSON message at ``pos`` into ``out``; returns the position after it, or -1.
-# ``kind`` receives its MsgKind. Row counters in ``out`` advance only on success.
+# ``kind`` receives its MsgKind. Row counters in ``out`` advance only on success; with
+# ``whole`` the message must fill ``p[pos:end]`` (but whitespace) to succeed.
 cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                               int64_t time_mult, int64_t msg_index, Out *out,
+                               int64_t time_mult, int64_t msg_index, bint whole, Out *out,
                                int *kind, Status *st) noexcept nogil
 
 

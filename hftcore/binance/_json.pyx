@@ -20,8 +20,10 @@ from libc.string cimport memchr, memcmp, memcpy, memset
 from hftcore._core.status cimport (
     ST_BAD_SYNTAX,
     ST_CAPACITY,
+    ST_DUPLICATE_KEY,
     ST_MISSING_FIELD,
     ST_TRUNCATED,
+    ST_WRONG_TYPE,
     ST_ZERO_LENGTH,
     Status,
     raise_status,
@@ -47,7 +49,7 @@ from hftcore.codec.json cimport (
     skip_value,
     skip_ws,
 )
-from hftcore.codec.levels cimport LevelRow, sink_init
+from hftcore.codec.levels cimport LevelRow, sink_free, sink_init
 from hftcore.codec.swar cimport DIGITS_SSE2, is_digit
 
 from hftcore.binance.schema import SCALE, SYMBOL_BYTES, TABLES
@@ -99,13 +101,43 @@ cdef enum Field:
     F_k_h
     F_k_l
     F_k_v
+    # keys read for no field of their own (named in duplicate-key errors)
+    F_M
+    F_data
+    F_event
+    F_k_f
+    F_k_L
+    F_k_q
+    F_k_V
+    F_k_Q
+    F_k_n
+    F_k_x
     N_FIELDS
 
 FIELD_NAMES = (
     "e", "E", "T", "s", "t", "p", "q", "b", "a", "b", "a", "B", "A", "m", "f", "l", "U",
     "u", "pu", "lastUpdateId", "k", "b", "a", "bids", "asks", "result", "id", "code", "msg",
     "k.t", "k.T", "k.i", "k.o", "k.c", "k.h", "k.l", "k.v",
+    "M", "data", "event", "k.f", "k.L", "k.q", "k.V", "k.Q", "k.n", "k.x",
 )  # fmt: skip
+
+# The Field of each one-letter key (+ 1; 0: not a key the decoders read), top level and
+# inside a kline's "k": the duplicate-key check.
+cdef uint8_t KEY1[256]
+cdef uint8_t KLINE_KEY1[256]
+memset(KEY1, 0, sizeof(KEY1))
+memset(KLINE_KEY1, 0, sizeof(KLINE_KEY1))
+for _key, _field in (("e", F_e), ("E", F_E), ("T", F_T), ("s", F_s), ("t", F_t), ("p", F_p),
+                     ("q", F_q), ("b", F_b_num), ("a", F_a_num), ("B", F_B), ("A", F_A),
+                     ("m", F_m), ("M", F_M), ("f", F_f), ("l", F_l), ("U", F_U), ("u", F_u),
+                     ("k", F_k)):
+    KEY1[ord(_key)] = _field + 1
+for _key, _field in (("t", F_k_t), ("T", F_k_T), ("i", F_k_i), ("o", F_k_o), ("c", F_k_c),
+                     ("h", F_k_h), ("l", F_k_l), ("v", F_k_v), ("f", F_k_f), ("L", F_k_L),
+                     ("q", F_k_q), ("V", F_k_V), ("Q", F_k_Q), ("n", F_k_n), ("x", F_k_x)):
+    KLINE_KEY1[ord(_key)] = _field + 1
+if N_FIELDS > 64:
+    raise ImportError("_json: more Fields than bits in Fields.seen")
 
 KIND_NAMES = (
     "invalid", "trade", "aggTrade", "depthUpdate", "depthSnapshot", "bookTicker", "kline",
@@ -121,6 +153,17 @@ if len(FIELD_NAMES) != N_FIELDS or len(KIND_NAMES) != N_KINDS or len(TABLE_NAMES
 
 cdef inline bint ev_is(const Fields *fl, const char *lit, Py_ssize_t n) noexcept nogil:
     return fl.ev_len == n and memcmp(fl.ev, lit, n) == 0
+
+
+cdef inline int first_key(Fields *fl, int field, Py_ssize_t at, Status *st) noexcept nogil:
+    """Mark key ``field`` read; a second one in the message is ST_DUPLICATE_KEY (one
+    documented rule on every path: docs/guides/binance.rst, "Duplicate keys"). ``at``:
+    the key's first character (the error names its opening quote)."""
+    cdef uint64_t b = (<uint64_t>1) << field
+    if fl.keys & b:
+        return status_set(st, ST_DUPLICATE_KEY, at - 1, field, 0)
+    fl.keys |= b
+    return 0
 
 
 cdef int event_kind(const Fields *fl) noexcept nogil:
@@ -154,6 +197,8 @@ cdef Py_ssize_t parse_kline(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         if pos < 0:
             return -1
         c = p[ks] if klen == 1 else 0
+        if KLINE_KEY1[c] and first_key(fl, KLINE_KEY1[c] - 1, ks, st) < 0:
+            return -1
         if c == c't':
             pos = read_time(p, pos, end, mult, &k.start_time, st)
             fl.seen |= 1ULL << F_k_t
@@ -225,6 +270,8 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             pos = skip_value(p, pos, end, level + 1, st)
         elif klen == 1:
             c = p[ks]
+            if KEY1[c] and first_key(fl, KEY1[c] - 1, ks, st) < 0:
+                return -1
             if c != c'e' and c != c'b' and c != c'a' and c != c'k':
                 # Typed fields take only their JSON type; anything else is skipped (and
                 # a required field then reported missing).
@@ -325,32 +372,76 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                 fl.seen |= 1ULL << F_k
             else:
                 pos = skip_value(p, pos, end, level + 1, st)
-        elif key_is(p, ks, klen, b"pu", 2) and num:
-            pos = parse_int64(p, pos, end, &fl.pu, st)
-            fl.seen |= 1ULL << F_pu
-        elif key_is(p, ks, klen, b"bids", 4) and v == c'[':
-            fl.seen |= 1ULL << F_bids
-            pos = read_levels(p, pos, end, snap, SIDE_BID, shapes, st)
-        elif key_is(p, ks, klen, b"asks", 4) and v == c'[':
-            fl.seen |= 1ULL << F_asks
-            pos = read_levels(p, pos, end, snap, SIDE_ASK, shapes, st)
-        elif key_is(p, ks, klen, b"lastUpdateId", 12) and num:
-            pos = parse_int64(p, pos, end, &fl.last_update_id, st)
-            fl.seen |= 1ULL << F_lastUpdateId
-        elif level == 0 and v == c'{' and (key_is(p, ks, klen, b"data", 4)
-                                           or key_is(p, ks, klen, b"event", 5)):
-            pos = parse_object(p, pos, end, mult, fl, diff, snap, shapes, 1, st)
+        elif key_is(p, ks, klen, b"pu", 2):
+            if first_key(fl, F_pu, ks, st) < 0:
+                return -1
+            if num:
+                pos = parse_int64(p, pos, end, &fl.pu, st)
+                fl.seen |= 1ULL << F_pu
+            else:
+                pos = skip_value(p, pos, end, level + 1, st)
+        elif key_is(p, ks, klen, b"bids", 4):
+            if first_key(fl, F_bids, ks, st) < 0:
+                return -1
+            if v == c'[':
+                fl.seen |= 1ULL << F_bids
+                pos = read_levels(p, pos, end, snap, SIDE_BID, shapes, st)
+            else:
+                pos = skip_value(p, pos, end, level + 1, st)
+        elif key_is(p, ks, klen, b"asks", 4):
+            if first_key(fl, F_asks, ks, st) < 0:
+                return -1
+            if v == c'[':
+                fl.seen |= 1ULL << F_asks
+                pos = read_levels(p, pos, end, snap, SIDE_ASK, shapes, st)
+            else:
+                pos = skip_value(p, pos, end, level + 1, st)
+        elif key_is(p, ks, klen, b"lastUpdateId", 12):
+            if first_key(fl, F_lastUpdateId, ks, st) < 0:
+                return -1
+            if num:
+                pos = parse_int64(p, pos, end, &fl.last_update_id, st)
+                fl.seen |= 1ULL << F_lastUpdateId
+            else:
+                pos = skip_value(p, pos, end, level + 1, st)
+        elif level == 0 and key_is(p, ks, klen, b"data", 4):
+            if first_key(fl, F_data, ks, st) < 0:
+                return -1
+            if v == c'{':
+                pos = parse_object(p, pos, end, mult, fl, diff, snap, shapes, 1, st)
+            else:
+                pos = skip_value(p, pos, end, level + 1, st)
+        elif level == 0 and key_is(p, ks, klen, b"event", 5):
+            if first_key(fl, F_event, ks, st) < 0:
+                return -1
+            if v == c'{':
+                pos = parse_object(p, pos, end, mult, fl, diff, snap, shapes, 1, st)
+            else:
+                pos = skip_value(p, pos, end, level + 1, st)
         elif key_is(p, ks, klen, b"result", 6):
+            if first_key(fl, F_result, ks, st) < 0:
+                return -1
             fl.seen |= 1ULL << F_result
             pos = skip_value(p, pos, end, level + 1, st)
         elif key_is(p, ks, klen, b"id", 2):
+            if first_key(fl, F_id, ks, st) < 0:
+                return -1
             fl.seen |= 1ULL << F_id
+            fl.id_type = v
+            fl.id_at = pos
             pos = skip_value(p, pos, end, level + 1, st)
         elif key_is(p, ks, klen, b"code", 4):
+            if first_key(fl, F_code, ks, st) < 0:
+                return -1
             fl.seen |= 1ULL << F_code
+            fl.code_type = v
+            fl.code_at = pos
             pos = skip_value(p, pos, end, level + 1, st)
         elif key_is(p, ks, klen, b"msg", 3):
+            if first_key(fl, F_msg, ks, st) < 0:
+                return -1
             fl.seen |= 1ULL << F_msg
+            fl.msg_type = v
             pos = skip_value(p, pos, end, level + 1, st)
         else:
             pos = skip_value(p, pos, end, level + 1, st)
@@ -362,6 +453,7 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
 
 
 cdef enum:
+    STACK_ROWS = 64      # message_header: levels held on the stack before the heap
     NOT_AS_PRINTED = -2  # diff_as_printed: another shape (the general parser decides)
 
 
@@ -460,6 +552,41 @@ cdef inline int require(const Fields *fl, uint64_t mask, Status *st) noexcept no
     return status_set(st, ST_MISSING_FIELD, fl.start, b, 0)
 
 
+cdef inline bint is_number(uint8_t v) noexcept nogil:
+    return v == c'-' or is_digit(v)
+
+
+cdef int check_int(const uint8_t *p, Py_ssize_t at, Py_ssize_t end, int field,
+                   Status *st) noexcept nogil:
+    """The number at ``at`` (already scanned) is a JSON integer that fits int64."""
+    cdef int64_t ignored
+    if parse_int64(p, at, end, &ignored, st) < 0:
+        return -1
+    return 0
+
+
+cdef int check_reply(const uint8_t *p, Py_ssize_t end, const Fields *fl, int k,
+                     Status *st) noexcept nogil:
+    """The typed fields of a control / error reply: ``code`` an int64 integer, ``msg`` a
+    string, ``id`` an int64 integer, a string or null (or absent); else ST_WRONG_TYPE,
+    so a record's field types never depend on the input."""
+    cdef uint8_t t
+    if k == K_ERROR:
+        if not is_number(fl.code_type):
+            return status_set(st, ST_WRONG_TYPE, fl.code_at, F_code, 0)
+        if check_int(p, fl.code_at, end, F_code, st) < 0:
+            return -1
+        if fl.msg_type != c'"':
+            return status_set(st, ST_WRONG_TYPE, fl.start, F_msg, 0)
+    if (fl.seen >> F_id) & 1:
+        t = fl.id_type
+        if is_number(t):
+            return check_int(p, fl.id_at, end, F_id, st)
+        if t != c'"' and t != c'n':
+            return status_set(st, ST_WRONG_TYPE, fl.id_at, F_id, 0)
+    return 0
+
+
 cdef inline void fields_init(Fields *fl) noexcept nogil:
     fl.kind = K_UNKNOWN
     fl.seen = 0
@@ -468,7 +595,8 @@ cdef inline void fields_init(Fields *fl) noexcept nogil:
     memset(fl.symbol, 0, SYMBOL_WIDTH)
 
 
-cdef inline int message_kind(const Fields *fl, Status *st) noexcept nogil:
+cdef inline int message_kind(const uint8_t *p, Py_ssize_t end, const Fields *fl,
+                             Status *st) noexcept nogil:
     """The kind of a parsed message, its required fields checked (or -1)."""
     cdef uint64_t seen = fl.seen
     cdef int k = K_UNKNOWN
@@ -492,6 +620,8 @@ cdef inline int message_kind(const Fields *fl, Status *st) noexcept nogil:
         return -1 if require(fl, M_AGG, st) < 0 else k
     if k == K_KLINE:
         return -1 if require(fl, M_KLINE, st) < 0 else k
+    if k == K_CONTROL or k == K_ERROR:
+        return -1 if check_reply(p, end, fl, k, st) < 0 else k
     return k
 
 
@@ -522,10 +652,12 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         fields_init(fl)
         diff.n = 0
     status_clear(st)
+    fl.keys = 0  # the duplicate-key check (the fast path has each key once by shape)
+    fl.id_type = 0
     after = parse_object(p, pos, end, time_mult, fl, diff, snap, shapes, 0, st)
     if after < 0:
         return -1
-    k = message_kind(fl, st)
+    k = message_kind(p, end, fl, st)
     if k < 0:
         return -1
     fl.kind = k
@@ -592,7 +724,7 @@ cdef void fill_depth_header(DepthRow *rows, Py_ssize_t n, const Fields *fl,
 
 
 cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                               int64_t time_mult, int64_t msg_index, Out *out,
+                               int64_t time_mult, int64_t msg_index, bint whole, Out *out,
                                int *kind, Status *st) noexcept nogil:
     cdef Fields fl
     cdef LevelSink *diff = &out.sinks[0]
@@ -608,6 +740,12 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     after = parse_message(p, pos, end, time_mult, &fl, diff, snap, out.shapes, st)
     if after < 0:
         return -1
+    if whole:
+        # The message is all of p[pos:end]: bytes after it reject it before any row
+        # is committed (a rejected message leaves no row).
+        after = skip_ws(p, after, end)
+        if after < end:
+            return status_set(st, ST_BAD_SYNTAX, after, p[after], 0)
     k = fl.kind
     if k == K_DEPTH:
         fill_depth_header(out.depth + out.n[<int>T_DEPTH], diff.n, &fl, msg_index)
@@ -881,7 +1019,7 @@ cdef int run_json(const uint8_t *p, Py_ssize_t end, const int64_t *starts,
             pos = skip_ws(p, pos, end)
             if pos >= end:
                 break
-            r = decode_message(p, pos, end, mult, i, out, &kind, st)
+            r = decode_message(p, pos, end, mult, i, False, out, &kind, st)
             if r < 0:
                 pos_io[0] = pos
                 msg_io[0] = i
@@ -891,11 +1029,7 @@ cdef int run_json(const uint8_t *p, Py_ssize_t end, const int64_t *starts,
     else:
         while i < n_msgs:
             e = ends[i]
-            r = decode_message(p, starts[i], e, mult, i, out, &kind, st)
-            if r >= 0:
-                r = skip_ws(p, r, e)
-                if r < e:
-                    r = status_set(st, ST_BAD_SYNTAX, r, p[r], 0)
+            r = decode_message(p, starts[i], e, mult, i, True, out, &kind, st)
             if r < 0:
                 msg_io[0] = i
                 return -1
@@ -964,6 +1098,47 @@ def decode_json(const uint8_t[::1] buf, starts, ends, int64_t time_mult, caps,
         if sp == NULL:
             pos = next_line(p, pos, end)
     return ob.result() + (errors,)
+
+
+def message_header(const uint8_t[::1] buf, int64_t time_mult):
+    """Parse one whole message (``buf``, whitespace around it allowed) with
+    ``parse_message`` and return its kind and header, the fields ``decode`` needs besides
+    the table rows (a depth message with no levels has no row to carry them).
+
+    Returns ``(kind, event_time, transaction_time, first_update_id, final_update_id,
+    prev_final_update_id, symbol)``: ints (as the depth rows hold them: absent times 0,
+    absent ids -1; ``first_update_id`` -1 for a snapshot) and the symbol as bytes
+    (b"" when absent). Raises DecodeError as ``decode_many`` would.
+    """
+    cdef Fields fl
+    cdef DepthIds ids
+    cdef LevelRow diff_rows[STACK_ROWS]
+    cdef LevelRow snap_rows[STACK_ROWS]
+    cdef LevelSink diff, snap
+    cdef NumShape shapes[N_SHAPES]
+    cdef Status st
+    cdef Py_ssize_t end = buf.shape[0]
+    cdef const uint8_t *p = &buf[0] if end > 0 else NULL
+    cdef Py_ssize_t r
+    sink_init(&diff, diff_rows, STACK_ROWS, sizeof(LevelRow), T_DEPTH, True)
+    sink_init(&snap, snap_rows, STACK_ROWS, sizeof(LevelRow), T_SNAPSHOTS, True)
+    memset(shapes, 0, sizeof(shapes))
+    status_clear(&st)
+    r = parse_message(p, 0, end, time_mult, &fl, &diff, &snap, shapes, &st)
+    if r >= 0:
+        r = skip_ws(p, r, end)
+        if r < end:
+            r = status_set(&st, ST_BAD_SYNTAX, r, p[r], 0)
+    sink_free(&diff)
+    sink_free(&snap)
+    if r < 0:
+        raise_status(&st, None, FIELD_NAMES)
+    depth_ids(&fl, &ids)
+    if fl.kind != K_DEPTH and fl.kind != K_SNAPSHOT:  # only the times mean anything
+        ids.first_update_id = ids.final_update_id = ids.prev_final_update_id = -1
+    sym = fl.symbol[:SYMBOL_WIDTH].rstrip(b"\0")
+    return (fl.kind, ids.event_time, ids.transaction_time, ids.first_update_id,
+            ids.final_update_id, ids.prev_final_update_id, sym)
 
 
 cdef Py_ssize_t next_line(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end) noexcept:

@@ -259,37 +259,91 @@ def _record(tables: BinanceTables, kind: str, raw: bytes | None, mult: int):
     if row_record is not None:
         table, build = row_record
         return build(tables[table][0])
-    if kind == "depthUpdate":
-        rows = tables["depth"]
-        return DepthUpdate(*_depth_head(rows[0]), _levels(rows, 0), _levels(rows, 1))
-    if kind == "depthSnapshot":
-        rows = tables["depth_snapshots"]
-        event_time, transaction_time, symbol = _depth_head(rows[0])[:3]
-        return DepthSnapshot(
-            int(rows[0]["final_update_id"]), event_time, transaction_time, symbol,
-            _levels(rows, 0), _levels(rows, 1),
-        )  # fmt: skip
-    # Rare kinds: the scanner has validated the JSON; let json build the values.
+    if kind in ("depthUpdate", "depthSnapshot"):
+        name = "depth" if kind == "depthUpdate" else "depth_snapshots"
+        rows = tables[name]
+        if len(rows):
+            head = _depth_head(rows[0])
+        else:  # no level, no row: the header from the same parser, one message
+            head = _header(raw, mult)
+        bids, asks = _levels(rows, 0), _levels(rows, 1)
+        if kind == "depthUpdate":
+            return DepthUpdate(*head, bids, asks)
+        event_time, transaction_time, symbol, _, final_update_id = head[:5]
+        return DepthSnapshot(final_update_id, event_time, transaction_time, symbol, bids, asks)
+    if kind == "serverShutdown":
+        return ServerShutdown(_header(raw, mult)[0])
+    # Replies and unknown events carry arbitrary JSON (ControlReply.result,
+    # UnknownEvent.payload): the parser has validated the message, its duplicate keys and
+    # the replies' typed fields; json builds the values.
     obj = _loads(raw)
     if kind == "control":
-        return ControlReply(obj.get("result"), obj.get("id"))
+        return ControlReply(_field(obj, "result"), _reply_id(obj))
     if kind == "error":
-        return ErrorReply(obj.get("code"), obj.get("msg"), obj.get("id"))
-    if isinstance(obj.get("data"), dict):
-        obj = obj["data"]
-    elif isinstance(obj.get("event"), dict):
-        obj = obj["event"]
-    if kind == "serverShutdown":
-        e = obj.get("E", 0)
-        return ServerShutdown(int(e) * mult if isinstance(e, int) else 0)
-    return UnknownEvent(str(obj.get("e", "")) if isinstance(obj, dict) else "", obj)
+        code, msg = _field(obj, "code"), _field(obj, "msg")
+        if type(code) is not int or type(msg) is not str:
+            raise DecodeError("error reply: 'code' must be an integer, 'msg' a string", 0)
+        return ErrorReply(code, msg, _reply_id(obj))
+    payload = _payload(obj)
+    event_type = payload.get("e", "")
+    return UnknownEvent(event_type if type(event_type) is str else "", payload)
 
 
-def _loads(raw: bytes):
+def _header(raw: bytes, mult: int) -> tuple:
+    """The depth header fields of one message in DepthUpdate's order (event_time,
+    transaction_time, symbol, first_update_id, final_update_id, prev_final_update_id),
+    from the Cython parser (the one parser of a message)."""
+    _, event_time, transaction_time, first, final, prev, sym = _json.message_header(raw, mult)
+    return event_time, transaction_time, _sym(sym), first, final, prev
+
+
+def _payload(obj: dict) -> dict:
+    """The event of a combined-stream (``data``) or WebSocket API (``event``) envelope."""
+    for key in ("data", "event"):
+        if type(obj.get(key)) is dict:
+            return obj[key]
+    return obj
+
+
+def _field(obj: dict, key: str):
+    """``key`` of the message or of its envelope's payload (the parser reads both as one
+    object and has rejected a key that is in both)."""
+    if key in obj:
+        return obj[key]
+    return _payload(obj).get(key)
+
+
+def _reply_id(obj: dict):
+    rid = _field(obj, "id")
+    if rid is not None and type(rid) not in (int, str):
+        raise DecodeError("reply 'id' must be an integer, a string or null", 0)
+    return rid
+
+
+def _unique_keys(pairs: list) -> dict:
+    """json's object hook: duplicate keys are a DecodeError, as in the Cython parser."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DecodeError(f"duplicate key {key!r}", 0)
+            seen.add(key)
+    return obj
+
+
+def _loads(raw: bytes) -> dict:
     try:
-        return json.loads(raw)
+        obj = json.loads(raw, object_pairs_hook=_unique_keys)
     except ValueError as exc:  # the scanner is the stricter one; this is a safety net
+        if isinstance(exc, DecodeError):
+            raise
         raise DecodeError(f"invalid JSON: {exc}", getattr(exc, "pos", -1)) from None
+    except RecursionError:  # the scanner bounds the nesting first; a safety net too
+        raise DecodeError("invalid JSON: nested too deeply", 0) from None
+    if type(obj) is not dict:
+        raise DecodeError("a message must be a JSON object", 0)
+    return obj
 
 
 def decode(msg, time_unit: str = "ms"):
@@ -306,11 +360,16 @@ def decode(msg, time_unit: str = "ms"):
     -------
     Trade, AggTrade, DepthUpdate, DepthSnapshot, BookTicker, Kline, ControlReply,
     ErrorReply, ServerShutdown or UnknownEvent
+        Every field has its declared type whatever the input: ``ErrorReply.code`` an
+        int, ``msg`` a str, ``ErrorReply.id`` / ``ControlReply.id`` an int, a str or
+        None; ``ControlReply.result`` and ``UnknownEvent.payload`` are the JSON values
+        as :mod:`json` parses them (any JSON value; a dict for the payload).
 
     Raises
     ------
     DecodeError
-        As :func:`decode_many`.
+        As :func:`decode_many`; also a reply whose ``code``, ``msg`` or ``id`` has
+        another JSON type, and a duplicated key (docs/guides/binance.rst).
 
     Examples
     --------
@@ -326,35 +385,7 @@ def decode(msg, time_unit: str = "ms"):
     t = decode_many([raw], time_unit)
     if t.n_messages != 1:
         raise DecodeError("no message", 0)
-    kind = KINDS[int(t.kinds[0])]
-    if kind in ("depthUpdate", "depthSnapshot"):
-        table = t["depth" if kind == "depthUpdate" else "depth_snapshots"]
-        if not len(table):
-            return _empty_depth(kind, raw, mult)
-    return _record(t, kind, raw, mult)
-
-
-def _empty_depth(kind: str, raw: bytes, mult: int):
-    obj = _loads(raw)
-    if isinstance(obj.get("data"), dict):
-        obj = obj["data"]
-    empty = np.empty((0, 2), dtype=np.int64)
-    sym = obj.get("s", "")
-    if kind == "depthUpdate":
-        return DepthUpdate(
-            obj["E"] * mult,
-            obj.get("T", 0) * mult,
-            sym,
-            obj["U"],
-            obj["u"],
-            obj.get("pu", -1),
-            empty,
-            empty.copy(),
-        )
-    return DepthSnapshot(
-        obj["lastUpdateId"], obj.get("E", 0) * mult, obj.get("T", 0) * mult, sym, empty,
-        empty.copy(),
-    )  # fmt: skip
+    return _record(t, KINDS[int(t.kinds[0])], raw, mult)
 
 
 def decode_many_sbe(data) -> BinanceTables:

@@ -33,7 +33,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from hftcore.binance._apply import APPLIED, GAP, STALE, apply_depth_json_after
+from hftcore.binance._apply import APPLIED, GAP, OTHER_SYMBOL, STALE, apply_depth_json_after
 from hftcore.binance.decode import decode
 from hftcore.binance.records import DepthSnapshot, DepthUpdate
 from hftcore.binance.rest import parse_snapshot, rest_snapshot, snapshot_url
@@ -46,6 +46,11 @@ from hftcore.errors import SequenceGap, SnapshotError
 __all__ = ["BookSync", "SnapshotError", "continuity", "rest_snapshot", "snapshot_url"]
 
 log = logging.getLogger("hftcore.binance.sync")
+
+
+def _ascii_upper(symbol: str) -> bytes:
+    """A symbol as the fast path compares it: UTF-8, ASCII letters upper-cased."""
+    return symbol.encode("utf-8", "surrogatepass").upper()
 
 
 def continuity(market: str, first: int, final: int, prev_final: int, last_update_id: int,
@@ -195,9 +200,10 @@ class BookSync:
         self._bridged = False  # the first event after the snapshot has been applied
         self.fast_json = fast_json
         self.applied_direct = 0
-        # Substrings a plain depthUpdate of this symbol contains (fast path guards).
-        self._keys_str = (f'"s":"{self.symbol}"', '"e":"depthUpdate"')
-        self._keys_bytes = tuple(k.encode() for k in self._keys_str)
+        # Routing only: text without this goes the record path (whose errors name the
+        # kind); what the message means is the parser's business, symbol included.
+        self._diff_str = '"e":"depthUpdate"'
+        self._diff_bytes = self._diff_str.encode()
 
     # -- public ---------------------------------------------------------------------
 
@@ -282,7 +288,7 @@ class BookSync:
                     f"{self.symbol}: expected a depthUpdate event, got {type(decoded).__name__}"
                 )
             event = decoded
-        if event.symbol and event.symbol.upper() != self.symbol:
+        if event.symbol and _ascii_upper(event.symbol) != _ascii_upper(self.symbol):
             raise ValueError(f"{self.symbol}: got a depth event for {event.symbol}")
         if self.market == "usdm" and event.prev_final_update_id < 0:
             raise ValueError(f"{self.symbol}: USD-M depth event without pu (a spot event?)")
@@ -361,20 +367,21 @@ class BookSync:
 
         The update ids are checked before any level is applied, with the same rules as
         the record path: a stale (repeated or out-of-order) event is ignored and counted,
-        a gap resyncs. Returns False when ``msg`` must take the record path instead (not
-        plainly this symbol's depthUpdate).
+        a gap resyncs; the parser compares the event's own ``"s"`` with this book's symbol
+        before applying anything. Returns False when ``msg`` takes the record path
+        instead (not bytes or str, or no depthUpdate in the text).
         """
         if isinstance(msg, str):
-            keys = self._keys_str
+            diff = self._diff_str
         elif isinstance(msg, (bytes, bytearray)):
-            keys = self._keys_bytes
+            diff = self._diff_bytes
         else:
             return False
-        # Cheap guards: the message names this symbol and is a diff (a snapshot would
-        # replace the book). Anything unusual goes through the full decoder.
-        if keys[0] not in msg or keys[1] not in msg:
+        if diff not in msg:
             return False
-        verdict, head = apply_depth_json_after(self.book, msg, self.last_update_id, self.market)
+        verdict, head = apply_depth_json_after(
+            self.book, msg, self.last_update_id, self.market, symbol=self.symbol
+        )
         if verdict == APPLIED:
             self.last_update_id = head.final_update_id
             self.applied += 1
@@ -386,6 +393,9 @@ class BookSync:
         if verdict == GAP:
             self._gap(self._as_update(msg))  # a spot event fed to a USD-M sync raises here
             return True
+        if verdict == OTHER_SYMBOL:
+            self._as_update(msg)  # raises the record path's ValueError for it
+            raise ValueError(f"{self.symbol}: got a depth event for another symbol")
         raise ValueError(f"{self.symbol}: feed() takes diff events, got a depth snapshot")
 
     def _apply(self, ev: DepthUpdate) -> None:
