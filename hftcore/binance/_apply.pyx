@@ -204,27 +204,50 @@ cdef void count_sides(DepthHead *h, const LevelBuf *buf) noexcept nogil:
 
 cdef extern from *:
     """
-    /* tuple.__new__(type, items) through the C slot: no bound-method call. tuple's own
-       constructor is used (not tp_alloc and fill) because it initializes whatever the
-       running CPython keeps in a tuple besides its items (3.14 caches the hash). */
-    static PyObject *hft_tuple_subtype(PyObject *type, PyObject *items) {
-        PyObject *args = PyTuple_Pack(1, items);
-        PyObject *r;
+    /* tuple.__new__(type, items) for a tuple subtype of 8 items, without a Python call.
+       Up to CPython 3.13 a tuple is its header and its items, and tuple_subtype_new
+       makes a subtype instance as the type's tp_alloc filled with the items: the same
+       here, without its two temporary tuples (the items and the argument tuple). Later
+       versions keep more in a tuple (3.14 caches the hash): there tuple's own
+       constructor is called through its C slot, which initializes all of it. */
+    static PyObject *hft_tuple_subtype8(PyObject *type, PyObject *a, PyObject *b,
+                                        PyObject *c, PyObject *d, PyObject *e,
+                                        PyObject *f, PyObject *g, PyObject *h) {
+    #if PY_VERSION_HEX < 0x030E0000 && !defined(PYPY_VERSION)
+        PyObject *r = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 8);
+        if (r == NULL) return NULL;
+        Py_INCREF(a); PyTuple_SET_ITEM(r, 0, a);
+        Py_INCREF(b); PyTuple_SET_ITEM(r, 1, b);
+        Py_INCREF(c); PyTuple_SET_ITEM(r, 2, c);
+        Py_INCREF(d); PyTuple_SET_ITEM(r, 3, d);
+        Py_INCREF(e); PyTuple_SET_ITEM(r, 4, e);
+        Py_INCREF(f); PyTuple_SET_ITEM(r, 5, f);
+        Py_INCREF(g); PyTuple_SET_ITEM(r, 6, g);
+        Py_INCREF(h); PyTuple_SET_ITEM(r, 7, h);
+        return r;
+    #else
+        PyObject *items = PyTuple_Pack(8, a, b, c, d, e, f, g, h);
+        PyObject *args, *r;
+        if (items == NULL) return NULL;
+        args = PyTuple_Pack(1, items);
+        Py_DECREF(items);
         if (args == NULL) return NULL;
         r = PyTuple_Type.tp_new((PyTypeObject *)type, args, NULL);
         Py_DECREF(args);
         return r;
+    #endif
     }
     """
-    object tuple_subtype "hft_tuple_subtype"(object type, object items)
+    object tuple_subtype8 "hft_tuple_subtype8"(
+        object type, object a, object b, object c, object d, object e, object f, object g,
+        object h)
 
 
 cdef object head_tuple(const DepthHead *h):
     # The NamedTuple's Python-level __new__ would cost a frame per call.
-    return tuple_subtype(DepthHeader, (h.event_time, h.transaction_time,
-                                       h.first_update_id, h.final_update_id,
-                                       h.prev_final_update_id, h.n_bids, h.n_asks,
-                                       True if h.is_snapshot else False))
+    return tuple_subtype8(DepthHeader, h.event_time, h.transaction_time,
+                          h.first_update_id, h.final_update_id, h.prev_final_update_id,
+                          h.n_bids, h.n_asks, True if h.is_snapshot else False)
 
 
 # Verdicts of apply_depth_json_after (what happened to the message).

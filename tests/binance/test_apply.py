@@ -1,6 +1,7 @@
 """Depth messages applied straight into L2Book, against a pure-Python reference book
 built from json.loads + decimal.Decimal (and, for SBE, from the struct-level values)."""
 
+import gc
 import json
 import random
 from decimal import Decimal
@@ -525,11 +526,17 @@ def test_number_after_a_guessed_run(bad, error):
 
 
 def test_header_is_a_proper_tuple():
-    # The header is built through tuple's own constructor: equal to the plain tuple of
-    # its fields, with the same hash (CPython 3.14 caches tuple hashes in the object).
+    # The header is built as tuple's own constructor builds a subtype instance (its
+    # tp_alloc and the items; the constructor itself from CPython 3.14, which caches
+    # tuple hashes in the object): equal to the plain tuple of its fields, with the
+    # same hash, tracked by the GC with its items as referents.
     head = apply_depth_json(L2Book(), _diff(5, 9, bids=[("1.00000000", "2.00000000")]))
     fields = (5_000_000, 0, 5, 9, -1, 1, 0, False)
     assert isinstance(head, DepthHeader)
+    assert gc.is_tracked(head)
+    assert sorted(r for r in gc.get_referents(head) if r is not DepthHeader) == sorted(fields)
+    gc.collect()
+    assert head == fields
     assert head == fields and tuple(head) == fields
     assert hash(head) == hash(fields)
     assert {head: 1}[fields] == 1
