@@ -602,8 +602,8 @@ cdef inline void fields_init(Fields *fl) noexcept nogil:
     memset(fl.symbol, 0, SYMBOL_WIDTH)
 
 
-cdef inline int message_kind(const uint8_t *p, Py_ssize_t end, const Fields *fl,
-                             Status *st) noexcept nogil:
+cdef int message_kind(const uint8_t *p, Py_ssize_t end, const Fields *fl,
+                      Status *st) noexcept nogil:
     """The kind of a parsed message, its required fields checked (or -1)."""
     cdef uint64_t seen = fl.seen
     cdef int k = K_UNKNOWN
@@ -632,10 +632,31 @@ cdef inline int message_kind(const uint8_t *p, Py_ssize_t end, const Fields *fl,
     return k
 
 
-cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                              int64_t time_mult, Fields *fl, LevelSink *diff,
-                              LevelSink *snap, NumShape *shapes,
-                              Status *st) noexcept nogil:
+cdef Py_ssize_t depth_as_printed(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                 int64_t time_mult, Fields *fl, LevelSink *diff,
+                                 NumShape *shapes, Status *st) noexcept nogil:
+    """``message_as_printed``; when it does not match, ``fl``, ``diff`` and ``st`` are
+    left as the general parser needs them. Out of line: small messages never take it,
+    and it would keep ``message_fields`` from being inlined."""
+    cdef Py_ssize_t after = message_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
+    if after >= 0:
+        fl.kind = K_DEPTH
+        return after
+    # Any other shape: the general parser, from a clean slate (the fast path writes
+    # nothing before it has matched the event type, which sets ev_len).
+    if fl.ev_len:
+        fields_init(fl)
+        diff.n = 0
+    status_clear(st)
+    return NOT_AS_PRINTED
+
+
+cdef inline Py_ssize_t message_fields(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                      int64_t time_mult, Fields *fl, LevelSink *diff,
+                                      LevelSink *snap, NumShape *shapes,
+                                      Status *st) noexcept nogil:
+    """``parse_message``, inline in ``decode_message`` (a call between them, and one
+    more frame per message, cost the small messages several percent)."""
     cdef Py_ssize_t after
     cdef int k
     fields_init(fl)
@@ -649,16 +670,9 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
     # Two bytes tell the fast path's shapes from the rest: '{"e":"d...' or '{"s...'.
     if end - pos > 7 and (p[pos + 6] == c'd' or p[pos + 2] == c's'):
-        after = message_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
+        after = depth_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
         if after >= 0:
-            fl.kind = K_DEPTH
             return after
-        # Any other shape: the general parser, from a clean slate (the fast path writes
-        # nothing before it has matched the event type, which sets ev_len).
-        if fl.ev_len:
-            fields_init(fl)
-            diff.n = 0
-        status_clear(st)
     fl.keys = 0  # the duplicate-key check (the fast path has each key once by shape)
     fl.id_type = 0
     after = parse_object(p, pos, end, time_mult, fl, diff, snap, shapes, 0, st)
@@ -669,6 +683,13 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         return -1
     fl.kind = k
     return after
+
+
+cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                              int64_t time_mult, Fields *fl, LevelSink *diff,
+                              LevelSink *snap, NumShape *shapes,
+                              Status *st) noexcept nogil:
+    return message_fields(p, pos, end, time_mult, fl, diff, snap, shapes, st)
 
 
 cdef inline int64_t opt(const Fields *fl, int field, int64_t value,
@@ -744,7 +765,7 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef KlineRow *kl
     if room(out, T_KINDS, 1, pos, st) < 0:
         return -1
-    after = parse_message(p, pos, end, time_mult, &fl, diff, snap, out.shapes, st)
+    after = message_fields(p, pos, end, time_mult, &fl, diff, snap, out.shapes, st)
     if after < 0:
         return -1
     if whole:
