@@ -50,7 +50,7 @@ from hftcore.codec.json cimport (
     skip_ws,
 )
 from hftcore.codec.levels cimport LevelRow, sink_free, sink_init
-from hftcore.codec.swar cimport DIGITS_SSE2, is_digit
+from hftcore.codec.swar cimport DIGITS_SSE2, count_trailing_zeros, is_digit
 
 from hftcore.binance.schema import SCALE, SYMBOL_BYTES, TABLES
 
@@ -121,21 +121,22 @@ FIELD_NAMES = (
     "M", "data", "event", "k.f", "k.L", "k.q", "k.V", "k.Q", "k.n", "k.x",
 )  # fmt: skip
 
-# The Field of each one-letter key (+ 1; 0: not a key the decoders read), top level and
-# inside a kline's "k": the duplicate-key check.
-cdef uint8_t KEY1[256]
-cdef uint8_t KLINE_KEY1[256]
+# The Field bit of each one-letter key (0: not a key the decoders read), top level and
+# inside a kline's "k": the duplicate-key check. Bits, not Field numbers: the check is
+# then a load, a test and an or per key, with no branch on whether the key is known.
+cdef uint64_t KEY1[256]
+cdef uint64_t KLINE_KEY1[256]
 memset(KEY1, 0, sizeof(KEY1))
 memset(KLINE_KEY1, 0, sizeof(KLINE_KEY1))
 for _key, _field in (("e", F_e), ("E", F_E), ("T", F_T), ("s", F_s), ("t", F_t), ("p", F_p),
                      ("q", F_q), ("b", F_b_num), ("a", F_a_num), ("B", F_B), ("A", F_A),
                      ("m", F_m), ("M", F_M), ("f", F_f), ("l", F_l), ("U", F_U), ("u", F_u),
                      ("k", F_k)):
-    KEY1[ord(_key)] = _field + 1
+    KEY1[ord(_key)] = (<uint64_t>1) << _field
 for _key, _field in (("t", F_k_t), ("T", F_k_T), ("i", F_k_i), ("o", F_k_o), ("c", F_k_c),
                      ("h", F_k_h), ("l", F_k_l), ("v", F_k_v), ("f", F_k_f), ("L", F_k_L),
                      ("q", F_k_q), ("V", F_k_V), ("Q", F_k_Q), ("n", F_k_n), ("x", F_k_x)):
-    KLINE_KEY1[ord(_key)] = _field + 1
+    KLINE_KEY1[ord(_key)] = (<uint64_t>1) << _field
 if N_FIELDS > 64:
     raise ImportError("_json: more Fields than bits in Fields.seen")
 
@@ -159,9 +160,15 @@ cdef inline int first_key(Fields *fl, int field, Py_ssize_t at, Status *st) noex
     """Mark key ``field`` read; a second one in the message is ST_DUPLICATE_KEY (one
     documented rule on every path: docs/guides/binance.rst, "Duplicate keys"). ``at``:
     the key's first character (the error names its opening quote)."""
-    cdef uint64_t b = (<uint64_t>1) << field
+    return first_key_bit(fl, (<uint64_t>1) << field, at, st)
+
+
+cdef inline int first_key_bit(Fields *fl, uint64_t b, Py_ssize_t at,
+                              Status *st) noexcept nogil:
+    """``first_key`` of the key whose Field bit is ``b`` (0: a key of no Field, never a
+    duplicate)."""
     if fl.keys & b:
-        return status_set(st, ST_DUPLICATE_KEY, at - 1, field, 0)
+        return status_set(st, ST_DUPLICATE_KEY, at - 1, count_trailing_zeros(b), 0)
     fl.keys |= b
     return 0
 
@@ -197,7 +204,7 @@ cdef Py_ssize_t parse_kline(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         if pos < 0:
             return -1
         c = p[ks] if klen == 1 else 0
-        if KLINE_KEY1[c] and first_key(fl, KLINE_KEY1[c] - 1, ks, st) < 0:
+        if first_key_bit(fl, KLINE_KEY1[c], ks, st) < 0:
             return -1
         if c == c't':
             pos = read_time(p, pos, end, mult, &k.start_time, st)
@@ -270,7 +277,7 @@ cdef Py_ssize_t parse_object(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
             pos = skip_value(p, pos, end, level + 1, st)
         elif klen == 1:
             c = p[ks]
-            if KEY1[c] and first_key(fl, KEY1[c] - 1, ks, st) < 0:
+            if first_key_bit(fl, KEY1[c], ks, st) < 0:
                 return -1
             if c != c'e' and c != c'b' and c != c'a' and c != c'k':
                 # Typed fields take only their JSON type; anything else is skipped (and
@@ -595,8 +602,8 @@ cdef inline void fields_init(Fields *fl) noexcept nogil:
     memset(fl.symbol, 0, SYMBOL_WIDTH)
 
 
-cdef inline int message_kind(const uint8_t *p, Py_ssize_t end, const Fields *fl,
-                             Status *st) noexcept nogil:
+cdef int message_kind(const uint8_t *p, Py_ssize_t end, const Fields *fl,
+                      Status *st) noexcept nogil:
     """The kind of a parsed message, its required fields checked (or -1)."""
     cdef uint64_t seen = fl.seen
     cdef int k = K_UNKNOWN
@@ -625,10 +632,31 @@ cdef inline int message_kind(const uint8_t *p, Py_ssize_t end, const Fields *fl,
     return k
 
 
-cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
-                              int64_t time_mult, Fields *fl, LevelSink *diff,
-                              LevelSink *snap, NumShape *shapes,
-                              Status *st) noexcept nogil:
+cdef Py_ssize_t depth_as_printed(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                 int64_t time_mult, Fields *fl, LevelSink *diff,
+                                 NumShape *shapes, Status *st) noexcept nogil:
+    """``message_as_printed``; when it does not match, ``fl``, ``diff`` and ``st`` are
+    left as the general parser needs them. Out of line: small messages never take it,
+    and it would keep ``message_fields`` from being inlined."""
+    cdef Py_ssize_t after = message_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
+    if after >= 0:
+        fl.kind = K_DEPTH
+        return after
+    # Any other shape: the general parser, from a clean slate (the fast path writes
+    # nothing before it has matched the event type, which sets ev_len).
+    if fl.ev_len:
+        fields_init(fl)
+        diff.n = 0
+    status_clear(st)
+    return NOT_AS_PRINTED
+
+
+cdef inline Py_ssize_t message_fields(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                                      int64_t time_mult, Fields *fl, LevelSink *diff,
+                                      LevelSink *snap, NumShape *shapes,
+                                      Status *st) noexcept nogil:
+    """``parse_message``, inline in ``decode_message`` (a call between them, and one
+    more frame per message, cost the small messages several percent)."""
     cdef Py_ssize_t after
     cdef int k
     fields_init(fl)
@@ -642,16 +670,9 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         return status_set(st, ST_BAD_SYNTAX, pos, p[pos], 0)
     # Two bytes tell the fast path's shapes from the rest: '{"e":"d...' or '{"s...'.
     if end - pos > 7 and (p[pos + 6] == c'd' or p[pos + 2] == c's'):
-        after = message_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
+        after = depth_as_printed(p, pos, end, time_mult, fl, diff, shapes, st)
         if after >= 0:
-            fl.kind = K_DEPTH
             return after
-    # Any other shape: the general parser, from a clean slate (the fast path writes
-    # nothing before it has matched the event type, which sets ev_len).
-    if fl.ev_len:
-        fields_init(fl)
-        diff.n = 0
-    status_clear(st)
     fl.keys = 0  # the duplicate-key check (the fast path has each key once by shape)
     fl.id_type = 0
     after = parse_object(p, pos, end, time_mult, fl, diff, snap, shapes, 0, st)
@@ -662,6 +683,13 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
         return -1
     fl.kind = k
     return after
+
+
+cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
+                              int64_t time_mult, Fields *fl, LevelSink *diff,
+                              LevelSink *snap, NumShape *shapes,
+                              Status *st) noexcept nogil:
+    return message_fields(p, pos, end, time_mult, fl, diff, snap, shapes, st)
 
 
 cdef inline int64_t opt(const Fields *fl, int field, int64_t value,
@@ -737,7 +765,7 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef KlineRow *kl
     if room(out, T_KINDS, 1, pos, st) < 0:
         return -1
-    after = parse_message(p, pos, end, time_mult, &fl, diff, snap, out.shapes, st)
+    after = message_fields(p, pos, end, time_mult, &fl, diff, snap, out.shapes, st)
     if after < 0:
         return -1
     if whole:
