@@ -12,7 +12,11 @@ import zlib
 from hftcore._core.progress import Progress
 from hftcore.errors import DecodeError
 
-__all__ = ["is_gzip", "progress_bar", "open_stream", "fill", "skip_rest"]
+__all__ = ["is_gzip", "progress_bar", "open_stream", "fill", "skip_rest", "FIRST_BUFFER"]
+
+#: Bytes a chunked reader allocates first; it grows to its chunk size only when the
+#: stream fills this (a small .gz file then never zeroes a 64 MiB buffer).
+FIRST_BUFFER = 1 << 20
 
 
 def is_gzip(path) -> bool:

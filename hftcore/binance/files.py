@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from hftcore._core.files import fill, is_gzip, open_stream, progress_bar
+from hftcore._core.files import FIRST_BUFFER, fill, is_gzip, open_stream, progress_bar
 from hftcore.binance.decode import BinanceTables, decode_many
 from hftcore.binance.schema import time_multiplier
 from hftcore.errors import DecodeError
@@ -107,7 +107,7 @@ def iter_file(
 
 
 def _iter_stream(reader, raw, chunk_bytes, source, bar, time_unit, errors):
-    buf = bytearray(chunk_bytes)
+    buf = bytearray(min(chunk_bytes, FIRST_BUFFER))
     filled = 0  # bytes in buf: a carried partial line, then fresh data
     base = 0  # file offset of buf[0]
     first_msg = 0  # file message number of the chunk's first message
@@ -116,6 +116,11 @@ def _iter_stream(reader, raw, chunk_bytes, source, bar, time_unit, errors):
         view = memoryview(buf)
         if not eof:
             filled, eof = fill(reader, raw, view, filled, base, source)
+            if not eof and filled == len(buf) < chunk_bytes:
+                # More than the first buffer: grow to the chunk size once, read on.
+                del view
+                buf.extend(bytes(chunk_bytes - len(buf)))
+                continue
         bar.update(raw.tell())
         # Decode up to the last newline; at the end of the file, everything.
         used = filled if eof else buf.rfind(b"\n", 0, filled) + 1

@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Iterator
 
-from hftcore._core.files import fill, is_gzip, open_stream, progress_bar, skip_rest
+from hftcore._core.files import FIRST_BUFFER, fill, is_gzip, open_stream, progress_bar, skip_rest
 from hftcore.errors import DecodeError
 from hftcore.itch.decoder import Tables, _decode, _type_filter, concat_tables
 
@@ -133,7 +133,7 @@ def iter_file(path, chunk_bytes=64 << 20, types=None, *, progress=None) -> Itera
 
 
 def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
-    buf = bytearray(chunk_bytes)
+    buf = bytearray(min(chunk_bytes, FIRST_BUFFER))
     filled = 0  # bytes in buf: a carried partial message, then fresh data
     base = 0  # stream offset of buf[0]
     seq = 0
@@ -142,6 +142,11 @@ def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
         view = memoryview(buf)
         if not eof:
             filled, eof = fill(reader, raw, view, filled, base, source)
+            if not eof and filled == len(buf) < chunk_bytes:
+                # More than the first buffer: grow to the chunk size once, read on.
+                del view
+                buf.extend(bytes(chunk_bytes - len(buf)))
+                continue
         bar.update(raw.tell())
         tables = _decode(view[:filled], filt, seq, source, base)
         if tables.messages or tables.end_of_session:

@@ -157,3 +157,26 @@ def test_cli_stats_errors(write_file, tmp_path, capsys):
     assert len(out["errors"]) == 1 and "message 40" in out["errors"][0]
     assert main(["binance", "stats", str(tmp_path / "missing.ndjson")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_small_gz_allocates_a_small_buffer_and_large_ones_grow(tmp_path):
+    import tracemalloc
+
+    from hftcore._core.files import FIRST_BUFFER
+
+    msgs = sim.generate_messages(30_000, seed=4)
+    data = b"\n".join(msgs) + b"\n"
+    assert len(data) > 2 * FIRST_BUFFER  # the grow path runs
+    p = tmp_path / "rec.ndjson.gz"
+    p.write_bytes(gzip.compress(data))
+    got, want = binance.read_file(p), binance.decode_many(data)
+    for name in want:
+        assert np.array_equal(got[name], want[name]), name
+    small = tmp_path / "one.ndjson.gz"
+    small.write_bytes(gzip.compress(msgs[0] + b"\n"))
+    tracemalloc.start()
+    binance.read_file(small)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # (the ITCH decoder's own scratch index is ~7 MiB, not zeroed); 64 MiB before
+    assert peak < 16 * FIRST_BUFFER

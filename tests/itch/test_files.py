@@ -225,3 +225,30 @@ def test_valid_member_after_end_of_session_is_counted_not_decoded(tmp_path):
     with pytest.warns(UserWarning, match="5000 byte"):
         tables = concat_tables(itch.iter_file(p, chunk_bytes=64))
     assert tables.counts["A"] == 39 and tables.end_of_session
+
+
+def test_small_gz_allocates_a_small_buffer_and_large_ones_grow(tmp_path):
+    # A chunked reader starts with FIRST_BUFFER and grows to chunk_bytes only when the
+    # stream fills it: a small .gz no longer zeroes a 64 MiB buffer per call.
+    import tracemalloc
+
+    from hftcore._core.files import FIRST_BUFFER
+    from hftcore.sim import itch as simitch
+
+    small = itch.encode("A", order_ref=1, side="B", shares=1, stock="X", price=1)
+    p = tmp_path / "small.gz"
+    p.write_bytes(gzip.compress(small))
+    tracemalloc.start()
+    itch.read_file(p)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # (the ITCH decoder's own scratch index is ~7 MiB, not zeroed); 64 MiB before
+    assert peak < 16 * FIRST_BUFFER
+    day = simitch.generate(messages=100_000, symbols=50, seed=3)
+    assert len(day) > 2 * FIRST_BUFFER  # the grow path runs
+    p = tmp_path / "day.gz"
+    p.write_bytes(gzip.compress(day))
+    got, want = itch.read_file(p), itch.decode(day)
+    for t in spec.TYPES:
+        assert got[t].tobytes() == want[t].tobytes()
+    assert got.counts == want.counts
