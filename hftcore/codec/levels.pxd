@@ -100,16 +100,6 @@ cdef inline void sink_put(char *row, int64_t price, int64_t qty,
     r.side = side
 
 
-cdef inline int sink_push(LevelSink *s, int64_t price, int64_t qty, uint8_t side,
-                          Py_ssize_t pos, Status *st) noexcept nogil:
-    """Append one row; ``pos`` (the input offset) is the error offset when full."""
-    if s.n >= s.cap and sink_grow(s, pos, st) < 0:
-        return -1
-    sink_put(s.rows + s.n * s.stride, price, qty, side)
-    s.n += 1
-    return 0
-
-
 cdef inline void sink_free(LevelSink *s) noexcept nogil:
     if s.on_heap:
         free(s.rows)
