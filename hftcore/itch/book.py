@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from hftcore._core.files import fill, open_stream, progress_bar
+from hftcore._core.files import FIRST_BUFFER, fill, open_stream, progress_bar
 from hftcore.errors import DecodeError
 from hftcore.itch._book import (
     BBO_DTYPE,
@@ -182,12 +182,20 @@ class OrderBook(OrderBookCore):
         offset = 0  # stream offset of buf[0]
         with open_stream(path) as (reader, raw, _), progress_bar(path, progress) as bar:
             while True:
-                # Each step reads chunk_bytes of fresh stream after the carried tail.
+                # Each step reads chunk_bytes of fresh stream after the carried tail. The
+                # buffer starts at FIRST_BUFFER and grows to that only when the stream
+                # fills it (a small .gz does not zero a 64 MiB buffer).
                 need = tail + chunk_bytes
-                if len(buf) < need:
-                    buf.extend(bytes(need - len(buf)))
+                first = min(need, max(len(buf), FIRST_BUFFER))
+                if len(buf) < first:
+                    buf.extend(bytes(first - len(buf)))
                 with memoryview(buf) as view:
-                    filled, eof = fill(reader, raw, view[:need], tail, offset, path)
+                    filled, eof = fill(reader, raw, view[:first], tail, offset, path)
+                if not eof and filled == first < need:
+                    buf.extend(bytes(need - len(buf)))
+                    with memoryview(buf) as view:
+                        filled, eof = fill(reader, raw, view[:need], filled, offset, path)
+                with memoryview(buf) as view:
                     if filled == tail:
                         break
                     self._file_messages += OrderBookCore.apply(

@@ -478,3 +478,29 @@ def test_apply_file_rejects_bad_until_and_chunk(tmp_path):
         OrderBook().apply_file(p, until=-5)
     with pytest.raises(ValueError, match="chunk_bytes"):
         OrderBook().apply_file(p, chunk_bytes=0)
+
+
+def test_apply_file_small_gz_small_buffer_large_one_grows(tmp_path):
+    # As the file readers: the buffer starts at FIRST_BUFFER and grows to chunk_bytes
+    # only when the stream fills it; the book ends the same as from memory.
+    import tracemalloc
+
+    from hftcore._core.files import FIRST_BUFFER
+    from hftcore.sim import itch as simitch
+
+    small = tmp_path / "small.gz"
+    small.write_bytes(gzip.compress(A(1, "B", 100, 189_2500)))
+    tracemalloc.start()
+    OrderBook().apply_file(small)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 16 * FIRST_BUFFER  # 64 MiB before
+    day = simitch.generate(messages=100_000, symbols=20, seed=5)
+    assert len(day) > 2 * FIRST_BUFFER  # the grow path runs
+    p = tmp_path / "day.gz"
+    p.write_bytes(gzip.compress(day))
+    from_file, from_memory = OrderBook(), OrderBook()
+    offsets = list(from_file.iter_file(p))
+    from_memory.apply(day)
+    assert offsets == [len(day)]  # one chunk of the default size, as before
+    assert from_file.stats() == from_memory.stats()
