@@ -35,6 +35,7 @@ __all__ = [
     "cmdline_cpus",
     "cpu_facts",
     "cpu_busy",
+    "busy_between",
     "choose_cpu",
 ]
 
@@ -222,10 +223,8 @@ def cpu_facts(sys_root="/sys", proc_root="/proc", allowed=None) -> CpuFacts:
     )
 
 
-def _stat_times(proc_root) -> dict[int, tuple[int, int]] | None:
-    text = _read(Path(proc_root) / "stat")
-    if text is None:
-        return None
+def _stat_times(text: str) -> dict[int, tuple[int, int]]:
+    """Per core (total, idle) ticks from the text of ``/proc/stat``."""
     out = {}
     for line in text.splitlines():
         if not line.startswith("cpu") or line.startswith("cpu "):
@@ -233,30 +232,40 @@ def _stat_times(proc_root) -> dict[int, tuple[int, int]] | None:
         parts = line.split()
         try:
             cpu = int(parts[0][3:])
-            ticks = [int(x) for x in parts[1:]]
+            ticks = [int(x) for x in parts[1:9]]  # guest time is already inside user
         except ValueError:
             continue
+        if len(ticks) < 4:
+            continue
         idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-        out[cpu] = (sum(ticks[:8]), idle)  # guest time is already in user
+        out[cpu] = (sum(ticks), idle)
     return out
 
 
-def cpu_busy(interval: float = 0.1, proc_root="/proc") -> dict[int, float] | None:
-    """How busy each core was over ``interval`` seconds: the fraction of its time not
-    idle, from two reads of ``/proc/stat``. ``None`` when ``/proc/stat`` is unreadable."""
-    first = _stat_times(proc_root)
-    if first is None:
-        return None
-    time.sleep(interval)
-    second = _stat_times(proc_root) or {}
+def busy_between(first: str, second: str) -> dict[int, float]:
+    """The fraction of time each core was not idle between two ``/proc/stat`` texts
+    (user, nice, system, irq, softirq and steal count as busy; idle and iowait not)."""
+    a, b = _stat_times(first), _stat_times(second)
     busy = {}
-    for cpu, (total0, idle0) in first.items():
-        if cpu not in second:
+    for cpu, (total0, idle0) in a.items():
+        if cpu not in b:
             continue
-        total1, idle1 = second[cpu]
+        total1, idle1 = b[cpu]
         dt = total1 - total0
         busy[cpu] = 0.0 if dt <= 0 else max(0.0, min(1.0, 1.0 - (idle1 - idle0) / dt))
     return busy
+
+
+def cpu_busy(interval: float = 0.1, proc_root="/proc") -> dict[int, float] | None:
+    """How busy each core was over ``interval`` seconds (:func:`busy_between` of two reads
+    of ``/proc/stat``). ``None`` when ``/proc/stat`` is unreadable."""
+    path = Path(proc_root) / "stat"
+    first = _read(path)
+    if first is None:
+        return None
+    time.sleep(interval)
+    second = _read(path)
+    return None if second is None else busy_between(first, second)
 
 
 def choose_cpu(
@@ -266,6 +275,7 @@ def choose_cpu(
     proc_root="/proc",
     allowed=None,
     interval: float = 0.1,
+    busy=None,
     warn: bool = True,
 ) -> int:
     """The core for a feed thread.
@@ -284,6 +294,8 @@ def choose_cpu(
     interval : float, default 0.1
         Seconds over which to measure how busy each core is (only when no core is given
         and none is isolated).
+    busy : dict of int to float, optional
+        How busy each core is (0-1), instead of measuring it.
     warn : bool, default True
         Log (once per process) that no core is isolated, when that is so.
 
@@ -327,7 +339,7 @@ def choose_cpu(
         candidates = both or usable_isolated
         if len(candidates) == 1:
             return next(iter(candidates))
-        return _least_busy(candidates, proc_root, interval)
+        return _least_busy(candidates, busy, proc_root, interval)
     if warn and not _warned_no_isolated:
         _warned_no_isolated = True
         if isolated:
@@ -348,10 +360,11 @@ def choose_cpu(
         return min(allowed)
     if len(others) == 1:
         return next(iter(others))
-    return _least_busy(others, proc_root, interval)
+    return _least_busy(others, busy, proc_root, interval)
 
 
-def _least_busy(candidates, proc_root, interval) -> int:
-    busy = cpu_busy(interval, proc_root) or {}
+def _least_busy(candidates, busy, proc_root, interval) -> int:
+    if busy is None:
+        busy = cpu_busy(interval, proc_root) or {}
     # Ties (and unreadable /proc/stat) go to the lowest core number.
     return min(candidates, key=lambda c: (round(busy.get(c, 0.0), 2), c))
