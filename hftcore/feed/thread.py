@@ -415,8 +415,9 @@ class FeedThread(PinnedThread):
     handed to the consumer, then ``consumer.check()``, which raises an error the consumer
     stored (the loop ends and ``stop()`` / ``join()`` raise it). An exception from the
     reader (``ConnectionClosed``, ``ProtocolError``) ends the loop the same way: a live
-    feed that closes is news to the caller. A negative count from ``pump`` ends the loop
-    cleanly.
+    feed that closes is news to the caller, unless ``stop_on_close=True`` makes the
+    peer's close a clean end (``stats()["closed"]`` then says how it closed). A negative
+    count from ``pump`` ends the loop cleanly.
 
     Parameters
     ----------
@@ -430,20 +431,33 @@ class FeedThread(PinnedThread):
     spin : bool, default False
         Busy-poll: the reader polls its non-blocking socket without sleeping (lower
         wake-up latency, one core at 100%).
+    stop_on_close : bool, default False
+        End the loop cleanly when the reader raises ``hftcore.errors.ConnectionClosed``
+        (a recording run that ends with the stream) instead of raising it.
     **kwargs
         The rest of :class:`PinnedThread`'s parameters (``name``, ``realtime``,
         ``priority``, ``on_error``, ``setup``, ``teardown``, ``poll_interval``).
     """
 
-    def __init__(self, reader, consumer, cpu=None, spin: bool = False, **kwargs):
+    def __init__(
+        self, reader, consumer, cpu=None, spin: bool = False, stop_on_close: bool = False,
+        **kwargs,
+    ):  # fmt: skip
         if not hasattr(reader, "pump"):
             raise TypeError(f"reader must have pump(consumer, timeout, spin): {reader!r}")
         self.reader = reader
         self.consumer = consumer
         self.spin = bool(spin)
+        self.stop_on_close = bool(stop_on_close)
         self.messages = 0
+        self.closed: BaseException | None = None
         super().__init__(self._pump_step, cpu=cpu, **kwargs)
         self._timeout = 0.0 if self.spin else self.poll_interval
+        if self.stop_on_close:
+            from hftcore.errors import ConnectionClosed
+
+            self._closed_type = ConnectionClosed
+            self._step = self._pump_step_until_close
 
     def _pump_step(self):
         n = self.reader.pump(self.consumer, self._timeout, self.spin)
@@ -453,9 +467,17 @@ class FeedThread(PinnedThread):
         self.messages += n
         return False
 
+    def _pump_step_until_close(self):
+        try:
+            return self._pump_step()
+        except self._closed_type as e:
+            self.closed = e
+            return True
+
     def stats(self) -> dict:
         """:meth:`PinnedThread.stats` plus ``messages`` handed on and ``spin``."""
         out = super().stats()
         out["messages"] = self.messages
         out["spin"] = self.spin
+        out["closed"] = repr(self.closed) if self.closed is not None else None
         return out
