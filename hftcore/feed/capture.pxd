@@ -15,8 +15,9 @@ cpdef enum AppendResult:
     CAPTURE_DROPPED = 1     # every batch was full (the writer is behind): dropped, counted
     CAPTURE_TOO_LARGE = 2   # the record does not fit in one batch: refused, counted
     CAPTURE_CLOSED = 3      # the writer is closing or closed: refused, counted as dropped
-    CAPTURE_ERROR = 4       # the writer thread failed to write: refused, counted as dropped;
-                            # check() raises the OSError
+    # CAPTURE_ERROR: the writer thread failed to write: refused, counted as dropped;
+    # check() raises the OSError
+    CAPTURE_ERROR = 4
 
 
 # CRC32C (Castagnoli, reflected polynomial 0x82F63B78), as used by iSCSI/ext4: SSE4.2's

@@ -257,10 +257,10 @@ cdef bint _crc_hw = False
 
 cdef void _crc_init() noexcept:
     cdef uint32_t c
-    cdef int i, j, k
+    cdef int i, k
     for i in range(256):
         c = <uint32_t>i
-        for j in range(8):
+        for _ in range(8):
             c = (c >> 1) ^ (0x82F63B78 if (c & 1) else 0)
         _crc_table[0][i] = c
     for i in range(256):
@@ -449,7 +449,7 @@ cdef class CaptureWriter:
         self._batch_bytes = batch_bytes & ~(<Py_ssize_t>7)
         self._nbatches = batches
         self._flush_ns = <int64_t>(flush_interval * 1e9)
-        self._poll_ns = min(self._flush_ns, 1_000_000)
+        self._poll_ns = min(self._flush_ns // 4, 500_000)
         if self._poll_ns < 20_000:
             self._poll_ns = 20_000
         self._fsync = fsync
