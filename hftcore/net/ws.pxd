@@ -75,6 +75,7 @@ cdef class WebSocket:
     cdef readonly str close_reason
     cdef bint close_sent
     cdef bint closed                  # socket closed; pump raises ConnectionClosed
+    cdef object pending               # error to raise on the next call (after messages)
     cdef RecvStamp stamp
     cdef readonly int last_kind       # kind of the message recv() returned last
     cdef readonly int64_t bytes_received

@@ -611,12 +611,14 @@ cdef class WebSocket:
             if ev == EV_STOP:
                 return 1
             if ev == EV_CONTROL:
-                self._control()
+                if self._control():
+                    return 1
                 continue
             if ev == EV_CONSUMER_ERROR:
                 consumer.check()
                 return 1
             self._protocol_error(p.error(self.url))
+            return 1
 
     def pump(self, Consumer consumer not None, double timeout=0.05, bint spin=False):
         """Receive once and hand every complete message to ``consumer``.
@@ -649,6 +651,9 @@ cdef class WebSocket:
         ProtocolError
             The server broke RFC 6455; the close frame with the matching code (1002, 1007,
             1009) was sent and the connection is closed.
+
+        When the close frame or the protocol error comes after messages handed on in the
+        same call, the call returns their number and the next call raises.
         """
         self._check_open()
         self.parser.delivered = 0
@@ -704,12 +709,12 @@ cdef class WebSocket:
             if not self.close_sent:
                 self._send(payload, OP_PONG)
                 self.pings_answered += 1
-            return
+            return 0
         # A close frame: complete the handshake, then report it.
         try:
             code, reason = _close_payload(payload, p.ctl_offset, self.url)
         except ProtocolError as exc:
-            self._protocol_error(exc)
+            return self._protocol_error(exc)
         if not self.close_sent:
             try:
                 self._send(payload[:2], OP_CLOSE)   # echo the code, as RFC 6455 5.5.1
@@ -719,7 +724,15 @@ cdef class WebSocket:
             self.close_code = code
             self.close_reason = reason
         self._shutdown()
-        raise ConnectionClosed(code, reason, self.url)
+        return self._raise_or_defer(ConnectionClosed(code, reason, self.url))
+
+    def _raise_or_defer(self, exc):
+        # Messages handed on in this call are reported by its return value; the error
+        # then comes with the next call.
+        if self.parser.delivered > 0:
+            self.pending = exc
+            return 1
+        raise exc
 
     def _protocol_error(self, exc):
         if not self.close_sent:
@@ -731,7 +744,7 @@ cdef class WebSocket:
         self.close_code = exc.code
         self.close_reason = exc.reason
         self._shutdown()
-        raise exc
+        return self._raise_or_defer(exc)
 
     def _dropped(self):
         if self.close_code is None:
@@ -749,6 +762,9 @@ cdef class WebSocket:
             pass
 
     def _check_open(self):
+        if self.pending is not None:
+            exc, self.pending = self.pending, None
+            raise exc
         if self.closed:
             raise ConnectionClosed(self.close_code if self.close_code is not None else 1006,
                                    self.close_reason, self.url)
