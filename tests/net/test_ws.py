@@ -497,3 +497,15 @@ def test_connect_arguments_checked():
         ws.connect("ws://127.0.0.1:1/", proxy="ftp://x:1")
     with pytest.raises(ValueError, match="buffer_size"):
         ws.FrameParser(buffer_size=10)
+
+
+@pytest.mark.parametrize("insert", [b"\xc3\xa9", b"\xff", b"\xed\xa0\x80", b"\xe2\x82"])
+def test_utf8_validator_every_position_of_long_runs(insert):
+    # The ASCII fast path takes 64/16-byte steps and an overlapping tail load: put a
+    # multibyte (or bad) sequence at every position of runs of every length around them.
+    for n in range(0, 140):
+        base = b"a" * n
+        assert ws.utf8_check(base) == -1
+        for pos in range(0, n + 1, 1 if n < 70 else 7):
+            data = base[:pos] + insert + base[pos:]
+            assert ws.utf8_check(data) == python_first_bad(data), (n, pos)
