@@ -33,7 +33,7 @@ def _run(data, chunk, buffer_size, max_message):
         if exc.code not in _CODES:
             raise o.Finding(f"ProtocolError with close code {exc.code}: {exc}") from None
         if not 0 <= exc.offset <= len(data):
-            raise o.Finding(f"ProtocolError offset {exc.offset} outside 0..{len(data)}")
+            raise o.Finding(f"ProtocolError offset {exc.offset} outside 0..{len(data)}") from None
         return None, (type(exc), exc.offset, exc.code, exc.reason)
 
 

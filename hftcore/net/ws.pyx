@@ -1017,11 +1017,11 @@ def _parse_throughput(data, int repeat=1, Py_ssize_t buffer_size=1 << 18,
     cdef Consumer consumer = Consumer()
     cdef RecvStamp stamp
     cdef Py_ssize_t pos, n = src.shape[0], take
-    cdef int r, ev
+    cdef int _r, ev
     stamp_now(&stamp)
     t0 = time.perf_counter()
     with nogil:
-        for r in range(repeat):
+        for _r in range(repeat):
             pos = 0
             while pos < n:
                 take = p.prepare()
