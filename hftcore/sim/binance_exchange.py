@@ -767,9 +767,7 @@ class BinanceExchange:
                 for t in pending:
                     t.cancel()
                 if pending:
-                    loop.run_until_complete(
-                        asyncio.wait(pending, timeout=1.0)
-                    )
+                    loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
@@ -858,7 +856,9 @@ class BinanceExchange:
 
     def _emit(self, ev: Event) -> None:
         now_us = time.time_ns() // 1000
-        ev = ev._replace(event_time=now_us, transaction_time=now_us - (ev.event_time - ev.transaction_time))
+        ev = ev._replace(
+            event_time=now_us, transaction_time=now_us - (ev.event_time - ev.transaction_time)
+        )
         sym = ev.symbol
         self._counts["events"] += 1
         self._counts[ev.kind] += 1
@@ -1086,14 +1086,18 @@ class BinanceExchange:
             req = json.loads(msg)
         except ValueError as exc:
             line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
-            return self._reply_error(c, 3, f"Invalid JSON: expected value at line {line} column {col}", None)
+            return self._reply_error(
+                c, 3, f"Invalid JSON: expected value at line {line} column {col}", None
+            )
         if not isinstance(req, dict):
             return self._reply_error(c, 2, "Invalid request: expected an object", None)
         rid = req.get("id")
         valid_id = (rid is None or (type(rid) is int and -(2**63) <= rid < 2**63)
                     or (isinstance(rid, str) and rid.isalnum() and len(rid) <= 36))  # fmt: skip
         if not valid_id:
-            return self._reply_error(c, 2, "Invalid request: request ID must be an unsigned integer", None)
+            return self._reply_error(
+                c, 2, "Invalid request: request ID must be an unsigned integer", None
+            )
         method = req.get("method")
         if method is None:
             return self._reply_error(c, 2, "Invalid request: missing field `method`", rid)
@@ -1125,15 +1129,21 @@ class BinanceExchange:
             result = list(c.streams)
         elif method == "SET_PROPERTY":
             if len(params) != 2 or params[0] != "combined":
-                return self._reply_error(c, 2, "Invalid request: property name must be a string", rid)
+                return self._reply_error(
+                    c, 2, "Invalid request: property name must be a string", rid
+                )
             if type(params[1]) is not bool:
                 return self._reply_error(c, 1, "Invalid value type: expected Boolean", rid)
             c.combined = params[1]
         else:  # GET_PROPERTY
             if params != ["combined"]:
-                return self._reply_error(c, 2, "Invalid request: property name must be a string", rid)
+                return self._reply_error(
+                    c, 2, "Invalid request: property name must be a string", rid
+                )
             result = c.combined
-        self._send_text(c, json.dumps({"result": result, "id": rid}, separators=(",", ":")).encode())
+        self._send_text(
+            c, json.dumps({"result": result, "id": rid}, separators=(",", ":")).encode()
+        )
 
     def _reply_error(self, c: _Conn, code: int, msg: str, rid) -> None:
         body = {"code": code, "msg": msg, "id": rid}
