@@ -75,7 +75,14 @@ API = {
         "UnknownEvent",
     ],
     "hftcore.book": ["L2Book"],
-    "hftcore.sim": ["itch", "binance"],
+    "hftcore.sim": ["itch", "binance", "binance_exchange"],
+    "hftcore.sim.binance_exchange": [
+        "BinanceExchange",
+        "ConnectionInfo",
+        "DEFAULTS",
+        "rest_weight",
+        "render",
+    ],
 }
 
 # Names that moved, and must stay importable from where they were for this release:

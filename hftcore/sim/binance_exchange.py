@@ -116,14 +116,15 @@ from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from hftcore.binance import sbe_encode
-from hftcore.binance.schema import check_market
-from hftcore.sim.binance import DEFAULT_SYMBOLS, Event, _fx, iter_events
+from hftcore.binance.schema import SCALE, check_market
+from hftcore.sim.binance import DEFAULT_SYMBOLS, Event, iter_events
 
 __all__ = [
     "BinanceExchange",
     "ConnectionInfo",
     "DEFAULTS",
     "rest_weight",
+    "render",
 ]
 
 log = logging.getLogger("hftcore.sim.binance_exchange")
@@ -1328,12 +1329,33 @@ class BinanceExchange:
                 "live updates to avoid polling the API."}  # fmt: skip
 
     def _snapshot_body(self, lid: int, bids, asks, t_ms: int) -> bytes:
-        pd, qd = (8, 8) if self.market == "spot" else (2, 5)
-        b = ",".join(f'["{_fx(p, pd)}","{_fx(q, qd)}"]' for p, q in bids)
-        a = ",".join(f'["{_fx(p, pd)}","{_fx(q, qd)}"]' for p, q in asks)
+        px, qx = _PRINT[self.market]
+        b, a = _levels_json(bids, px, qx), _levels_json(asks, px, qx)
         if self.market == "spot":
             return f'{{"lastUpdateId":{lid},"bids":[{b}],"asks":[{a}]}}'.encode()
         return f'{{"lastUpdateId":{lid},"E":{t_ms},"T":{t_ms},"bids":[{b}],"asks":[{a}]}}'.encode()
+
+
+def _dec8(v: int) -> str:
+    w, f = divmod(v, SCALE)
+    return f"{w}.{f:08d}"
+
+
+def _dec5(v: int) -> str:
+    return _dec8(v)[:-3]
+
+
+def _dec2(v: int) -> str:
+    return _dec8(v)[:-6]
+
+
+# market -> (price printer, quantity printer): spot prints 8 decimals, USD-M the
+# instrument's precision (2 and 5 here; every generated value lies on that grid).
+_PRINT = {"spot": (_dec8, _dec8), "usdm": (_dec2, _dec5)}
+
+
+def _levels_json(levels, px, qx) -> str:
+    return ",".join([f'["{px(p)}","{qx(q)}"]' for p, q in levels])
 
 
 def render(ev: Event, kind: str, market: str = "spot", micro: bool = False) -> bytes:
@@ -1354,11 +1376,11 @@ def render(ev: Event, kind: str, market: str = "spot", micro: bool = False) -> b
     """
     E = ev.event_time if micro else ev.event_time // 1000
     T = ev.transaction_time if micro else ev.transaction_time // 1000
-    pd, qd = (8, 8) if market == "spot" else (2, 5)
+    px, qx = _PRINT[market]
     s = ev.symbol
     if kind == "depth":
-        b = ",".join(f'["{_fx(p, pd)}","{_fx(q, qd)}"]' for p, q in ev.bids)
-        a = ",".join(f'["{_fx(p, pd)}","{_fx(q, qd)}"]' for p, q in ev.asks)
+        b = _levels_json(ev.bids, px, qx)
+        a = _levels_json(ev.asks, px, qx)
         if market == "spot":
             out = (f'{{"e":"depthUpdate","E":{E},"s":"{s}","U":{ev.first_update_id},'
                    f'"u":{ev.final_update_id},"b":[{b}],"a":[{a}]}}')  # fmt: skip
@@ -1368,7 +1390,7 @@ def render(ev: Event, kind: str, market: str = "spot", micro: bool = False) -> b
                    f'"b":[{b}],"a":[{a}]}}')  # fmt: skip
     elif kind in ("trade", "aggTrade"):
         m = "true" if ev.buyer_is_maker else "false"
-        tid, p, q = ev.first_update_id, _fx(ev.price, pd), _fx(ev.qty, qd)
+        tid, p, q = ev.first_update_id, px(ev.price), qx(ev.qty)
         tail = ',"M":true}' if market == "spot" else "}"
         if kind == "trade":
             out = (f'{{"e":"trade","E":{E},"s":"{s}","t":{tid},"p":"{p}","q":"{q}",'
@@ -1378,8 +1400,7 @@ def render(ev: Event, kind: str, market: str = "spot", micro: bool = False) -> b
                    f'"f":{tid},"l":{tid},"T":{T},"m":{m}{tail}')  # fmt: skip
     elif kind == "bookTicker":
         (bp, bq), (ap, aq) = ev.bids[0], ev.asks[0]
-        quote = (f'"b":"{_fx(bp, pd)}","B":"{_fx(bq, qd)}","a":"{_fx(ap, pd)}",'
-                 f'"A":"{_fx(aq, qd)}"')  # fmt: skip
+        quote = f'"b":"{px(bp)}","B":"{qx(bq)}","a":"{px(ap)}","A":"{qx(aq)}"'
         if market == "spot":
             out = f'{{"u":{ev.first_update_id},"s":"{s}",{quote}}}'
         else:

@@ -661,3 +661,27 @@ def test_cli_serve_answers(repo):
             raise
     assert proc.returncode == 0
     assert "stopped:" in out
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_render_matches_recorded_shapes(market):
+    # The exchange's renderer against hftcore.sim.binance.render_json (the recorded-stream
+    # renderer), for the shapes both make: the same bytes, and decodable.
+    from hftcore.sim.binance import generate_events, render_json
+    from hftcore.sim.binance_exchange import render
+
+    kinds = {"depth": "depth", "book_ticker": "bookTicker"}
+    kinds["trade"] = "trade" if market == "spot" else "aggTrade"
+    for e in generate_events(2000, seed=4, market=market):
+        got = render(e, kinds[e.kind], market, micro=False)
+        ref = render_json(e, market)
+        if market == "usdm" and e.kind == "trade":  # first/last trade ids differ
+            g, r = json.loads(got), json.loads(ref)
+            assert g["f"] == g["l"] == g["a"]
+            g.pop("f"), g.pop("l"), r.pop("f"), r.pop("l")
+            assert g == r
+        else:
+            assert got == ref
+    # µs: the same message with the times in microseconds
+    e = generate_events(1, seed=4, market=market)[0]
+    assert json.loads(render(e, "depth", market, micro=True))["E"] == e.event_time
