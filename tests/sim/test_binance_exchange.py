@@ -540,12 +540,15 @@ def test_silence(ex):
     with connect(ex.stream_url(["btcusdt@depth@100ms"])) as ws:
         before = diffs(ws, 2)[-1]
         c = conn_of(ex, ws)
-        ex.silence(c.id, 0.6)
+        t0 = time.monotonic()
+        ex.silence(c.id, 2.0)
         # what was already in flight may arrive; then nothing for a while
         ws.settimeout(0.3)
         with contextlib.suppress(WebSocketTimeoutException):
             while True:
                 ws.recv()
+        assert time.monotonic() - t0 < 1.5
+        ws.settimeout(0.4)
         with pytest.raises(WebSocketTimeoutException):
             ws.recv()
         ws.settimeout(TIMEOUT)
@@ -685,3 +688,43 @@ def test_render_matches_recorded_shapes(market):
     # µs: the same message with the times in microseconds
     e = generate_events(1, seed=4, market=market)[0]
     assert json.loads(render(e, "depth", market, micro=True))["E"] == e.event_time
+
+
+def _strip_times(m: dict) -> dict:
+    data = dict(m["data"])
+    data.pop("E", None)
+    data.pop("T", None)
+    return data
+
+
+def test_seeded_sequence_with_and_without_pregenerate():
+    # rate=0 pauses the generator; step(n) sends exactly n events: the same seed gives
+    # the same events (times aside, which are the send times), pregenerated or not.
+    got = []
+    for pre in (0, 300):
+        with exchange(rate=0, seed=11, pregenerate=pre, warmup=100) as ex:
+            url = ex.stream_url([f"{s}@{k}" for s in ("btcusdt", "ethusdt")
+                                 for k in ("depth@100ms", "trade", "bookTicker")])  # fmt: skip
+            with connect(url) as ws:
+                ex.wait_connections(1)
+                ex.step(200)
+                got.append([_strip_times(recv_json(ws)) for _ in range(200)])
+                ws.settimeout(0.2)
+                with pytest.raises(WebSocketTimeoutException):
+                    ws.recv()  # exactly 200: nothing else was sent
+            st = ex.stats()
+            assert st["events"] == 200 and st["depth"] + st["trade"] + st["book_ticker"] == 200
+    assert got[0] == got[1]
+
+
+def test_book_at_history_bounds():
+    with exchange(rate=0, history=50, warmup=100, symbols=("BTCUSDT",)) as ex:
+        lid0 = ex.update_id("BTCUSDT")
+        ex.step(400)  # about 200 diffs: more than the 50 kept
+        lid = ex.update_id("BTCUSDT")
+        assert lid > lid0
+        assert ex.book_at("BTCUSDT", lid) == ex.book("BTCUSDT")
+        with pytest.raises(ValueError, match="older than the history"):
+            ex.book_at("BTCUSDT", lid0)
+        with pytest.raises(ValueError, match="not served"):
+            ex.book("XRPUSDT")
