@@ -337,7 +337,8 @@ class BinanceExchange:
         Message shapes, paths, limits and REST endpoint of Binance Spot or USD-M futures.
     rate : float, default 1000
         Events per second in total (all symbols and kinds; about half are depth diffs).
-        0 pauses the generator (use :meth:`step` to make events by hand).
+        0 pauses the generator (use :meth:`step` to make events by hand). The attribute
+        may be changed at run time; the new rate applies from the next tick.
     seed : int, default 0
         Seed of the event sequence (:func:`hftcore.sim.binance.iter_events`).
     host : str, default "127.0.0.1"
@@ -848,12 +849,13 @@ class BinanceExchange:
 
     async def _generate(self) -> None:
         loop = asyncio.get_running_loop()
-        t0, made = loop.time(), 0
+        t0, made, rate = loop.time(), 0, self.rate
         while True:
             tick = 0.005 if self.rate <= 0 else min(0.005, max(0.001, 1.0 / self.rate))
             await asyncio.sleep(tick)
+            if self.rate != rate:  # changed at run time: the new rate from now on
+                t0, made, rate = loop.time(), 0, self.rate
             if self.rate <= 0:
-                t0, made = loop.time(), 0
                 continue
             due = int((loop.time() - t0) * self.rate) - made
             cap = max(1, int(self.rate * 0.1))

@@ -728,3 +728,30 @@ def test_book_at_history_bounds():
             ex.book_at("BTCUSDT", lid0)
         with pytest.raises(ValueError, match="not served"):
             ex.book("XRPUSDT")
+
+
+def test_slow_consumer_is_dropped():
+    with exchange(
+        symbols=("BTCUSDT",), rate=5000, pregenerate=8000, write_buffer_limit=1 << 16
+    ) as ex:
+        streams = ["btcusdt@depth@100ms", "btcusdt@trade", "btcusdt@bookTicker"]
+        opts = ((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),)
+        with connect(ex.stream_url(streams), sockopt=opts):  # never read
+            deadline = time.monotonic() + 10
+            while ex.stats()["slow_consumers"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert ex.stats()["slow_consumers"] == 1
+            while ex.connections() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert ex.connections() == []
+
+
+def test_rate_change_at_run_time(ex):
+    ex.rate = 0
+    time.sleep(0.1)
+    n0 = ex.stats()["events"]
+    time.sleep(0.3)
+    assert ex.stats()["events"] == n0  # paused
+    ex.rate = 2000
+    time.sleep(0.5)
+    assert ex.stats()["events"] > n0 + 200
