@@ -81,6 +81,8 @@ def _serve(args):
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     if not symbols:
         raise HftcoreError("--symbols needs at least one symbol, e.g. BTCUSDT,ETHUSDT")
+    if args.rate < 0:
+        raise HftcoreError(f"--rate must be >= 0 events per second, got {args.rate:g}")
     if args.sbe and args.market != "spot":
         raise HftcoreError("--sbe: Binance serves SBE market data for spot only")
 

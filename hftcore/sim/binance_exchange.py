@@ -1103,7 +1103,7 @@ class BinanceExchange:
         """Answer one client request (SUBSCRIBE and friends)."""
         try:
             req = json.loads(msg)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
             line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
             return self._reply_error(
                 c, 3, f"Invalid JSON: expected value at line {line} column {col}", None

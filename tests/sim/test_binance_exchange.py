@@ -224,6 +224,8 @@ def test_subscribe_unsubscribe_list_and_properties(ex):
         assert err["code"] == 2 and err["id"] == 7
         ws.send("{not json")
         assert until(ws, lambda m: "code" in m)["code"] == 3
+        ws.send("[" * 50_000)  # deeper than json's recursion limit: still an answer
+        assert until(ws, lambda m: "code" in m)["code"] == 3
 
 
 def test_stream_limit_per_connection():
