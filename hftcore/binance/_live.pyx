@@ -138,6 +138,11 @@ cdef struct SymState:
     uint64_t trade_rows         # trade and aggTrade rows written
     uint64_t ticker_rows        # bookTicker rows written
     uint64_t top_changes        # top-of-book changes of the local book written
+    uint64_t duplicates         # trades / aggTrades / tickers already written (overlap)
+    int64_t last_trade_id       # the last trade id written (-1: none)
+    int64_t last_agg_id         # the last aggregate trade id written
+    int64_t last_ticker_id      # the last bookTicker update id written
+    int64_t last_ticker[4]      # ... and its bid px, qty, ask px, qty
     int64_t gap_first           # the last gap's first missing update id (-1: none)
     int64_t gap_last            # ... and its last (spot) or the pu seen (USD-M)
     int64_t snapshot_ns         # CLOCK_MONOTONIC of the last snapshot install
@@ -336,6 +341,9 @@ cdef class LiveConsumer(Consumer):
             self.syms[i].last_update_id = -1
             self.syms[i].gap_first = -1
             self.syms[i].gap_last = -1
+            self.syms[i].last_trade_id = -1
+            self.syms[i].last_agg_id = -1
+            self.syms[i].last_ticker_id = -1
         self.stages_ = Stages(STAMPS, STAGES, arrival="recv", sender="event")
         self.capture_ = capture
         self.capturing = capture is not None
@@ -554,6 +562,8 @@ cdef class LiveConsumer(Consumer):
         if held_append(&s.pend, &s.pend_len, &s.pend_cap, &s.pend_n, p, size,
                        self.pend_limit):
             s.buffered += 1
+            if s.pend_n == 1 and s.want_snapshot:
+                self.events += 1  # the first held diff: time to fetch the snapshot
         else:
             # Too far behind (or out of memory): a snapshot taken now is newer than
             # all of it.
@@ -593,7 +603,14 @@ cdef class LiveConsumer(Consumer):
 
     cdef void trade(self, SymState *s, const Fields *fl,
                     const RecvStamp *stamp) noexcept nogil:
-        cdef LiveTrade *row = <LiveTrade *>ring_claim(s.trades)
+        cdef LiveTrade *row
+        # Ids grow: one not above the last written is a repeat (two connections
+        # overlapping deliver everything twice).
+        if fl.t <= s.last_trade_id:
+            s.duplicates += 1
+            return
+        s.last_trade_id = fl.t
+        row = <LiveTrade *>ring_claim(s.trades)
         fill_trade(&row.row, fl, <int64_t>self.messages - 1)
         row.recv_time = stamp.realtime_ns
         ring_publish(s.trades)
@@ -601,7 +618,12 @@ cdef class LiveConsumer(Consumer):
 
     cdef void agg_trade(self, SymState *s, const Fields *fl,
                         const RecvStamp *stamp) noexcept nogil:
-        cdef LiveAggTrade *row = <LiveAggTrade *>ring_claim(s.agg_trades)
+        cdef LiveAggTrade *row
+        if fl.a_num <= s.last_agg_id:
+            s.duplicates += 1
+            return
+        s.last_agg_id = fl.a_num
+        row = <LiveAggTrade *>ring_claim(s.agg_trades)
         fill_agg_trade(&row.row, fl, <int64_t>self.messages - 1)
         row.recv_time = stamp.realtime_ns
         ring_publish(s.agg_trades)
@@ -612,6 +634,19 @@ cdef class LiveConsumer(Consumer):
         cdef BookTickerRow bt
         cdef TopOfBook *row
         fill_book_ticker(&bt, fl, 0)
+        # An older update id, or the same one with the same prices and quantities: a
+        # repeat (the same u with other values is news, however unlikely).
+        if bt.update_id < s.last_ticker_id or (
+                bt.update_id == s.last_ticker_id and bt.bid_price == s.last_ticker[0]
+                and bt.bid_qty == s.last_ticker[1] and bt.ask_price == s.last_ticker[2]
+                and bt.ask_qty == s.last_ticker[3]):
+            s.duplicates += 1
+            return
+        s.last_ticker_id = bt.update_id
+        s.last_ticker[0] = bt.bid_price
+        s.last_ticker[1] = bt.bid_qty
+        s.last_ticker[2] = bt.ask_price
+        s.last_ticker[3] = bt.ask_qty
         row = <TopOfBook *>ring_claim(s.tops)
         row.event_time = bt.event_time
         row.recv_time = stamp.realtime_ns
@@ -904,9 +939,12 @@ cdef class LiveConsumer(Consumer):
             raise KeyError(f"not a followed symbol: {symbol!r}") from None
 
     def wanted_snapshots(self):
-        """Symbols waiting for a snapshot (asked for and not installed)."""
+        """Symbols whose snapshot should be fetched now: waiting for one, with at least
+        one diff held. Binance's procedure: open the stream, buffer, note the first
+        ``U``, *then* fetch the snapshot (one fetched before the stream started could be
+        older than everything the stream will deliver)."""
         return [self.symbols[i] for i in range(self.n_symbols)
-                if self.syms[i].want_snapshot]
+                if self.syms[i].want_snapshot and self.syms[i].pend_n > 0]
 
     def take_notes(self):
         """Shutdowns, replies and errors since the last call: (kind, connection, bytes)."""
@@ -944,6 +982,7 @@ cdef class LiveConsumer(Consumer):
             "trade_rows": s.trade_rows,
             "ticker_rows": s.ticker_rows,
             "top_changes": s.top_changes,
+            "duplicates": s.duplicates,
             "last_gap": None if s.gap_first < 0 else (s.gap_first, s.gap_last),
         }
 

@@ -71,10 +71,14 @@ def _depth_indices(events, symbol=SYM):
 def test_buffers_until_the_snapshot_then_replays_and_goes_live():
     events, msgs = _stream(3000)
     live = _live.LiveConsumer([SYM])
-    assert live.wanted_snapshots() == [SYM]
+    # Binance's order: the stream first; a snapshot only once a diff is held.
+    assert live.wanted_snapshots() == []
     depth = _depth_indices(events)
     cut = depth[40]  # 40 diffs arrive before the snapshot
-    for m in msgs[:cut]:
+    for m in msgs[: depth[0] + 1]:
+        live.feed(m)
+    assert live.wanted_snapshots() == [SYM]
+    for m in msgs[depth[0] + 1 : cut]:
         live.feed(m)
     st = live.symbol_stats(SYM)
     assert st["state"] == "syncing" and st["held"] == 40 and st["applied"] == 0
