@@ -115,7 +115,9 @@ def get(url, timeout=TIMEOUT):
         return e.code, e.headers, e.read()
 
 
-def snapshot_fn(ex, symbol, limit=None):
+def snapshot_fn(ex, symbol, limit=1000):
+    # 1000 levels: more than the simulated books hold (about 50-100 a side), so the
+    # synced book is the whole book and compares equal to the exchange's.
     path = "/api/v3/depth" if ex.market == "spot" else "/fapi/v1/depth"
     url = f"{ex.rest_url}{path}?symbol={symbol}" + (f"&limit={limit}" if limit else "")
 
