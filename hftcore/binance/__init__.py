@@ -46,6 +46,16 @@ from hftcore.binance.records import (
 )
 from hftcore.binance.sync import BookSync
 
+
+def __getattr__(name):
+    # The live feed loads its threads, sockets and capture machinery on first use only.
+    if name in ("Feed", "FeedError", "replay"):
+        from hftcore.binance import feed
+
+        return getattr(feed, name)
+    raise AttributeError(f"module 'hftcore.binance' has no attribute {name!r}")
+
+
 __all__ = [
     "KINDS",
     "SCALE",
@@ -68,6 +78,9 @@ __all__ = [
     "NOT_A_DIFF",
     "OTHER_SYMBOL",
     "BookSync",
+    "Feed",
+    "FeedError",
+    "replay",
     "DepthHeader",
     "AggTrade",
     "BookTicker",

@@ -1,4 +1,5 @@
-"""``hftcore binance simulate | stats``: make and summarize recorded Binance JSON streams."""
+"""``hftcore binance simulate | stats | serve`` (and ``watch | replay``, in binance_live):
+recorded Binance streams, the local exchange, the live feed."""
 
 from __future__ import annotations
 
@@ -314,3 +315,7 @@ def register(cli):
     p.add_argument("--duration", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: run until Ctrl-C)")  # fmt: skip
     p.set_defaults(func=_serve)
+
+    from hftcore.cli.binance_live import add_live_commands
+
+    add_live_commands(g)

@@ -11,7 +11,20 @@ import time
 import numpy as np
 
 _DEMO = """\
-An offline tour of hftcore on simulated data; nothing is downloaded.
+An offline tour of hftcore's live feed; nothing is downloaded.
+
+It starts the local Binance-compatible exchange on loopback (hftcore.sim.binance_exchange:
+a real WebSocket server and the REST depth endpoint), connects a binance.Feed to it on a
+pinned thread, keeps the books of three symbols in sync, and shows a live view each
+second: top of book, message rate, receive -> applied latency. On the way it injects a
+gap (a depth diff withheld) and a serverShutdown, and shows each handled: the gap found
+with its missing update ids and resynced from a snapshot, the connection replaced
+make-before-break with no diff lost. It ends by checking every book against the
+exchange's own at the same update id, and with the latency and jitter report.
+Exit code 0 when every check holds.
+
+With --itch, the file tour first (a synthetic ITCH day decoded and booked, a Binance
+recording decoded):
 
   1. ITCH: writes a synthetic NASDAQ TotalView-ITCH 5.0 day to a temporary directory
      (hftcore.sim.itch), decodes it with the batch decoder (hftcore.itch.read_file) and
@@ -24,7 +37,8 @@ An offline tour of hftcore on simulated data; nothing is downloaded.
 
 example:
   hftcore demo
-  hftcore demo --messages 10000000 --symbols 5000
+  hftcore demo --seconds 20 --rate 8000
+  hftcore demo --itch --messages 10000000 --symbols 5000
 """
 
 
@@ -40,7 +54,7 @@ def _itch(args, tmp):
 
     path = os.path.join(tmp, "synthetic.itch")
     print(
-        f"[1/3] ITCH 5.0: a synthetic day of {args.messages:,} messages, {args.symbols:,} symbols"
+        f"[file 1/3] ITCH 5.0: a synthetic day of {args.messages:,} messages, {args.symbols:,} symbols"
     )
     t0 = time.perf_counter()
     day = simitch.write_day(path, messages=args.messages, symbols=args.symbols, seed=args.seed)
@@ -76,7 +90,7 @@ def _itch(args, tmp):
     hit = np.flatnonzero(directory["stock_locate"] == busiest)
     ticker = directory["stock"][hit[0]].decode().strip() if hit.size else ""
 
-    print("[2/3] ITCH order book")
+    print("[file 2/3] ITCH order book")
     book = itch.OrderBook(max_orders=day.max_live_orders, max_levels=day.max_price_levels)
     with open(path, "rb") as f:
         buf = f.read()
@@ -104,7 +118,7 @@ def _itch(args, tmp):
 
 
 def _binance(args):
-    print("[3/3] Binance: a simulated spot stream (trades, bookTicker, depth diffs)")
+    print("[file 3/3] Binance: a simulated spot stream (trades, bookTicker, depth diffs)")
     from hftcore import binance
     from hftcore.book import L2Book
     from hftcore.sim import binance as simb
@@ -156,11 +170,15 @@ def _binance(args):
 
 def _demo(args):
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="hftcore-demo-") as tmp:
-        _itch(args, tmp)
-    _binance(args)
+    if args.itch:
+        with tempfile.TemporaryDirectory(prefix="hftcore-demo-") as tmp:
+            _itch(args, tmp)
+        _binance(args)
+    from hftcore.cli.demo_live import live_tour
+
+    ok = live_tour(args)
     print(f"done in {time.perf_counter() - t0:.1f} s")
-    return 0
+    return 0 if ok else 1
 
 
 def register(cli):
@@ -172,6 +190,14 @@ def register(cli):
         description=_DEMO,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--seconds", type=float, default=8.0, metavar="S",
+                   help="length of the live view (default: %(default)s)")  # fmt: skip
+    p.add_argument("--rate", type=float, default=4000.0, metavar="N",
+                   help="exchange events per second, all symbols (default: %(default)s)")  # fmt: skip
+    p.add_argument("--cpu", type=int_range(0), default=None, metavar="N",
+                   help="the feed thread's core (default: chosen)")  # fmt: skip
+    p.add_argument("--itch", action="store_true",
+                   help="run the file tour (ITCH day, Binance recording) first")  # fmt: skip
     p.add_argument("--messages", type=int_range(1), default=2_000_000, metavar="N",
                    help="messages in the synthetic ITCH day (default: %(default)s)")  # fmt: skip
     p.add_argument("--symbols", type=int_range(1, 65535), default=2000, metavar="N",

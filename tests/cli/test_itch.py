@@ -203,10 +203,11 @@ def test_help_teaches(capsys):
     assert "offline" in capsys.readouterr().out
 
 
-def test_demo_runs(capsys):
-    rc, out, _ = run(capsys, "demo", "--messages", "20000", "--symbols", "100")
+def test_demo_file_tour_runs(capsys):
+    rc, out, _ = run(capsys, "demo", "--itch", "--messages", "20000", "--symbols", "100",
+                     "--seconds", "2", "--rate", "1000")  # fmt: skip
     assert rc == 0
-    assert "[1/3]" in out and "20,000" in out and "done in" in out
+    assert "[file 1/3]" in out and "20,000" in out and "[4/4]" in out and "done in" in out
 
 
 def test_console_script(day):
