@@ -57,7 +57,8 @@ Stages, in nanoseconds, per frame:
   recv_to_frame  receive call returned -> frame handed to the consumer (hftcore)
   send_to_frame  sender's clock -> frame available to user code
 plus RFC 3550 jitter and messages/s. --rate 0 sends as fast as the socket takes frames (a
-throughput run). Latencies on a shared machine: compare with the floor of the same run.
+throughput run). --spin busy-polls in raw and hftcore (websocket-client and picows
+have no such mode). Latencies on a shared machine: compare with the floor of the same run.
 
 --json FILE writes {"clients": {NAME: {"stages": {STAGE: {"count", "p50", "p90", "p99",
 "p999", "max"}}, "messages_per_s": ...}}, "config": {...}}.

@@ -31,7 +31,6 @@ import hashlib
 import logging
 import multiprocessing as mp
 import os
-import select
 import socket
 import struct
 import time
@@ -389,18 +388,20 @@ class WebsocketClientClient(_Client):
 
         self.ws = websocket.create_connection(self.url, timeout=10)
         self.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self._exc = websocket.WebSocketConnectionClosedException
+        # recv() waits at most `poll` (as a user's loop would); the server writes whole
+        # frames, so a timeout falls between frames, never inside one. websocket-client
+        # has no busy-poll mode: --spin leaves it blocking.
+        self.ws.settimeout(self.poll)
+        self._closed = websocket.WebSocketConnectionClosedException
+        self._timeout = websocket.WebSocketTimeoutException
 
     def step(self):
         s = self.samples
-        sock = self.ws.sock
-        if not self.spin:  # wait at most `poll` for the next frame, then come back
-            r, _, _ = select.select([sock], [], [], self.poll)
-            if not r:
-                return False
         try:
             msg = self.ws.recv()
-        except self._exc:
+        except self._timeout:
+            return False
+        except self._closed:
             return True
         now = time.clock_gettime_ns(time.CLOCK_REALTIME)
         mono = time.monotonic_ns()

@@ -146,3 +146,40 @@ def test_cli_bench_help_and_bad_client():
         assert word in out.stdout
     with pytest.raises(SystemExit):
         main(["feed", "bench", "--client", "curl"])
+
+
+def test_stamp_consumer_over_udp():
+    # The bench's Cython consumer fed by a real reader: one datagram = one message.
+    udp = pytest.importorskip("hftcore.net.udp")
+    from hftcore.feed._bench import StampConsumer
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        reader = udp.UdpReader(rx)
+        consumer = StampConsumer(3)
+        sent = []
+        for i, payload in enumerate([None, b"12345", b"12345678901234567x9..", None, None, None]):
+            if payload is None:
+                stamp = time.clock_gettime_ns(time.CLOCK_REALTIME) - 1000 * i
+                sent.append(stamp)
+                payload = build_frame(40, stamp)[2:]  # the payload without the header
+            tx.sendto(payload, rx.getsockname())
+        got = 0
+        for _ in range(100):
+            got += reader.pump(consumer, 0.1)
+            if consumer.done:
+                break
+        assert consumer.done and consumer.frames == 3
+        assert consumer.bad == 2  # too short; a non-digit inside the 19
+        assert list(consumer.send) == sent[:3]
+        assert (consumer.recv >= consumer.send).all()
+        assert (consumer.frame >= consumer.recv).all()
+        assert (consumer.recv_to_frame >= 0).all()
+        assert consumer.first_batch >= 1 and consumer.last_ns >= consumer.first_ns
+        with pytest.raises(ValueError, match="capacity"):
+            StampConsumer(0)
+    finally:
+        rx.close()
+        tx.close()
