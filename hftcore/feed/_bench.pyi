@@ -1,5 +1,6 @@
 import numpy as np
 
+from hftcore.latency import Histogram, Jitter
 from hftcore.net.consumer import Consumer
 
 class StampConsumer(Consumer):
@@ -9,10 +10,14 @@ class StampConsumer(Consumer):
     first_batch: int
     first_ns: int
     last_ns: int
-    send: np.ndarray
-    recv: np.ndarray
-    frame: np.ndarray
-    recv_to_frame: np.ndarray
-    def __init__(self, capacity: int) -> None: ...
+    send_to_recv: Histogram
+    recv_to_frame: Histogram
+    send_to_frame: Histogram
+    jitter: Jitter
+    send: np.ndarray | None
+    recv: np.ndarray | None
+    frame: np.ndarray | None
+    recv_to_frame_samples: np.ndarray | None
+    def __init__(self, capacity: int, samples: bool = False) -> None: ...
     @property
     def done(self) -> bool: ...

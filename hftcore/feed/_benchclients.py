@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hftcore.feed.bench import STAMP_DIGITS, Samples, _Client, _summarize, rfc3550_jitter
+from hftcore.feed.bench import STAMP_DIGITS, Samples, _Client, summarize
 
 
 class HftcoreClient(_Client):
@@ -41,13 +41,11 @@ class HftcoreClient(_Client):
     def results(self) -> dict:
         c = self.consumer
         n = c.frames
-        send, recv, frame = c.send[:n], c.recv[:n], c.frame[:n]
         out = {"stages": {}}
         if n:
-            out["stages"]["send_to_recv"] = _summarize(recv - send)
-            out["stages"]["recv_to_frame"] = _summarize(c.recv_to_frame[:n])
-            out["stages"]["send_to_frame"] = _summarize(frame - send)
-            out["jitter_ns"] = rfc3550_jitter(frame - send)
+            for stage in ("send_to_recv", "recv_to_frame", "send_to_frame"):
+                out["stages"][stage] = summarize(getattr(c, stage))
+            out["jitter_ns"] = float(c.jitter.value)
         span = (c.last_ns - c.first_ns) / 1e9
         later = n - c.first_batch
         out["frames"] = n

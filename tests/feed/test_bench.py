@@ -49,8 +49,11 @@ def test_rfc3550_jitter():
     j = 0.25
     j += (3 - j) / 16
     j += (0 - j) / 16
-    assert rfc3550_jitter([10, 14, 11, 11]) == pytest.approx(j)
-    assert rfc3550_jitter([5]) == 0.0
+    sent = [0, 100, 200, 300]
+    assert rfc3550_jitter(sent, [s + t for s, t in zip(sent, [10, 14, 11, 11], strict=True)]) == (
+        pytest.approx(j)
+    )
+    assert rfc3550_jitter([5], [9]) == 0.0
 
 
 def test_server_speaks_websocket_to_websocket_client():
@@ -158,7 +161,7 @@ def test_stamp_consumer_over_udp():
     try:
         rx.bind(("127.0.0.1", 0))
         reader = udp.UdpReader(rx)
-        consumer = StampConsumer(3)
+        consumer = StampConsumer(3, samples=True)
         sent = []
         for i, payload in enumerate([None, b"12345", b"12345678901234567x9..", None, None, None]):
             if payload is None:
@@ -166,17 +169,27 @@ def test_stamp_consumer_over_udp():
                 sent.append(stamp)
                 payload = build_frame(40, stamp)[2:]  # the payload without the header
             tx.sendto(payload, rx.getsockname())
-        got = 0
         for _ in range(100):
-            got += reader.pump(consumer, 0.1)
+            reader.pump(consumer, 0.1)
             if consumer.done:
                 break
+        after = time.clock_gettime_ns(time.CLOCK_REALTIME)
         assert consumer.done and consumer.frames == 3
         assert consumer.bad == 2  # too short; a non-digit inside the 19
         assert list(consumer.send) == sent[:3]
         assert (consumer.recv >= consumer.send).all()
         assert (consumer.frame >= consumer.recv).all()
-        assert (consumer.recv_to_frame >= 0).all()
+        assert (consumer.frame <= after).all()
+        assert (consumer.recv_to_frame_samples >= 0).all()
+        # The histograms hold the same values (exact below 128 ns, else within 1/256).
+        for hist, values in [
+            (consumer.send_to_recv, consumer.recv - consumer.send),
+            (consumer.send_to_frame, consumer.frame - consumer.send),
+            (consumer.recv_to_frame, consumer.recv_to_frame_samples),
+        ]:
+            assert hist.count == 3
+            assert (hist.min, hist.max) == (values.min(), values.max())
+        assert consumer.jitter.value == pytest.approx(rfc3550_jitter(consumer.send, consumer.frame))
         assert consumer.first_batch >= 1 and consumer.last_ns >= consumer.first_ns
         with pytest.raises(ValueError, match="capacity"):
             StampConsumer(0)
