@@ -1,5 +1,6 @@
 """The exchange-free feed runtime: the pinned receive thread and core choice, bounded
-ring tables for consumers on other threads (:mod:`hftcore.feed.ring`), captures; it wires
+ring tables for consumers on other threads (:mod:`hftcore.feed.ring`), crash-safe
+captures (:mod:`hftcore.feed.capture`); it wires
 ``net/`` readers and ``latency/`` histograms to a consumer it is handed.
 
 - :class:`PinnedThread` calls a step function over and over on one core;
