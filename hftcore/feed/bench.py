@@ -576,7 +576,7 @@ def format_table(result) -> str:
     lines.append(f"{'jitter (RFC 3550)':<22}" + "".join(f"{fmt_ns(x):>{width}}" for x in row))
     row = [result["clients"][n]["messages_per_s"] for n in names]
     lines.append(f"{'messages/s':<22}" + "".join(f"{x:>{width},.0f}" for x in row))
-    if "raw" in names:
+    if "raw" in names and cfg["rate"] > 0:
         floor = result["clients"]["raw"]["stages"].get("send_to_frame", {}).get("p50")
         if floor:
             row = []
