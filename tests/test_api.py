@@ -87,7 +87,14 @@ API = {
         "CpuFacts",
         "CpuError",
     ],
-    "hftcore.sim": ["itch", "binance"],
+    "hftcore.sim": ["itch", "binance", "binance_exchange"],
+    "hftcore.sim.binance_exchange": [
+        "BinanceExchange",
+        "ConnectionInfo",
+        "DEFAULTS",
+        "rest_weight",
+        "render",
+    ],
 }
 
 # Names that moved, and must stay importable from where they were for this release:
