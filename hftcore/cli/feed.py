@@ -1,4 +1,5 @@
-"""``hftcore feed check | bench``: the live-feed runtime on this machine."""
+"""``hftcore feed check | bench`` (and ``capture-info | to-ndjson`` from
+``cli/capture.py``): the live-feed runtime on this machine."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ Stages, in nanoseconds, per frame:
   recv_to_frame  receive call returned -> frame handed to the consumer (hftcore)
   send_to_frame  sender's clock -> frame available to user code
 plus RFC 3550 jitter and messages/s. --rate 0 sends as fast as the socket takes frames (a
-throughput run). Latencies on a shared machine: compare with the floor of the same run.
+throughput run). --spin busy-polls in raw and hftcore (websocket-client and picows
+have no such mode). Latencies on a shared machine: compare with the floor of the same run.
 
 --json FILE writes {"clients": {NAME: {"stages": {STAGE: {"count", "p50", "p90", "p99",
 "p999", "max"}}, "messages_per_s": ...}}, "config": {...}}.
@@ -98,7 +100,7 @@ def _bench(args):
 def register(cli):
     g = cli.group(
         "feed",
-        help="live-feed runtime: machine readiness, receive-path benchmark",
+        help="live-feed runtime: machine readiness, receive-path benchmark, captures",
         description="The exchange-free live-feed runtime (pinned thread, WebSocket reader).\n"
         "`hftcore feed SUBCOMMAND --help` explains each, with examples.\n\n"
         "start with:\n"
@@ -132,3 +134,8 @@ def register(cli):
                    help="clients to run, in order (repeatable; default: every one available)")  # fmt: skip
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=_bench)
+
+    # hftcore feed capture-info | to-ndjson (cli/capture.py)
+    from hftcore.cli.capture import add_capture_commands
+
+    add_capture_commands(g)

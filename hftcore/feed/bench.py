@@ -18,7 +18,8 @@ after the other, and records per frame, in nanoseconds:
 - ``send_to_frame``: sender's clock -> the frame available to user code.
 
 plus messages per second (frames over the time from the first to the last frame received)
-and the RFC 3550 interarrival jitter of the ``send_to_frame`` transit times. The raw client
+and the RFC 3550 interarrival jitter of sender vs arrival times. Every figure comes from
+:class:`hftcore.latency.Histogram` and :class:`~hftcore.latency.Jitter`. The raw client
 is the floor: ``recv_into`` a preallocated buffer with no framing; frames are known by
 their fixed length. With ``rate=0`` it stamps the last complete frame of each receive call
 only (stamping each would make the floor a Python loop).
@@ -31,7 +32,6 @@ import hashlib
 import logging
 import multiprocessing as mp
 import os
-import select
 import socket
 import struct
 import time
@@ -269,7 +269,7 @@ class Samples:
                 out["stages"]["send_to_recv"] = _summarize(recv - send)
             if frame.any():
                 out["stages"]["send_to_frame"] = _summarize(frame - send)
-                out["jitter_ns"] = rfc3550_jitter(frame - send)
+                out["jitter_ns"] = rfc3550_jitter(send, frame)
         span = (self.last_ns - self.first_ns) / 1e9
         out["frames"] = self.frames
         # Frames after the first receive, over the time from it to the last one.
@@ -278,23 +278,33 @@ class Samples:
         return out
 
 
+_KEYS = ("count", "p50", "p90", "p99", "p999", "max")
+
+
+def summarize(hist) -> dict:
+    """The JSON form of one stage: ``count, p50, p90, p99, p999, max`` (ns) of a
+    :class:`hftcore.latency.Histogram`."""
+    s = hist.summary()
+    return {k: s[k] for k in _KEYS}
+
+
 def _summarize(values) -> dict:
-    v = np.asarray(values, dtype=np.int64)
-    if not len(v):
-        return {"count": 0}
-    p = np.percentile(v, [50, 90, 99, 99.9], method="higher")
-    return {"count": int(len(v)), "p50": int(p[0]), "p90": int(p[1]), "p99": int(p[2]),
-            "p999": int(p[3]), "max": int(v.max())}  # fmt: skip
+    from hftcore.latency import Histogram
+
+    h = Histogram()
+    h.record_many(np.ascontiguousarray(values, dtype=np.int64))
+    return summarize(h)
 
 
-def rfc3550_jitter(transit) -> float:
-    """RFC 3550 section 6.4.1 interarrival jitter of a sequence of transit times (ns):
-    ``J += (|D| - J) / 16`` with ``D`` the change in transit between consecutive frames."""
-    t = np.asarray(transit, dtype=np.float64)
-    j = 0.0
-    for d in np.abs(np.diff(t)):
-        j += (d - j) / 16.0
-    return j
+def rfc3550_jitter(sent, arrived) -> float:
+    """RFC 3550 interarrival jitter (ns) of sender vs arrival times
+    (:class:`hftcore.latency.Jitter`)."""
+    from hftcore.latency import Jitter
+
+    j = Jitter()
+    j.update_many(np.ascontiguousarray(sent, dtype=np.int64),
+                  np.ascontiguousarray(arrived, dtype=np.int64))  # fmt: skip
+    return float(j.value)
 
 
 def _stamp_of(buf, offset) -> int:
@@ -389,18 +399,20 @@ class WebsocketClientClient(_Client):
 
         self.ws = websocket.create_connection(self.url, timeout=10)
         self.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self._exc = websocket.WebSocketConnectionClosedException
+        # recv() waits at most `poll` (as a user's loop would); the server writes whole
+        # frames, so a timeout falls between frames, never inside one. websocket-client
+        # has no busy-poll mode: --spin leaves it blocking.
+        self.ws.settimeout(self.poll)
+        self._closed = websocket.WebSocketConnectionClosedException
+        self._timeout = websocket.WebSocketTimeoutException
 
     def step(self):
         s = self.samples
-        sock = self.ws.sock
-        if not self.spin:  # wait at most `poll` for the next frame, then come back
-            r, _, _ = select.select([sock], [], [], self.poll)
-            if not r:
-                return False
         try:
             msg = self.ws.recv()
-        except self._exc:
+        except self._timeout:
+            return False
+        except self._closed:
             return True
         now = time.clock_gettime_ns(time.CLOCK_REALTIME)
         mono = time.monotonic_ns()
@@ -564,7 +576,7 @@ def format_table(result) -> str:
     lines.append(f"{'jitter (RFC 3550)':<22}" + "".join(f"{fmt_ns(x):>{width}}" for x in row))
     row = [result["clients"][n]["messages_per_s"] for n in names]
     lines.append(f"{'messages/s':<22}" + "".join(f"{x:>{width},.0f}" for x in row))
-    if "raw" in names:
+    if "raw" in names and cfg["rate"] > 0:
         floor = result["clients"]["raw"]["stages"].get("send_to_frame", {}).get("p50")
         if floor:
             row = []

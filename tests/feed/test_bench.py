@@ -49,8 +49,11 @@ def test_rfc3550_jitter():
     j = 0.25
     j += (3 - j) / 16
     j += (0 - j) / 16
-    assert rfc3550_jitter([10, 14, 11, 11]) == pytest.approx(j)
-    assert rfc3550_jitter([5]) == 0.0
+    sent = [0, 100, 200, 300]
+    assert rfc3550_jitter(sent, [s + t for s, t in zip(sent, [10, 14, 11, 11], strict=True)]) == (
+        pytest.approx(j)
+    )
+    assert rfc3550_jitter([5], [9]) == 0.0
 
 
 def test_server_speaks_websocket_to_websocket_client():
@@ -118,7 +121,7 @@ def test_run_bench_raw_and_websocket_client(rate):
     assert result["config"]["client_cpu"] in result["config"]["allowed_cpus"]
     text = bench.format_table(result)
     assert "raw (floor)" in text and "websocket-client" in text
-    assert "send_to_frame p50/floor" in text
+    assert ("send_to_frame p50/floor" in text) == (rate > 0)  # no ratio of queueing
 
 
 def test_spin_mode_raw():
@@ -146,3 +149,79 @@ def test_cli_bench_help_and_bad_client():
         assert word in out.stdout
     with pytest.raises(SystemExit):
         main(["feed", "bench", "--client", "curl"])
+
+
+def test_stamp_consumer_over_udp():
+    # The bench's Cython consumer fed by a real reader: one datagram = one message.
+    udp = pytest.importorskip("hftcore.net.udp")
+    from hftcore.feed._bench import StampConsumer
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        reader = udp.UdpReader(rx)
+        consumer = StampConsumer(3, samples=True)
+        sent = []
+        for i, payload in enumerate([None, b"12345", b"12345678901234567x9..", None, None, None]):
+            if payload is None:
+                stamp = time.clock_gettime_ns(time.CLOCK_REALTIME) - 1000 * i
+                sent.append(stamp)
+                payload = build_frame(40, stamp)[2:]  # the payload without the header
+            tx.sendto(payload, rx.getsockname())
+        for _ in range(100):
+            reader.pump(consumer, 0.1)
+            if consumer.done:
+                break
+        after = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        assert consumer.done and consumer.frames == 3
+        assert consumer.bad == 2  # too short; a non-digit inside the 19
+        assert list(consumer.send) == sent[:3]
+        assert (consumer.recv >= consumer.send).all()
+        assert (consumer.frame >= consumer.recv).all()
+        assert (consumer.frame <= after).all()
+        assert (consumer.recv_to_frame_samples >= 0).all()
+        # The histograms hold the same values (exact below 128 ns, else within 1/256).
+        for hist, values in [
+            (consumer.send_to_recv, consumer.recv - consumer.send),
+            (consumer.send_to_frame, consumer.frame - consumer.send),
+            (consumer.recv_to_frame, consumer.recv_to_frame_samples),
+        ]:
+            assert hist.count == 3
+            assert (hist.min, hist.max) == (values.min(), values.max())
+        assert consumer.jitter.value == pytest.approx(rfc3550_jitter(consumer.send, consumer.frame))
+        assert consumer.first_batch >= 1 and consumer.last_ns >= consumer.first_ns
+        with pytest.raises(ValueError, match="capacity"):
+            StampConsumer(0)
+    finally:
+        rx.close()
+        tx.close()
+
+
+@pytest.mark.parametrize("spin", [False, True])
+def test_hftcore_client(spin):
+    pytest.importorskip("hftcore.net.ws")
+    n = 4000
+    result = bench.run_bench(["hftcore"], messages=n, size=200, rate=20_000, spin=spin)
+    c = result["clients"]["hftcore"]
+    _check_shape(c, n, ["send_to_recv", "recv_to_frame", "send_to_frame"])
+    assert c["bad_frames"] == 0
+    # Every frame went through the three stages; send -> frame spans the other two
+    # (within the histograms' 1/256 and the two clocks' offsets).
+    st = c["stages"]
+    assert st["send_to_frame"]["max"] >= st["send_to_recv"]["max"]
+    assert st["send_to_frame"]["count"] == st["recv_to_frame"]["count"] == n
+
+
+def test_picows_client():
+    pytest.importorskip("picows")
+    result = bench.run_bench(["picows"], messages=3000, rate=0)
+    _check_shape(result["clients"]["picows"], 3000, ["send_to_frame"])
+
+
+def test_unavailable_client_is_skipped_with_a_reason(monkeypatch):
+    monkeypatch.setattr(bench, "_picows_available", lambda: False)
+    result = bench.run_bench(["picows", "raw"], messages=500, rate=0)
+    assert list(result["clients"]) == ["raw"]
+    assert "picows" in result["skipped"]["picows"]
+    assert "skipped picows" in bench.format_table(result)

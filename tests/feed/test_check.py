@@ -193,3 +193,10 @@ def test_cli_bad_cpu(capsys):
     with pytest.raises(SystemExit) as info:
         main(["feed", "check", "--cpu", "-1"])
     assert info.value.code == 2
+
+
+def test_feed_group_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "hftcore", "feed", "--help"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    for name in ("check", "bench", "capture-info", "to-ndjson"):
+        assert name in out.stdout
