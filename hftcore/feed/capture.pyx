@@ -56,6 +56,7 @@ checksum) and counts it (``corrupt_records``, ``skipped_bytes``). Gaps in ``seq`
 the messages the writer dropped (``missing_records``).
 """
 
+import atexit
 import collections
 import json
 import os
@@ -390,6 +391,8 @@ cdef class CaptureWriter:
 
     One thread appends at a time; :meth:`close` must not run while another thread still
     appends (stop the feed thread first). Appends after ``close`` are refused and counted.
+    Close the writer (or use ``with``); writers still open at interpreter exit are closed
+    then.
 
     Parameters
     ----------
@@ -478,6 +481,7 @@ cdef class CaptureWriter:
         self._thread = threading.Thread(target=self._run, name="hftcore-capture-writer",
                                         daemon=True)
         self._thread.start()
+        _open_writers.add(self)
 
     def __dealloc__(self):
         # Never free what a live writer thread may still read (a close that timed out).
@@ -717,6 +721,7 @@ cdef class CaptureWriter:
                 f"{self.path}: the capture writer thread did not finish within {timeout} s "
                 f"({pending} full batches not written yet)")
         self._thread = None
+        _open_writers.discard(self)
         hc_store_int(&self._state, 2)
         self._file.close()
         self._fd = -1
@@ -772,6 +777,20 @@ cdef class CaptureWriter:
         state = "closed" if self._thread is None else "open"
         return (f"CaptureWriter({self.path!r}, {state}, records={self._records}, "
                 f"dropped={self._dropped})")
+
+
+# Writers still open at interpreter exit are closed then (their thread is a daemon: without
+# this, a script that forgot close() would lose its last batch).
+_open_writers = set()
+
+
+@atexit.register
+def _close_open_writers():
+    for w in list(_open_writers):
+        try:
+            w.close(5.0)
+        except Exception:  # exit goes on: the error was the writer's
+            pass
 
 
 # The Python method ``append`` beside the cdef ``append`` of the .pxd: a cdef class cannot
