@@ -26,8 +26,14 @@ def all_targets() -> dict:
     import binance_targets
     import capture_targets
     import itch_targets
+    import net_targets
 
-    return {**itch_targets.TARGETS, **binance_targets.TARGETS, **capture_targets.TARGETS}
+    return {
+        **itch_targets.TARGETS,
+        **binance_targets.TARGETS,
+        **capture_targets.TARGETS,
+        **net_targets.TARGETS,
+    }
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -178,6 +184,10 @@ def seeds(name: str, small: bool = False) -> list[bytes]:
     group = name.split("_", 1)[0]
     if group == "capture":
         out = _capture_files(small, records_only=name == "capture_records")
+    elif group == "net":
+        import net_targets
+
+        out = net_targets.seeds(small)[name]
     elif group == "itch":
         streams = _itch_streams(small)
         if name == "itch_book_apply_until":

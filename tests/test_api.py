@@ -18,6 +18,8 @@ API = {
         "BookFull",
         "BookError",
         "SnapshotError",
+        "ProtocolError",
+        "ConnectionClosed",
         "itch",
         "binance",
         "book",
@@ -103,7 +105,24 @@ API = {
         "CAPTURE_CLOSED",
         "CAPTURE_ERROR",
     ],
-    "hftcore.sim": ["itch", "binance"],
+    "hftcore.feed": [
+        "PinnedThread",
+        "FeedThread",
+        "thread_stats",
+        "choose_cpu",
+        "cpu_facts",
+        "parse_cpu_list",
+        "CpuFacts",
+        "CpuError",
+    ],
+    "hftcore.sim": ["itch", "binance", "binance_exchange"],
+    "hftcore.sim.binance_exchange": [
+        "BinanceExchange",
+        "ConnectionInfo",
+        "DEFAULTS",
+        "rest_weight",
+        "render",
+    ],
 }
 
 # Names that moved, and must stay importable from where they were for this release:
