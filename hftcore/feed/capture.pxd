@@ -79,6 +79,7 @@ cdef class CaptureWriter:
     cdef int append(self, const uint8_t* data, Py_ssize_t size, int kind,
                     const RecvStamp* stamp) noexcept nogil
     cdef int _write_all(self, const uint8_t* p, uint64_t n) noexcept nogil
+    cdef int _write_range(self, uint8_t* base, uint64_t start, uint64_t end) noexcept nogil
     cdef void _writer_loop(self) noexcept nogil
 
 

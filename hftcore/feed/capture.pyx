@@ -2,7 +2,8 @@
 """Crash-safe capture files: every received message with its receive timestamps.
 
 A feed appends each message to a :class:`CaptureWriter` from its hot loop (a ``memcpy``
-into a preallocated batch, no system call, no GIL); a writer thread writes full batches,
+into a preallocated batch, no system call, no GIL); a writer thread computes the records'
+checksums and writes full batches,
 and the partial one every ``flush_interval``, so ``kill -9`` loses at most the batches not
 yet written. :func:`read_capture`, :func:`read_capture_table`, :func:`replay_into` and
 :func:`capture_info` read a capture back; a torn tail (a partial last record after a
@@ -55,6 +56,7 @@ checksum) and counts it (``corrupt_records``, ``skipped_bytes``). Gaps in ``seq`
 the messages the writer dropped (``missing_records``).
 """
 
+import atexit
 import collections
 import json
 import os
@@ -373,8 +375,9 @@ cdef class CaptureWriter:
 
     :meth:`append` (from Cython, without the GIL) copies the record into the current
     batch, one of ``batches`` preallocated buffers of ``batch_bytes``; a writer thread
-    writes each full batch, and every ``flush_interval`` seconds the part of the current
-    batch filled so far, so a quiet feed still reaches the file. ``kill -9`` loses at most
+    computes the records' CRC32C checksums and writes each full batch, and every
+    ``flush_interval`` seconds the part of the current batch filled so far, so a quiet
+    feed still reaches the file. ``kill -9`` loses at most
     what was not written yet: the full batches waiting for the writer and the records of
     the last ``flush_interval``. The file is not fsynced unless ``fsync=True`` (a killed
     process loses nothing the kernel has; a power cut can).
@@ -388,6 +391,8 @@ cdef class CaptureWriter:
 
     One thread appends at a time; :meth:`close` must not run while another thread still
     appends (stop the feed thread first). Appends after ``close`` are refused and counted.
+    Close the writer (or use ``with``); writers still open at interpreter exit are closed
+    then.
 
     Parameters
     ----------
@@ -476,6 +481,7 @@ cdef class CaptureWriter:
         self._thread = threading.Thread(target=self._run, name="hftcore-capture-writer",
                                         daemon=True)
         self._thread.start()
+        _open_writers.add(self)
 
     def __dealloc__(self):
         # Never free what a live writer thread may still read (a close that timed out).
@@ -535,7 +541,7 @@ cdef class CaptureWriter:
             memcpy(h + REC_HEADER, data, <size_t>size)
         if total - REC_HEADER - size:
             memset(h + REC_HEADER + size, 0, <size_t>(total - REC_HEADER - size))
-        hc_st32(h + 12, _record_crc(h, h + REC_HEADER, <size_t>size))
+        hc_st32(h + 12, 0)  # the writer thread computes the CRC, off the hot path
         self._pending_flags = 0
         fill += <uint64_t>total
         self._cur_fill = fill
@@ -561,6 +567,18 @@ cdef class CaptureWriter:
             self._bytes_written += k
         return 0
 
+    cdef int _write_range(self, uint8_t* base, uint64_t start, uint64_t end) noexcept nogil:
+        """Fill in the checksums of the complete records in [start, end), then write them."""
+        cdef uint64_t pos = start
+        cdef uint8_t* h
+        cdef uint32_t length
+        while pos < end:
+            h = base + pos
+            length = hc_ld32(h + 4)
+            hc_st32(h + 12, _record_crc(h, h + REC_HEADER, length))
+            pos += REC_HEADER + ((<uint64_t>length + 7) & ~(<uint64_t>7))
+        return self._write_all(base + start, end - start)
+
     cdef void _writer_loop(self) noexcept nogil:
         cdef uint64_t done = self._done
         cdef uint64_t sealed, slot, f
@@ -577,8 +595,7 @@ cdef class CaptureWriter:
             while done < sealed:
                 slot = done % nb
                 f = hc_load_u64(&self._fill[slot])
-                err = self._write_all(self._mem + slot * bb + self._written[slot],
-                                      f - self._written[slot])
+                err = self._write_range(self._mem + slot * bb, self._written[slot], f)
                 if err:
                     break
                 self._batches_written += 1
@@ -594,8 +611,8 @@ cdef class CaptureWriter:
                         slot = done % nb
                         f = hc_load_u64(&self._fill[slot])
                         if f > self._written[slot]:
-                            err = self._write_all(self._mem + slot * bb + self._written[slot],
-                                                  f - self._written[slot])
+                            err = self._write_range(self._mem + slot * bb,
+                                                    self._written[slot], f)
                             if err == 0:
                                 self._written[slot] = f
                                 self._flushes += 1
@@ -704,6 +721,7 @@ cdef class CaptureWriter:
                 f"{self.path}: the capture writer thread did not finish within {timeout} s "
                 f"({pending} full batches not written yet)")
         self._thread = None
+        _open_writers.discard(self)
         hc_store_int(&self._state, 2)
         self._file.close()
         self._fd = -1
@@ -761,6 +779,20 @@ cdef class CaptureWriter:
                 f"dropped={self._dropped})")
 
 
+# Writers still open at interpreter exit are closed then (their thread is a daemon: without
+# this, a script that forgot close() would lose its last batch).
+_open_writers = set()
+
+
+@atexit.register
+def _close_open_writers():
+    for w in list(_open_writers):
+        try:
+            w.close(5.0)
+        except Exception:  # exit goes on: the error was the writer's
+            pass
+
+
 # The Python method ``append`` beside the cdef ``append`` of the .pxd: a cdef class cannot
 # define both under one name, so the def is written as ``_append_py`` and put in the type's
 # dict under ``append`` here. Cython code typed ``CaptureWriter`` still calls the cdef one
@@ -800,6 +832,27 @@ cdef class RecordingConsumer(Consumer):
         """Raise the writer's I/O error, else the inner consumer's stored error."""
         self.writer.check()
         self.inner.check()
+
+
+def _append_loop(CaptureWriter writer not None, data, Py_ssize_t n, int kind=2):
+    """Benchmark hook: ``n`` appends of ``data`` from Cython without the GIL.
+
+    Returns ``(elapsed_ns, appended)``: CLOCK_MONOTONIC around the loop, and how many
+    were not dropped. Not public API (asv_benchmarks/benchmarks/bench_capture.py).
+    """
+    cdef const uint8_t[::1] buf = memoryview(data).cast("B")
+    cdef const uint8_t* p = &buf[0] if buf.shape[0] else _EMPTY
+    cdef Py_ssize_t size = buf.shape[0], ok = 0
+    cdef RecvStamp st
+    cdef int64_t t0, t1
+    stamp_now(&st)
+    with nogil:
+        t0 = monotonic_ns()
+        for _ in range(n):
+            st.monotonic_ns += 1
+            ok += writer.append(p, size, kind, &st) == CAPTURE_OK
+        t1 = monotonic_ns()
+    return t1 - t0, ok
 
 
 # ---------------------------------------------------------------------------- reader
@@ -1031,8 +1084,8 @@ def _parse_header(const uint8_t[::1] data, source):
 
 def _load(source, bint use_mmap=True):
     """(buffer, name): a path memory-mapped (or read), or a bytes-like as is."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return source, "<bytes>"
+    if not isinstance(source, (str, os.PathLike)):
+        return source, "<bytes>"  # bytes, bytearray, memoryview, mmap
     name = os.fspath(source)
     if use_mmap:
         import mmap
@@ -1202,7 +1255,8 @@ def read_capture_table(source, errors="raise"):
     CaptureTable
         ``(records, payload, info)``: ``records`` a :data:`RECORD_DTYPE` array (payload
         ``offset`` and ``length``, ``kind``, ``flags``, the three stamps, ``seq``),
-        ``payload`` the file's bytes as a read-only ``uint8`` array, ``info`` the
+        ``payload`` the file's bytes as a read-only ``uint8`` array (mapping the file:
+        nothing is copied), ``info`` the
         :class:`CaptureInfo`.
 
     Raises
@@ -1215,44 +1269,40 @@ def read_capture_table(source, errors="raise"):
     >>> recs, buf, info = read_capture_table("feed.cap")  # doctest: +SKIP
     >>> r = recs[0]; bytes(buf[r["offset"]:r["offset"] + r["length"]])  # doctest: +SKIP
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    else:
-        data = _load(source, use_mmap=False)[0]
+    # A path is memory-mapped: the payload array maps the file, nothing is copied.
+    data = _load(source)[0]
     cdef _Scanner sc = _scanner(data, errors)
-    if not isinstance(source, (bytes, bytearray, memoryview)):
+    if isinstance(source, (str, os.PathLike)):
         sc.source = os.fspath(source)
-    cdef Py_ssize_t cap = max(16, (sc.end - sc.pos) // 256)
+    # At most one record per 48 bytes: allocate that (pages never written cost nothing),
+    # fill, and shrink in place (realloc) to the records found.
+    cdef Py_ssize_t cap = (sc.end - sc.pos) // REC_HEADER + 1
     cdef Py_ssize_t n = 0
     cdef CaptureRecord_t r
     cdef int rc = 1
-    cdef _Row* rows
     table = np.empty(cap, RECORD_DTYPE)
-    while rc == 1:
-        rows = <_Row*><size_t>table.ctypes.data
-        with nogil:
-            while n < cap:
-                rc = sc.next(&r)
-                if rc != 1:
-                    break
-                rows[n].offset = r.payload
-                rows[n].length = r.length
-                rows[n].kind = r.kind
-                rows[n].flags = r.flags
-                rows[n].realtime_ns = r.realtime_ns
-                rows[n].monotonic_ns = r.monotonic_ns
-                rows[n].kernel_ns = r.kernel_ns
-                rows[n].seq = r.seq
-                n += 1
-        if rc == 1:
-            cap *= 2
-            table = np.resize(table, cap)
+    cdef _Row* rows = <_Row*><size_t>table.ctypes.data
+    with nogil:
+        while n < cap:
+            rc = sc.next(&r)
+            if rc != 1:
+                break
+            rows[n].offset = r.payload
+            rows[n].length = r.length
+            rows[n].kind = r.kind
+            rows[n].flags = r.flags
+            rows[n].realtime_ns = r.realtime_ns
+            rows[n].monotonic_ns = r.monotonic_ns
+            rows[n].kernel_ns = r.kernel_ns
+            rows[n].seq = r.seq
+            n += 1
     if rc == -1:
         raise sc.error()
     info = sc.info()
     sc.release()
+    table.resize(n, refcheck=False)
     payload = np.frombuffer(data, np.uint8)
-    return CaptureTable(table[:n].copy(), payload, info)
+    return CaptureTable(table, payload, info)
 
 
 def replay_into(source, Consumer consumer not None, errors="raise"):

@@ -559,3 +559,15 @@ def test_ndjson_refuses_a_message_with_a_newline(tmp_path):
     with pytest.raises(DecodeError, match="line break") as e:
         cap.capture_to_ndjson(path, tmp_path / "o.ndjson")
     assert e.value.offset == second
+
+
+def test_a_writer_left_open_is_closed_at_exit(tmp_path):
+    path = tmp_path / "exit.cap"
+    code = (
+        "import sys; from hftcore.feed.capture import CaptureWriter\n"
+        "w = CaptureWriter(sys.argv[1], flush_interval=60)\n"  # never flushed on its own
+        "for i in range(1000): w.append(b'm%d' % i)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, "-c", code, str(path)], env=env, timeout=60, check=True)
+    assert [r.payload for r in cap.read_capture(path)] == [b"m%d" % i for i in range(1000)]
