@@ -25,8 +25,9 @@ def all_targets() -> dict:
     """name -> target function (imports hftcore: call after atheris instruments it)."""
     import binance_targets
     import itch_targets
+    import latency_targets
 
-    return {**itch_targets.TARGETS, **binance_targets.TARGETS}
+    return {**itch_targets.TARGETS, **binance_targets.TARGETS, **latency_targets.TARGETS}
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -147,7 +148,11 @@ def _raw_files(streams: list[bytes]) -> list[bytes]:
 def seeds(name: str, small: bool = False) -> list[bytes]:
     """Seed inputs of target ``name`` (``small``: a quicker set for the tests)."""
     group = name.split("_", 1)[0]
-    if group == "itch":
+    if group == "latency":
+        import latency_targets
+
+        out = latency_targets.seeds(small)
+    elif group == "itch":
         streams = _itch_streams(small)
         if name == "itch_book_apply_until":
             out = _until_prefixed(streams)

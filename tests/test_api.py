@@ -75,6 +75,7 @@ API = {
         "UnknownEvent",
     ],
     "hftcore.book": ["L2Book"],
+    "hftcore.latency": ["Histogram", "Stages", "Jitter", "Report", "PeriodicLogger", "format_ns"],
     "hftcore.sim": ["itch", "binance"],
 }
 

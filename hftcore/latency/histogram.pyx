@@ -386,9 +386,10 @@ cdef class Histogram:
         """Rebuild a histogram from :meth:`to_bytes` output.
 
         Every field is checked: the magic, version and layout, the CRC-32, each varint
-        (bounded, inside the data), bucket indices, that the counts add up to ``count``,
-        that ``min``/``max``/under- and overflow agree with the buckets and that the
-        sums lie within what the buckets allow. Corrupt input raises, never crashes.
+        (bounded, inside the data, in its shortest form), bucket indices, that the counts
+        add up to ``count``, that ``min``/``max``/under- and overflow agree with the
+        buckets and that the sums lie within what the buckets allow. Corrupt input
+        raises, never crashes; what is accepted serialises back to the same bytes.
 
         Parameters
         ----------
@@ -526,6 +527,8 @@ cdef uint64_t _get_varint(const unsigned char[::1] buf, Py_ssize_t *pos, Py_ssiz
             raise DecodeError("varint overflows 64 bits", start, source)
         v |= <uint64_t>(b & 0x7F) << shift
         if not (b & 0x80):
+            if b == 0 and shift > 0:
+                raise DecodeError("overlong varint (a value has one encoding)", start, source)
             return v
         shift += 7
         if shift > 63:

@@ -118,8 +118,8 @@ class Report:
         recording). ``counters`` gets ``messages`` from the stages unless given."""
         counters = {"messages": stages.messages, **(counters or {})}
         return cls(
-            {n: h.copy() for n, h in stages.histograms().items()},
-            inter_arrival=stages.inter_arrival.copy() if stages.arrival else None,
+            stages.histograms(),
+            inter_arrival=stages.inter_arrival if stages.arrival else None,
             jitter_ns=stages.jitter,
             missing=stages.missing,
             negative=stages.negative,
