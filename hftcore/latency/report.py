@@ -304,7 +304,9 @@ class PeriodicLogger:
     Alternatively :meth:`start` runs ``tick`` on a background thread until :meth:`stop`
     (also a context manager). Use that only when the recording holds the GIL (Python
     ``Stages.record``): a nogil recorder on another thread must call :meth:`tick`
-    itself, because taking the interval races with recording.
+    itself, because taking the interval races with recording. For the same reason,
+    construct the logger before recording starts or on the recording thread: the
+    constructor starts the first interval (``take_interval``).
 
     Parameters
     ----------
