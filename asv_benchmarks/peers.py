@@ -439,8 +439,8 @@ def run_latency(args) -> list[Row]:
          lp.hftcore_record_python, slow_n),
         ("hdrhistogram", "hdrhistogram", "HdrHistogram(1, 1 h, 2).record_value(v) per value",
          lp.hdrh_record_value, slow_n),
-        ("python loop", "python", "for v in list: f(v) with a no-op f (the floor of any "
-         "per-value Python call)", lp.python_loop_floor, slow_n),
+        ("python loop", "python", "for v in list: f(v), f a no-op Python function (what "
+         "any pure-Python recorder pays at least)", lp.python_loop_floor, slow_n),
     ):  # fmt: skip
         row = Row(section="latency", case=case, library=lib, version=version_of(dist),
                   api=api, n=count, levels=0, note="")  # fmt: skip
@@ -661,7 +661,10 @@ NOTES = {
     "latency": [
         "ns/msg here is ns per recorded value. hftcore's row is the loop a Cython caller "
         "runs (`record` is `cpdef inline` in histogram.pxd, compiled into the caller); the "
-        "Python rows pay a Python call per value, shown beside an empty Python loop.",
+        "Python rows pay a call per value from Python; 'python loop' calls a no-op Python "
+        "function per value, the least a pure-Python recorder (hdrhistogram's "
+        "`record_value`) pays. Wall-clock times: on a shared machine the median includes "
+        "time other processes held the core (bench_latency.py also reports CPU time).",
         "hdrhistogram is configured for the same range (1 ns .. 1 h) at 2 significant "
         "digits (bucket width <= 1/128 of the value: hftcore's resolution).",
     ],

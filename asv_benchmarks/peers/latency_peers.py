@@ -2,9 +2,9 @@
 
 hftcore ``Histogram.record_many`` (the nogil loop a Cython caller runs: ``record`` inlined
 per value), hftcore ``Histogram.record`` called from Python once per value, and the
-``hdrhistogram`` package (``hdrh.histogram.HdrHistogram.record_value``, pure Python over
-a ctypes/array counts table, 1 ns .. 1 h at 2 significant digits: the same range and a
-comparable resolution to hftcore's 1/128 bucket width).
+``hdrhistogram`` package (``hdrh.histogram.HdrHistogram.record_value``, a Python method
+per value, 1 ns .. 1 h at 2 significant digits: the same range and a comparable
+resolution to hftcore's 1/128 bucket width).
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def hdrh_record_value(values: np.ndarray):
 
 
 def python_loop_floor(values: np.ndarray):
-    """An empty Python ``for`` loop calling a no-op: the per-value cost of any Python API."""
+    """A Python ``for`` loop calling a no-op Python function: the least a pure-Python
+    recorder pays per value."""
     items = values.tolist()
 
     def nothing(v):
