@@ -270,8 +270,34 @@ cdef class Histogram:
         return _value_at_rank(self.d, rank)
 
     def percentiles(self, ps):
-        """:meth:`percentile` of each of ``ps``, as a list of ints (one pass each)."""
-        return [self.percentile(p) for p in ps]
+        """:meth:`percentile` of each of ``ps``, as a list of ints in the order given.
+
+        Same values as :meth:`percentile`, found in one pass over the buckets.
+        """
+        ps = [float(p) for p in ps]
+        cdef list ranks = [_rank(self.d, p) for p in ps]
+        cdef list order = sorted(range(len(ps)), key=ranks.__getitem__)
+        cdef list out = [0] * len(ps)
+        cdef int i = 0
+        cdef int64_t seen = 0, rank, v
+        for k in order:
+            rank = ranks[k]
+            if rank == 1:
+                out[k] = self.d.min_value
+                continue
+            if rank == self.d.count:
+                out[k] = self.d.max_value
+                continue
+            while seen + self.d.counts[i] < rank:
+                seen += self.d.counts[i]
+                i += 1
+            v = hist_middle(i)
+            if v < self.d.min_value:
+                v = self.d.min_value
+            if v > self.d.max_value:
+                v = self.d.max_value
+            out[k] = v
+        return out
 
     def summary(self):
         """``{count, min, p50, p90, p99, p999, max, mean, stddev, underflow, overflow}``.

@@ -47,7 +47,9 @@ def test_percentiles_against_numpy(kind):
         assert abs(got - exact) <= exact * hmod.RELATIVE_ERROR + 1e-9, (kind, p, got, exact)
         if exact < 128:
             assert got == exact
-    assert h.percentiles([50, 99]) == [h.percentile(50), h.percentile(99)]
+    mixed = [99, 50, 0, 100, 99.9, 50, 1, 99.99]
+    assert h.percentiles(mixed) == [h.percentile(p) for p in mixed]
+    assert h.percentiles(PS) == [h.percentile(p) for p in PS]
 
 
 def test_bucket_middle_within_stated_error_over_the_range():
