@@ -414,7 +414,8 @@ cdef class Histogram:
         Every field is checked: the magic, version and layout, the CRC-32, each varint
         (bounded, inside the data, in its shortest form), bucket indices, that the counts
         add up to ``count``, that ``min``/``max``/under- and overflow agree with the
-        buckets and that the sums lie within what the buckets allow. Corrupt input
+        buckets and that the sums are possible (within what the buckets, ``min`` and
+        ``max`` allow, and a variance >= 0). Corrupt input
         raises, never crashes; what is accepted serialises back to the same bytes.
 
         Parameters
@@ -518,6 +519,14 @@ cdef class Histogram:
                                   f"buckets {first}..{last}", 40, source)
             if not (low_sum <= s1 <= high_sum and low_sq <= s2 <= high_sq):
                 raise DecodeError("the sums disagree with the buckets", 56, source)
+            clamp_min = min(max(mn, 0), HIST_MAX_VALUE)
+            clamp_max = min(max(mx, 0), HIST_MAX_VALUE)
+            if not clamp_min * count <= s1 <= clamp_max * count:
+                raise DecodeError(f"the sum {s1} lies outside count x [min, max]", 56, source)
+            # Cauchy-Schwarz: n * sum(v*v) >= sum(v)**2 for any values (variance >= 0).
+            if count * s2 < s1 * s1:
+                raise DecodeError("the sum of squares is too small for the sum (negative "
+                                  "variance)", 72, source)
         h.d.count = count
         h.d.underflow = under
         h.d.overflow = over
