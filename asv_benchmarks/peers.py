@@ -18,6 +18,9 @@ binance      one corpus (``hftcore.sim.binance``: 50% depth diffs of 1-20 levels
              hftcore ``decode_many``, ``decode_many_sbe`` (the same events as SBE) and
              decode+apply (``binance.apply_depth_json(book, msg)`` / ``apply_depth_sbe``). ns per
              message and per price level.
+latency      record 1M skewed latencies into a histogram: hftcore ``Histogram.record_many``
+             (the nogil inline ``record``), ``Histogram.record`` from Python, the
+             ``hdrhistogram`` package's ``record_value``; ns per value.
 
 Method: inputs generated once (cached under the temp dir) and held in memory before
 timing; each measurement warmed up once, then timed ``--runs`` times (default 5) with the GC
@@ -61,7 +64,7 @@ sys.path.insert(0, str(HERE))
 from peers import itch_peers, timing  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "hftcore-peers"
-SECTIONS = ("itch-decode", "itch-book", "binance")
+SECTIONS = ("itch-decode", "itch-book", "binance", "latency")
 PEER_DISTS = {
     "hftcore": "hftcore",
     "itch-book": "itch-book",
@@ -73,6 +76,7 @@ PEER_DISTS = {
     "msgspec": "msgspec",
     "orjson": "orjson",
     "numpy": "numpy",
+    "hdrhistogram": "hdrhistogram",
 }
 NOT_AVAILABLE = "not available in this build"
 
@@ -418,6 +422,40 @@ def run_binance(args) -> list[Row]:
     return rows
 
 
+def run_latency(args) -> list[Row]:
+    import numpy as np
+    from peers import latency_peers as lp
+
+    n = args.latency_values
+    values = lp.latency_values(n)
+    print(f"\n[latency] {n:,} lognormal latencies (median {int(np.median(values)):,} ns)")
+    rows = []
+    case = "record values into a latency histogram"
+    slow_n = min(n, 200_000)  # Python-level loops: a prefix
+    for lib, dist, api, make, count in (
+        ("hftcore", "hftcore", "Histogram.record_many(int64 array): nogil inline record",
+         lp.hftcore_record_many, n),
+        ("hftcore, Python", "hftcore", "Histogram.record(v) called from Python per value",
+         lp.hftcore_record_python, slow_n),
+        ("hdrhistogram", "hdrhistogram", "HdrHistogram(1, 1 h, 2).record_value(v) per value",
+         lp.hdrh_record_value, slow_n),
+        ("python loop", "python", "for v in list: f(v), f a no-op Python function (what "
+         "any pure-Python recorder pays at least)", lp.python_loop_floor, slow_n),
+    ):  # fmt: skip
+        row = Row(section="latency", case=case, library=lib, version=version_of(dist),
+                  api=api, n=count, levels=0, note="")  # fmt: skip
+        try:
+            fn = make(values[:count])
+            row["median_s"], row["min_s"], row["runs"] = timing.measure(fn, args.runs)
+        except ImportError as e:
+            row["note"] = (f"{NOT_AVAILABLE}: {e}" if lib.startswith("hftcore")
+                           else f"cannot run: {e}")  # fmt: skip
+        rows.append(row)
+        print_row(row)
+    ratio_vs_hftcore(rows)
+    return rows
+
+
 def hftcore_decode_many(buf: bytes):
     from hftcore import binance
 
@@ -620,6 +658,16 @@ NOTES = {
         "only `ROIVectorMarketDepthBacktest.elapse` over all events (its Rust depth apply "
         "through the backtest engine) is timed.",
     ],
+    "latency": [
+        "ns/msg here is ns per recorded value. hftcore's row is the loop a Cython caller "
+        "runs (`record` is `cpdef inline` in histogram.pxd, compiled into the caller); the "
+        "Python rows pay a call per value from Python; 'python loop' calls a no-op Python "
+        "function per value, the least a pure-Python recorder (hdrhistogram's "
+        "`record_value`) pays. Wall-clock times: on a shared machine the median includes "
+        "time other processes held the core (bench_latency.py also reports CPU time).",
+        "hdrhistogram is configured for the same range (1 ns .. 1 h) at 2 significant "
+        "digits (bucket width <= 1/128 of the value: hftcore's resolution).",
+    ],
 }
 
 
@@ -641,7 +689,7 @@ def markdown(rows: list[Row], args, info: list[str]) -> str:
         for case in dict.fromkeys(r["case"] for r in sec):
             out += [f"### {case}", ""]
             cr = [r for r in sec if r["case"] == case]
-            if section == "binance":
+            if section in ("binance", "latency"):
                 out += ["| library | version | ns/msg median (min) | ns/level | ratio | API | note |",
                         "|---|---|---|---|---|---|---|"]  # fmt: skip
             else:
@@ -651,7 +699,10 @@ def markdown(rows: list[Row], args, info: list[str]) -> str:
             for r in cr:
                 if "median_s" in r:
                     med, mn = r["median_s"], r["min_s"]
-                    if section == "binance":
+                    if section == "latency":
+                        perf = f"{med / r['n'] * 1e9:,.2f} ({mn / r['n'] * 1e9:,.2f})"
+                        lvl = "-"
+                    elif section == "binance":
                         perf = f"{med / r['n'] * 1e9:,.0f} ({mn / r['n'] * 1e9:,.0f})"
                         lvl = f"{med / r['levels'] * 1e9:,.1f}" if r.get("levels") else "-"
                     else:
@@ -660,7 +711,7 @@ def markdown(rows: list[Row], args, info: list[str]) -> str:
                     perf, lvl = "-", "-"
                 ratio = "ref" if r.get("ref") else fmt_ratio(r.get("ratio"))
                 cells = [r["library"], r["version"], perf]
-                if section == "binance":
+                if section in ("binance", "latency"):
                     cells.append(lvl)
                 cells.append(ratio)
                 if section == "itch-book":
@@ -689,6 +740,8 @@ def parse_args(argv=None):
     p.add_argument("--messages", type=int, help="ITCH day size (default 2,000,000)")
     p.add_argument("--symbols", type=int, help="ITCH day symbols (default 5,000)")
     p.add_argument("--binance-messages", type=int, help="Binance corpus size (default 30,000)")
+    p.add_argument("--latency-values", type=int,
+                   help="values recorded in the latency section (default 1,000,000)")  # fmt: skip
     p.add_argument("--runs", type=int, default=5, help="timed runs per measurement (default 5)")
     p.add_argument("--out", default=str(HERE.parent / "docs" / "benchmarks" / "peers.md"),
                    help="Markdown output file; '-' for none")  # fmt: skip
@@ -699,6 +752,7 @@ def parse_args(argv=None):
     a.symbols = a.symbols or (500 if q else 5_000)
     a.messages_50 = min(a.messages, 100_000 if q else 1_000_000)
     a.binance_messages = a.binance_messages or (2_000 if q else 30_000)
+    a.latency_values = a.latency_values or (100_000 if q else 1_000_000)
     a.prefix_fast = 100_000 if q else None  # itchcpp: whole day in a full run
     a.prefix_slow = 20_000 if q else 100_000  # pure-Python decoders: a prefix of the day
     a.prefix_book = 20_000 if q else 50_000  # meatpy's books: 10-100 us per message
@@ -723,6 +777,8 @@ def main(argv=None) -> int:
         rows += run_itch_book(args)
     if "binance" in only:
         rows += run_binance(args)
+    if "latency" in only:
+        rows += run_latency(args)
     md = markdown(rows, args, info)
     print("\n" + md)
     if args.out != "-":

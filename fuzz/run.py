@@ -81,8 +81,10 @@ def _names():
     # The names without importing hftcore (kept in step with targets.all_targets()).
     import ast
 
+    import targets
+
     names = []
-    for mod in ("itch_targets.py", "binance_targets.py", "capture_targets.py", "net_targets.py"):
+    for mod in targets.MODULES:
         tree = ast.parse(open(os.path.join(HERE, mod)).read())
         for node in tree.body:
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TARGETS":

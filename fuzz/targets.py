@@ -21,19 +21,23 @@ KNOWN_FINDINGS: dict[str, str] = {}
 SEED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
 
 
+#: The target modules beside this file: every ``*_targets.py`` (each has a ``TARGETS``
+#: dict, name -> function), found by name so a new one needs no edit here.
+MODULES = tuple(
+    sorted(f for f in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+           if f.endswith("_targets.py"))
+)  # fmt: skip
+
+
+def _module(filename: str):
+    import importlib
+
+    return importlib.import_module(filename[: -len(".py")])
+
+
 def all_targets() -> dict:
     """name -> target function (imports hftcore: call after atheris instruments it)."""
-    import binance_targets
-    import capture_targets
-    import itch_targets
-    import net_targets
-
-    return {
-        **itch_targets.TARGETS,
-        **binance_targets.TARGETS,
-        **capture_targets.TARGETS,
-        **net_targets.TARGETS,
-    }
+    return {name: fn for mod in MODULES for name, fn in _module(mod).TARGETS.items()}
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -184,10 +188,10 @@ def seeds(name: str, small: bool = False) -> list[bytes]:
     group = name.split("_", 1)[0]
     if group == "capture":
         out = _capture_files(small, records_only=name == "capture_records")
-    elif group == "net":
-        import net_targets
-
-        out = net_targets.seeds(small)[name]
+    elif group in ("net", "latency"):
+        # Modules whose seeds() come with them: a dict per target, or one list for all.
+        seeds_of = _module(f"{group}_targets.py").seeds(small)
+        out = seeds_of[name] if isinstance(seeds_of, dict) else seeds_of
     elif group == "itch":
         streams = _itch_streams(small)
         if name == "itch_book_apply_until":

@@ -137,6 +137,7 @@ API = {
         "rest_weight",
         "render",
     ],
+    "hftcore.latency": ["Histogram", "Stages", "Jitter", "Report", "PeriodicLogger", "format_ns"],
 }
 
 # Names that moved, and must stay importable from where they were for this release:

@@ -10,9 +10,11 @@ range is ``[0, HIST_MAX_VALUE]`` (0 to one hour); a value outside is counted in 
 bucket of the nearest bound and in ``underflow`` (negative) or ``overflow`` (above one
 hour).
 
-The hot path is :meth:`Histogram.record` (``cpdef inline``: compiled into the caller's
-own code from this file, no call, no allocation, no GIL) and :meth:`record_many`.
-Everything else (percentiles, merge, serialisation) is for the reporting side.
+The hot path: ``Histogram.record(value)`` (``cpdef inline ... noexcept nogil``: compiled
+into the caller's own code from this file, no call, no allocation, no GIL),
+``record_ptr(values, n)``, or ``hist_record(h.d, value)`` on the raw ``HistData`` (what
+``Stages`` keeps pointers to). Everything else (percentiles, merge, serialisation) is
+for the reporting side and lives in histogram.pyx.
 
 Thread safety: one thread records into a histogram; reading or resetting it from another
 thread while it records gives a torn view. Give each recording thread its own

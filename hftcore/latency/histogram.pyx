@@ -270,8 +270,34 @@ cdef class Histogram:
         return _value_at_rank(self.d, rank)
 
     def percentiles(self, ps):
-        """:meth:`percentile` of each of ``ps``, as a list of ints (one pass each)."""
-        return [self.percentile(p) for p in ps]
+        """:meth:`percentile` of each of ``ps``, as a list of ints in the order given.
+
+        Same values as :meth:`percentile`, found in one pass over the buckets.
+        """
+        ps = [float(p) for p in ps]
+        cdef list ranks = [_rank(self.d, p) for p in ps]
+        cdef list order = sorted(range(len(ps)), key=ranks.__getitem__)
+        cdef list out = [0] * len(ps)
+        cdef int i = 0
+        cdef int64_t seen = 0, rank, v
+        for k in order:
+            rank = ranks[k]
+            if rank == 1:
+                out[k] = self.d.min_value
+                continue
+            if rank == self.d.count:
+                out[k] = self.d.max_value
+                continue
+            while seen + self.d.counts[i] < rank:
+                seen += self.d.counts[i]
+                i += 1
+            v = hist_middle(i)
+            if v < self.d.min_value:
+                v = self.d.min_value
+            if v > self.d.max_value:
+                v = self.d.max_value
+            out[k] = v
+        return out
 
     def summary(self):
         """``{count, min, p50, p90, p99, p999, max, mean, stddev, underflow, overflow}``.
@@ -386,9 +412,11 @@ cdef class Histogram:
         """Rebuild a histogram from :meth:`to_bytes` output.
 
         Every field is checked: the magic, version and layout, the CRC-32, each varint
-        (bounded, inside the data), bucket indices, that the counts add up to ``count``,
-        that ``min``/``max``/under- and overflow agree with the buckets and that the
-        sums lie within what the buckets allow. Corrupt input raises, never crashes.
+        (bounded, inside the data, in its shortest form), bucket indices, that the counts
+        add up to ``count``, that ``min``/``max``/under- and overflow agree with the
+        buckets and that the sums are possible (within what the buckets, ``min`` and
+        ``max`` allow, and a variance >= 0). Corrupt input
+        raises, never crashes; what is accepted serialises back to the same bytes.
 
         Parameters
         ----------
@@ -491,6 +519,14 @@ cdef class Histogram:
                                   f"buckets {first}..{last}", 40, source)
             if not (low_sum <= s1 <= high_sum and low_sq <= s2 <= high_sq):
                 raise DecodeError("the sums disagree with the buckets", 56, source)
+            clamp_min = min(max(mn, 0), HIST_MAX_VALUE)
+            clamp_max = min(max(mx, 0), HIST_MAX_VALUE)
+            if not clamp_min * count <= s1 <= clamp_max * count:
+                raise DecodeError(f"the sum {s1} lies outside count x [min, max]", 56, source)
+            # Cauchy-Schwarz: n * sum(v*v) >= sum(v)**2 for any values (variance >= 0).
+            if count * s2 < s1 * s1:
+                raise DecodeError("the sum of squares is too small for the sum (negative "
+                                  "variance)", 72, source)
         h.d.count = count
         h.d.underflow = under
         h.d.overflow = over
@@ -526,6 +562,8 @@ cdef uint64_t _get_varint(const unsigned char[::1] buf, Py_ssize_t *pos, Py_ssiz
             raise DecodeError("varint overflows 64 bits", start, source)
         v |= <uint64_t>(b & 0x7F) << shift
         if not (b & 0x80):
+            if b == 0 and shift > 0:
+                raise DecodeError("overlong varint (a value has one encoding)", start, source)
             return v
         shift += 7
         if shift > 63:

@@ -118,8 +118,8 @@ class Report:
         recording). ``counters`` gets ``messages`` from the stages unless given."""
         counters = {"messages": stages.messages, **(counters or {})}
         return cls(
-            {n: h.copy() for n, h in stages.histograms().items()},
-            inter_arrival=stages.inter_arrival.copy() if stages.arrival else None,
+            stages.histograms(),
+            inter_arrival=stages.inter_arrival if stages.arrival else None,
             jitter_ns=stages.jitter,
             missing=stages.missing,
             negative=stages.negative,
@@ -304,7 +304,9 @@ class PeriodicLogger:
     Alternatively :meth:`start` runs ``tick`` on a background thread until :meth:`stop`
     (also a context manager). Use that only when the recording holds the GIL (Python
     ``Stages.record``): a nogil recorder on another thread must call :meth:`tick`
-    itself, because taking the interval races with recording.
+    itself, because taking the interval races with recording. For the same reason,
+    construct the logger before recording starts or on the recording thread: the
+    constructor starts the first interval (``take_interval``).
 
     Parameters
     ----------

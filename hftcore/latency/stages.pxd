@@ -72,28 +72,29 @@ cdef class Jitter:
 @cython.final
 cdef class Stages:
     # Invariants: 0 <= pair_start[i], pair_end[i] < n_stamps for i < n_pairs;
-    # total[i] / interval[i] point into Histogram objects kept alive by _total /
-    # _interval (their memory never moves); arrival_idx / sender_idx are -1 or < n_stamps.
+    # interval[i] / arrival_interval point into Histogram objects kept alive by
+    # _interval / _arrival_interval (their memory never moves); the hot path records
+    # into the interval histograms only (one record per value), and the totals are
+    # their merge with _done; arrival_idx / sender_idx are -1 or < n_stamps.
     cdef readonly int n_stamps                    # stamps per message
     cdef readonly int n_pairs                     # stages
     cdef int pair_start[STAGES_MAX_PAIRS]         # stamp index of each stage's start
     cdef int pair_end[STAGES_MAX_PAIRS]           # stamp index of each stage's end
-    cdef HistData *total[STAGES_MAX_PAIRS]        # since construction / reset
     cdef HistData *interval[STAGES_MAX_PAIRS]     # since the last take_interval
+    # (the totals are _done[i] + interval[i]: take_interval merges into _done)
     cdef int64_t missing_[STAGES_MAX_PAIRS]       # stage skipped: a stamp was 0
     cdef int64_t negative_[STAGES_MAX_PAIRS]      # stage skipped: end < start
     cdef int64_t most_negative_[STAGES_MAX_PAIRS]  # smallest negative delta (0: none)
     cdef int arrival_idx                          # stamp of the inter-arrival times, or -1
     cdef int sender_idx                           # sender stamp for the jitter, or -1
     cdef int64_t last_arrival                     # previous arrival stamp (0: none yet)
-    cdef HistData *arrival_total                  # inter-arrival times since reset
-    cdef HistData *arrival_interval               # ... since the last take_interval
+    cdef HistData *arrival_interval               # inter-arrival, since take_interval
     cdef JitterState jitter_                      # RFC 3550 estimate (sender vs arrival)
     cdef readonly int64_t messages                # record_stamps calls since reset
     cdef int64_t interval_messages                # ... since the last take_interval
-    cdef list _total                              # Histogram objects behind total[]
+    cdef list _done                               # per stage: closed intervals, merged
     cdef list _interval                           # Histogram objects behind interval[]
-    cdef object _arrival_total                    # Histogram behind arrival_total
+    cdef object _arrival_done                     # inter-arrival: closed intervals
     cdef object _arrival_interval                 # Histogram behind arrival_interval
     cdef tuple _stamp_names
     cdef tuple _stage_names
@@ -110,13 +111,11 @@ cdef class Stages:
             if d < self.most_negative_[idx]:
                 self.most_negative_[idx] = d
             return
-        hist_record(self.total[idx], d)
         hist_record(self.interval[idx], d)
 
     cdef inline void record_arrival(self, int64_t t) noexcept nogil:
         """Record an arrival at ``t`` (ns): the gap since the previous arrival."""
         if self.last_arrival != 0:
-            hist_record(self.arrival_total, t - self.last_arrival)
             hist_record(self.arrival_interval, t - self.last_arrival)
         self.last_arrival = t
 

@@ -148,17 +148,13 @@ cdef class Stages:
             raise ValueError("the jitter needs an arrival stamp beside the sender's")
         self.arrival_idx = -1 if arrival is None else index[arrival]
         self.sender_idx = -1 if sender is None else index[sender]
-        self._total = [Histogram() for _ in pairs]
+        self._done = [Histogram() for _ in pairs]
         self._interval = [Histogram() for _ in pairs]
         cdef Histogram h
         for i in range(self.n_pairs):
-            h = self._total[i]
-            self.total[i] = h.d
             h = self._interval[i]
             self.interval[i] = h.d
-        h = Histogram()
-        self._arrival_total = h
-        self.arrival_total = h.d
+        self._arrival_done = Histogram()
         h = Histogram()
         self._arrival_interval = h
         self.arrival_interval = h.d
@@ -261,19 +257,24 @@ cdef class Stages:
     # -- results ----------------------------------------------------------------------
 
     def histogram(self, stage):
-        """The :class:`Histogram` of stage ``stage`` since the last reset (live: it goes
-        on filling)."""
+        """The :class:`Histogram` of stage ``stage`` since the last reset (a copy)."""
         cdef int idx = stage if isinstance(stage, int) else self.stage_index(stage)
-        return self._total[idx]
+        if not 0 <= idx < self.n_pairs:
+            raise IndexError(f"stage index {idx} out of range 0..{self.n_pairs - 1}")
+        h = self._done[idx].copy()
+        h.merge(self._interval[idx])
+        return h
 
     def histograms(self):
-        """``{stage name: Histogram}`` since the last reset (live objects)."""
-        return dict(zip(self._stage_names, self._total))
+        """``{stage name: Histogram}`` since the last reset (copies)."""
+        return {n: self.histogram(i) for i, n in enumerate(self._stage_names)}
 
     @property
     def inter_arrival(self):
-        """:class:`Histogram` of the gaps between successive arrival stamps."""
-        return self._arrival_total
+        """:class:`Histogram` of the gaps between successive arrival stamps (a copy)."""
+        h = self._arrival_done.copy()
+        h.merge(self._arrival_interval)
+        return h
 
     @property
     def jitter(self):
@@ -312,9 +313,11 @@ cdef class Stages:
         for i in range(self.n_pairs):
             h = self._interval[i]
             stages[self._stage_names[i]] = h.copy()
+            self._done[i].merge(h)
             h.reset()
         h = self._arrival_interval
         arrivals = h.copy()
+        self._arrival_done.merge(h)
         h.reset()
         out = {"messages": self.interval_messages, "stages": stages,
                "inter_arrival": arrivals}
@@ -325,11 +328,11 @@ cdef class Stages:
         """Forget everything recorded (histograms, counters, jitter, arrival reference)."""
         cdef int i
         cdef Histogram h
-        for h in self._total:
+        for h in self._done:
             h.reset()
         for h in self._interval:
             h.reset()
-        self._arrival_total.reset()
+        self._arrival_done.reset()
         self._arrival_interval.reset()
         for i in range(STAGES_MAX_PAIRS):
             self.missing_[i] = 0

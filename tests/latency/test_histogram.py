@@ -47,7 +47,9 @@ def test_percentiles_against_numpy(kind):
         assert abs(got - exact) <= exact * hmod.RELATIVE_ERROR + 1e-9, (kind, p, got, exact)
         if exact < 128:
             assert got == exact
-    assert h.percentiles([50, 99]) == [h.percentile(50), h.percentile(99)]
+    mixed = [99, 50, 0, 100, 99.9, 50, 1, 99.99]
+    assert h.percentiles(mixed) == [h.percentile(p) for p in mixed]
+    assert h.percentiles(PS) == [h.percentile(p) for p in PS]
 
 
 def test_bucket_middle_within_stated_error_over_the_range():
@@ -208,6 +210,13 @@ def test_from_bytes_rejects_corrupt_input():
         "nonempty": _fix_crc(good[:12] + struct.pack("<I", 9999) + good[16:]),
         "bad varint": _fix_crc(good[: hmod.HEADER_SIZE] + b"\xff" * 11 + good[-4:]),
     }
+    # One value 1234 (bucket 1232..1239): a sum of squares inside the bucket's bounds but
+    # below sum**2 / count (a negative variance; found by the fuzzer).
+    one = Histogram()
+    one.record(1234)
+    b = one.to_bytes()
+    cases["variance"] = _fix_crc(b[:72] + struct.pack("<Q", 1234**2 - 768) + b[80:])
+    cases["sum outside min/max"] = _fix_crc(b[:56] + struct.pack("<Q", 1235) + b[64:])
     for name, data in cases.items():
         with pytest.raises(DecodeError) as e:
             Histogram.from_bytes(data, source="test.hist")
