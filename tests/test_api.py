@@ -88,6 +88,7 @@ API = {
         "replay",
         "stream_names",
         "DEFAULT_URLS",
+        "SBE_URL",
         "RING_DTYPES",
         "LiveConsumer",
     ],

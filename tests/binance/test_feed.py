@@ -239,3 +239,22 @@ def test_stop_is_prompt_with_a_silent_exchange(exchange):
         feed.stop(timeout=5)
         assert time.monotonic() - t0 < 5
     assert not feed.thread.is_alive
+
+
+def test_sbe_streams_keep_the_books_and_need_a_key(exchange):
+    from hftcore.binance.feed import FeedError
+
+    with pytest.raises(FeedError, match="API key"):
+        Feed(SYMS, encoding="sbe", url=exchange.sbe_url, rest_url=exchange.rest_url)
+    feed = Feed(SYMS, encoding="sbe", api_key="test-key", url=exchange.sbe_url,
+                rest_url=exchange.rest_url, streams=("depth", "trade", "bookTicker"))  # fmt: skip
+    with feed:
+        assert feed.wait_synced(20)
+        exchange.drop_next_diff("ETHUSDT")
+        assert _until(lambda: feed.consumer.symbol_stats("ETHUSDT")["gaps"] == 1)
+        assert feed.wait_synced(20)
+        _run(feed, 0.3)
+        trades = feed.trades.take()
+    _assert_books_match(feed, exchange)
+    assert len(trades) > 0 and feed.consumer.decode_errors == 0
+    assert feed.latency_report().as_dict()["event_to_applied"]["count"] > 0
