@@ -881,7 +881,6 @@ cdef class LiveConsumer(Consumer):
         cdef Fields fl
         cdef LevelSink diff, snap
         cdef Status st
-        cdef DepthIds ids
         cdef DepthHead h
         cdef LevelBuf buf
         cdef int v
