@@ -13,8 +13,10 @@ from hftcore._version import __version__
 from hftcore.errors import (
     BookError,
     BookFull,
+    ConnectionClosed,
     DecodeError,
     HftcoreError,
+    ProtocolError,
     SequenceGap,
     SnapshotError,
 )
@@ -27,6 +29,8 @@ __all__ = [
     "BookFull",
     "BookError",
     "SnapshotError",
+    "ProtocolError",
+    "ConnectionClosed",
     "itch",
     "binance",
     "book",

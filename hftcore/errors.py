@@ -7,6 +7,8 @@ __all__ = [
     "BookFull",
     "BookError",
     "SnapshotError",
+    "ProtocolError",
+    "ConnectionClosed",
 ]
 
 
@@ -131,3 +133,57 @@ class SnapshotError(HftcoreError, RuntimeError):
 
     def __reduce__(self):
         return (type(self), (self.symbol, self.reason))
+
+
+class ProtocolError(DecodeError):
+    """A peer broke its wire protocol (a WebSocket frame no server may send).
+
+    The reader has already sent the close frame with ``code`` when this is raised.
+
+    Parameters
+    ----------
+    reason : str
+        What is wrong, in words.
+    offset : int
+        Byte offset in the received stream (from the first byte after the opening
+        handshake) where the bad frame starts, ``-1`` when unknown.
+    source : str, optional
+        The connection (its URL), when known.
+    code : int
+        The close status code sent to the peer (1002 protocol error, 1007 invalid UTF-8,
+        1009 message too big); 0 when none applies.
+    """
+
+    def __init__(self, reason, offset=-1, source=None, code=0):
+        self.code = code
+        super().__init__(reason, offset, source)
+
+    def __reduce__(self):
+        return (type(self), (self.reason, self.offset, self.source, self.code))
+
+
+class ConnectionClosed(HftcoreError, ConnectionError):
+    """The connection is closed: the peer closed it, or it was closed here.
+
+    Parameters
+    ----------
+    code : int
+        The close status code (WebSocket: the peer's, e.g. 1000; 1005 when its close frame
+        carried none, 1006 when the connection dropped without a close frame; plain TCP:
+        1006 at end of stream).
+    reason : str
+        The close reason text (may be empty).
+    source : str, optional
+        The connection, when known.
+    """
+
+    def __init__(self, code=1006, reason="", source=None):
+        self.code = code
+        self.reason = reason
+        self.source = source
+        src = f"{source}: " if source else ""
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"{src}connection closed with code {code}{why}")
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.reason, self.source))

@@ -18,6 +18,8 @@ API = {
         "BookFull",
         "BookError",
         "SnapshotError",
+        "ProtocolError",
+        "ConnectionClosed",
         "itch",
         "binance",
         "book",

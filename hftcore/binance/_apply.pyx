@@ -173,6 +173,8 @@ cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nog
     # when a message lists its levels best first.
     cdef Py_ssize_t i = 0, j, n = buf.n, hint
     cdef const Level *lv = buf.levels
+    # One write for the whole message: readers on other threads see it all or none.
+    book.begin_write()
     if h.is_snapshot:
         book.clear_side(BID)
         book.clear_side(ASK)
@@ -191,6 +193,7 @@ cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nog
             h.n_asks += j - i
         i = j
     book.count_updates(n)
+    book.end_write()
 
 
 cdef void count_sides(DepthHead *h, const LevelBuf *buf) noexcept nogil:

@@ -19,6 +19,8 @@ cimport cython
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy, memmove
 
+from hftcore._core.atomic cimport fence_release, store_release
+
 
 cdef enum BookSide:
     BID = 0
@@ -171,6 +173,10 @@ cdef class L2Book:
     cdef Py_ssize_t n_asks               # live ask levels, 0 <= n_asks <= max_levels
     cdef readonly uint64_t dropped       # levels dropped because a side was full
     cdef readonly uint64_t updates       # level updates applied (see count_updates)
+    # Seqlock of the levels: odd while a write is in progress, +2 per write. One writer
+    # (the thread applying updates) brackets each whole update with begin_write /
+    # end_write; readers on other threads copy, then retry if it moved (read_* below).
+    cdef readonly uint64_t version
 
     # -- the nogil operations (the contract for appliers) ----------------------------
 
@@ -196,6 +202,19 @@ cdef class L2Book:
                                self.max_levels, &self.dropped, price, qty, hint)
         return l2_side_set(False, self.ask_px, self.ask_qty, &self.n_asks,
                            self.max_levels, &self.dropped, price, qty, hint)
+
+    @cython.final
+    cdef inline void begin_write(self) noexcept nogil:
+        """Open a write (a whole depth message, a snapshot): readers on other threads
+        retry until ``end_write``. One writer at a time; writes do not nest."""
+        self.version += 1
+        # The odd version must be visible before any level changes.
+        fence_release()
+
+    @cython.final
+    cdef inline void end_write(self) noexcept nogil:
+        """Close the write opened by ``begin_write``: the levels are consistent again."""
+        store_release(&self.version, self.version + 1)
 
     @cython.final
     cdef inline void clear_side(self, BookSide side) noexcept nogil:
