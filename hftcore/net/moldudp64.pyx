@@ -79,7 +79,7 @@ _REASONS = {
 cdef int mold_parse(const uint8_t *data, Py_ssize_t size, MoldHeader *h) noexcept nogil:
     """Check a whole datagram; MOLD_DATA/HEARTBEAT/END, or MOLD_BAD with the fault."""
     cdef Py_ssize_t pos = MOLD_HEADER_LEN
-    cdef uint32_t i
+    cdef uint32_t _i
     cdef uint16_t mlen
     if size < MOLD_HEADER_LEN:
         h.bad_offset = size
@@ -99,7 +99,7 @@ cdef int mold_parse(const uint8_t *data, Py_ssize_t size, MoldHeader *h) noexcep
         h.bad_offset = MOLD_SESSION_LEN
         h.bad_reason = BAD_SEQUENCE_WRAP
         return MOLD_BAD
-    for i in range(h.count):
+    for _i in range(h.count):
         if size - pos < 2:
             h.bad_offset = pos
             h.bad_reason = BAD_BLOCK_TRUNCATED
@@ -314,7 +314,7 @@ cdef class MoldUDP64Sequencer(Consumer):
                  Py_ssize_t slot_bytes=64, Py_ssize_t max_request=512,
                  double request_delay=0.0, double retry_timeout=0.02, int max_retries=5,
                  double heartbeat_timeout=3.0, on_gap="stop"):
-        cdef uint64_t cap = 16
+        cdef uint64_t cap = 1
         if buffer_messages < 1 or buffer_messages > (1 << 26):
             raise ValueError(f"buffer_messages must be in [1, {1 << 26}], got {buffer_messages}")
         if not 1 <= slot_bytes <= 0xFFFF:
@@ -541,7 +541,7 @@ cdef class MoldUDP64Sequencer(Consumer):
         cdef MoldHeader h
         cdef int t, rc = CONSUME_OK, r
         cdef uint64_t s, old_high
-        cdef uint32_t i
+        cdef uint32_t _i
         cdef uint16_t mlen
         cdef Py_ssize_t pos
         cdef const uint8_t *m
@@ -585,7 +585,7 @@ cdef class MoldUDP64Sequencer(Consumer):
                     self.pending_at = now
             s = h.seq
             pos = MOLD_HEADER_LEN
-            for i in range(h.count):
+            for _i in range(h.count):
                 mlen = load_be16(data + pos)
                 m = data + pos + 2
                 pos += 2 + mlen
