@@ -9,12 +9,11 @@ import struct
 import time
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 
 from hftcore._core.bytes cimport load_be16
-from hftcore._core.clock cimport monotonic_ns
 from hftcore.net.consumer cimport (
     CONSUME_ERROR,
     CONSUME_OK,
