@@ -541,19 +541,26 @@ class SoupBinTCPSession:
         self.last_sent = time.monotonic()
 
     def step(self, timeout=0.05, spin=False):
-        """One receive step: returns messages... chunks handed on (0: idle), -1 at the end
-        of the session. Sends a client heartbeat when due; reconnects (if allowed) after
-        a lost link.
+        """One receive step: the chunks handed on (0: idle), -1 at the end of the session.
+
+        Sends a client heartbeat when due; reconnects (if allowed) after a lost link.
+
+        Raises
+        ------
+        ConnectionClosed
+            The link was lost and no reconnection is left.
+        LoginRejected
+            A reconnection was refused.
         """
         f = self.framer
         if f.ended:
             return -1
         try:
             n = self.reader.pump(f, timeout, spin)
-        except ConnectionClosed:
+        except OSError as e:  # ConnectionClosed (end of stream) or a reset
             if f.ended:
                 return -1
-            return self._lost("the server closed the connection")
+            return self._lost(f"the connection was lost ({e})")
         now = time.monotonic()
         if n:
             self.last_rx = now

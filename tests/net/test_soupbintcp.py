@@ -125,3 +125,108 @@ def test_next_seq_zero_takes_the_servers_position():
     c, f = framer(next_seq=0)
     f.feed(accepted(b"S1", 500) + pkt(b"S", b"m"))
     assert f.next_seq == 501 and c.got == [b"m"]
+
+
+# ---------------------------------------------------------------- over loopback
+
+
+def _day():
+    from hftcore.sim import itch as simitch
+
+    day = simitch.generate(messages=5000, symbols=10, seed=5)
+    out, pos = [], 0
+    while pos + 2 <= len(day):
+        n = int.from_bytes(day[pos : pos + 2], "big")
+        out.append(day[pos + 2 : pos + 2 + n])
+        pos += 2 + n
+    return day, out
+
+
+def _run(session, limit=30.0):
+    import time
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if session.step(0.02) < 0:
+            return True
+    return False
+
+
+def test_session_receives_the_whole_day_and_ends_cleanly():
+    from hftcore.sim.itch_exchange import SoupBinTCPServer
+
+    day, messages = _day()
+    c = Collect()
+    with SoupBinTCPServer(day, username="user", password="secret") as srv:
+        s = soup.SoupBinTCPSession(*srv.address, "user", "secret", PyConsumer(c))
+        try:
+            assert s.connect() == 1
+            assert _run(s)
+        finally:
+            s.logout()
+    assert c.got == messages
+    assert s.framer.ended and s.next_seq == len(messages) + 1
+
+
+def test_reconnect_mid_stream_resumes_with_nothing_lost_or_doubled():
+    from hftcore.sim.itch_exchange import SoupBinTCPServer
+
+    day, messages = _day()
+    c = Collect()
+    with SoupBinTCPServer(day, drop_after=(1234, 3000), chunk_messages=256) as srv:
+        s = soup.SoupBinTCPSession(*srv.address, "u", "p", PyConsumer(c), reconnect=5)
+        try:
+            s.connect()
+            assert _run(s)
+        finally:
+            s.close()
+        assert srv.counters["dropped_connections"] == 2 and srv.counters["logins"] == 3
+    assert s.reconnects == 2
+    assert c.got == messages  # in order, each once
+
+
+def test_lost_link_without_reconnect_raises_and_bad_login_is_rejected():
+    from hftcore.errors import ConnectionClosed
+    from hftcore.sim.itch_exchange import SoupBinTCPServer
+
+    day, _ = _day()
+    with SoupBinTCPServer(day, username="user", password="secret", drop_after=(10,)) as srv:
+        bad = soup.SoupBinTCPSession(*srv.address, "user", "wrong", PyConsumer(Collect()))
+        with pytest.raises(soup.LoginRejected, match="not authorized"):
+            bad.connect()
+        bad2 = soup.SoupBinTCPSession(
+            *srv.address, "user", "secret", PyConsumer(Collect()), session="OTHER"
+        )
+        with pytest.raises(soup.LoginRejected, match="session not available"):
+            bad2.connect()
+        s = soup.SoupBinTCPSession(*srv.address, "user", "secret", PyConsumer(Collect()))
+        s.connect()
+        try:
+            with pytest.raises(ConnectionClosed):
+                _run(s, 10)
+        finally:
+            s.close()
+
+
+def test_heartbeats_both_ways_at_the_cadence():
+    import time
+
+    from hftcore.sim.itch_exchange import SoupBinTCPServer
+
+    day, _ = _day()
+    # 5 messages/s: mostly silence; heartbeats every 0.05 s from both sides.
+    with SoupBinTCPServer(day, rate=5, heartbeat_interval=0.05) as srv:
+        s = soup.SoupBinTCPSession(
+            *srv.address, "u", "p", PyConsumer(Collect()), heartbeat_interval=0.05
+        )
+        try:
+            s.connect()
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 0.6:
+                s.step(0.01)
+        finally:
+            s.logout()
+        time.sleep(0.1)
+        assert srv.counters["logouts"] == 1
+    assert s.client_heartbeats >= 5 and srv.counters["client_heartbeats"] >= 5
+    assert s.framer.heartbeats >= 3
