@@ -77,6 +77,16 @@ API = {
         "UnknownEvent",
     ],
     "hftcore.book": ["L2Book"],
+    "hftcore.feed": [
+        "PinnedThread",
+        "FeedThread",
+        "thread_stats",
+        "choose_cpu",
+        "cpu_facts",
+        "parse_cpu_list",
+        "CpuFacts",
+        "CpuError",
+    ],
     "hftcore.sim": ["itch", "binance"],
 }
 

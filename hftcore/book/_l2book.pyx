@@ -62,8 +62,8 @@ cdef void load_side(L2Book book, BookSide side, const int64_t[:, ::1] rows,
     """Fill an empty side (inside the caller's write): rows best first are copied
     directly, with no shifting; ``sequential`` ones are applied in order."""
     cdef Py_ssize_t n = rows.shape[0], i, k = 0, cap = book.max_levels
-    cdef int64_t *px = book.bid_px if side == BID else book.ask_px
-    cdef int64_t *qt = book.bid_qty if side == BID else book.ask_qty
+    cdef int64_t *px = book.data.bid_px if side == BID else book.data.ask_px
+    cdef int64_t *qt = book.data.bid_qty if side == BID else book.data.ask_qty
     cdef int64_t t
     if n == 0:
         return
@@ -75,7 +75,7 @@ cdef void load_side(L2Book book, BookSide side, const int64_t[:, ::1] rows,
             if rows[i, 1] == 0:
                 continue
             if k == cap:
-                book.dropped += 1
+                book.data.dropped += 1
                 continue
             px[k] = rows[i, 0]
             qt[k] = rows[i, 1]
@@ -90,9 +90,9 @@ cdef void load_side(L2Book book, BookSide side, const int64_t[:, ::1] rows,
             qt[i] = qt[k - 1 - i]
             qt[k - 1 - i] = t
         if side == BID:
-            book.n_bids = k
+            book.data.n_bids = k
         else:
-            book.n_asks = k
+            book.data.n_asks = k
 
 
 cdef int parse_side(object side) except -1:
@@ -112,26 +112,26 @@ cdef int parse_side(object side) except -1:
 
 cdef inline uint64_t read_begin(L2Book book) noexcept nogil:
     """Start a seqlock read: the version once no write is in progress."""
-    cdef uint64_t v = load_acquire(&book.version)
+    cdef uint64_t v = load_acquire(&book.data.version)
     while v & 1:
-        v = load_acquire(&book.version)
+        v = load_acquire(&book.data.version)
     return v
 
 
 cdef inline bint read_retry(L2Book book, uint64_t v) noexcept nogil:
     """End a seqlock read: True when a write ran meanwhile (read again)."""
     fence_acquire()
-    return load_acquire(&book.version) != v
+    return load_acquire(&book.data.version) != v
 
 
 cdef object side_array(L2Book book, int side, Py_ssize_t want):
     """Levels of one side as an (k, 2) int64 array, best first (``want`` < 0: all).
     One attempt of a seqlock read: the caller checks ``read_retry`` afterwards."""
     cdef Py_ssize_t count, k, i
-    cdef int64_t *px = book.bid_px if side == BID else book.ask_px
-    cdef int64_t *qt = book.bid_qty if side == BID else book.ask_qty
+    cdef int64_t *px = book.data.bid_px if side == BID else book.data.ask_px
+    cdef int64_t *qt = book.data.bid_qty if side == BID else book.data.ask_qty
     cdef int64_t[:, ::1] o
-    count = book.n_bids if side == BID else book.n_asks
+    count = book.data.n_bids if side == BID else book.data.n_asks
     k = count if want < 0 or want > count else want
     out = np.empty((k, 2), dtype=np.int64)
     o = out
@@ -233,26 +233,44 @@ cdef class L2Book:
         self.max_levels = max_levels
         self.price_decimals = price_decimals
         self.qty_decimals = qty_decimals
-        self.bid_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
-        self.bid_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
-        self.ask_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
-        self.ask_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
-        if (self.bid_px == NULL or self.bid_qty == NULL or self.ask_px == NULL
-                or self.ask_qty == NULL):
+        self.data.bid_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.data.bid_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.data.ask_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.data.ask_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        if (self.data.bid_px == NULL or self.data.bid_qty == NULL or self.data.ask_px == NULL
+                or self.data.ask_qty == NULL):
             raise MemoryError(f"cannot allocate an L2Book of max_levels={max_levels}")
-        self.n_bids = 0
-        self.n_asks = 0
-        self.dropped = 0
-        self.updates = 0
+        self.data.n_bids = 0
+        self.data.n_asks = 0
+        self.data.dropped = 0
+        self.data.updates = 0
+        self.data.version = 0
+        self.data.max_levels = max_levels
 
     def __dealloc__(self):
-        free(self.bid_px)
-        free(self.bid_qty)
-        free(self.ask_px)
-        free(self.ask_qty)
+        free(self.data.bid_px)
+        free(self.data.bid_qty)
+        free(self.data.ask_px)
+        free(self.data.ask_qty)
 
-    # The nogil operations (set_level, clear_side, count_updates) are inline in
+    # The nogil operations (set_level, clear_side, count_updates...) are inline in
     # _l2book.pxd.
+
+    @property
+    def dropped(self):
+        """Levels discarded because a side was full."""
+        return self.data.dropped
+
+    @property
+    def updates(self):
+        """Level updates applied (every ``update`` row, including removals)."""
+        return self.data.updates
+
+    @property
+    def version(self):
+        """The seqlock's count: even between updates, odd while one is applied; it
+        grows by 2 per update (a whole depth message, a snapshot, an ``update`` call)."""
+        return load_acquire(&self.data.version)
 
     # -- Python API ------------------------------------------------------------------
 
@@ -452,14 +470,14 @@ cdef class L2Book:
             while True:  # the seqlock: a consistent copy even while a writer runs
                 v = read_begin(self)
                 bp = bq = ap = aq = 0
-                nb = self.n_bids
-                na = self.n_asks
+                nb = self.data.n_bids
+                na = self.data.n_asks
                 if nb:
-                    bp = self.bid_px[nb - 1]
-                    bq = self.bid_qty[nb - 1]
+                    bp = self.data.bid_px[nb - 1]
+                    bq = self.data.bid_qty[nb - 1]
                 if na:
-                    ap = self.ask_px[na - 1]
-                    aq = self.ask_qty[na - 1]
+                    ap = self.data.ask_px[na - 1]
+                    aq = self.data.ask_qty[na - 1]
                 if not read_retry(self, v):
                     break
         return (bp, bq, ap, aq)
@@ -510,17 +528,17 @@ cdef class L2Book:
 
     def levels(self, side):
         """Number of levels on one side."""
-        return self.n_bids if parse_side(side) == BID else self.n_asks
+        return self.data.n_bids if parse_side(side) == BID else self.data.n_asks
 
     @property
     def bid_count(self):
         """Number of bid levels."""
-        return self.n_bids
+        return self.data.n_bids
 
     @property
     def ask_count(self):
         """Number of ask levels."""
-        return self.n_asks
+        return self.data.n_asks
 
     @property
     def crossed(self):
@@ -533,7 +551,7 @@ cdef class L2Book:
         return bq > 0 and aq > 0 and bp >= ap
 
     def __len__(self):
-        return self.n_bids + self.n_asks
+        return self.data.n_bids + self.data.n_asks
 
     # -- deprecated: the one call-time import from book/ to an exchange -------------
     # Both go in the next release; the book knows no exchange.
@@ -571,7 +589,7 @@ cdef class L2Book:
     def __repr__(self):
         pd, qd = self.price_decimals, self.qty_decimals
         bp, bq, ap, aq = self.bbo()
-        bid = f"{_fmt(bq, qd)} @ {_fmt(bp, pd)}" if self.n_bids else "-"
-        ask = f"{_fmt(aq, qd)} @ {_fmt(ap, pd)}" if self.n_asks else "-"
-        return (f"<L2Book bid {bid} | ask {ask}; levels {self.n_bids} bids, "
-                f"{self.n_asks} asks (max {self.max_levels}); dropped {self.dropped}>")
+        bid = f"{_fmt(bq, qd)} @ {_fmt(bp, pd)}" if self.data.n_bids else "-"
+        ask = f"{_fmt(aq, qd)} @ {_fmt(ap, pd)}" if self.data.n_asks else "-"
+        return (f"<L2Book bid {bid} | ask {ask}; levels {self.data.n_bids} bids, "
+                f"{self.data.n_asks} asks (max {self.max_levels}); dropped {self.data.dropped}>")

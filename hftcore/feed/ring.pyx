@@ -11,6 +11,8 @@ import numpy as np
 
 from hftcore._core.atomic cimport fence_acquire, load_acquire
 
+# (ring_claim / ring_publish and the RingData layout are in ring.pxd.)
+
 
 cdef class Ring:
     """A bounded table of records written by one thread and taken by others.
@@ -45,30 +47,40 @@ cdef class Ring:
         cap = 1
         while cap < capacity:
             cap <<= 1
-        self.capacity = cap
-        self.mask = cap - 1
-        self.itemsize = self.dtype.itemsize
-        self.data = <char *>calloc(cap, self.itemsize)
-        if self.data == NULL:
-            raise MemoryError(f"cannot allocate a ring of {cap} x {self.itemsize} bytes")
-        self.head = 0
-        self.claimed = 0
+        self.r.capacity = cap
+        self.r.mask = cap - 1
+        self.r.itemsize = self.dtype.itemsize
+        self.r.data = <char *>calloc(cap, self.r.itemsize)
+        if self.r.data == NULL:
+            raise MemoryError(f"cannot allocate a ring of {cap} x {self.r.itemsize} bytes")
+        self.r.head = 0
+        self.r.claimed = 0
         self.tail = 0
         self.overruns = 0
         self.lock = threading.Lock()
 
     def __dealloc__(self):
-        free(self.data)
+        free(self.r.data)
+
+    @property
+    def capacity(self):
+        """Records held (a power of two)."""
+        return self.r.capacity
+
+    @property
+    def itemsize(self):
+        """Bytes per record."""
+        return self.r.itemsize
 
     @property
     def written(self):
         """Records published so far."""
-        return load_acquire(&self.head)
+        return load_acquire(&self.r.head)
 
     @property
     def pending(self):
         """Records published and not yet taken (at most ``capacity`` can be taken)."""
-        return load_acquire(&self.head) - self.tail
+        return load_acquire(&self.r.head) - self.tail
 
     def take(self, Py_ssize_t limit=-1):
         """Every record written since the last take, oldest first.
@@ -85,11 +97,11 @@ cdef class Ring:
         """
         cdef uint64_t h, h2, start, first_ok, n
         with self.lock:
-            h = load_acquire(&self.head)
+            h = load_acquire(&self.r.head)
             start = self.tail
-            if h - start > <uint64_t>self.capacity:
-                self.overruns += h - start - self.capacity
-                start = h - self.capacity
+            if h - start > self.r.capacity:
+                self.overruns += h - start - self.r.capacity
+                start = h - self.r.capacity
             if limit >= 0 and h - start > <uint64_t>limit:
                 h = start + limit
             n = h - start
@@ -98,8 +110,8 @@ cdef class Ring:
                 self._copy(out, start, n)
             # Records the writer overwrote (or is overwriting) while they were copied.
             fence_acquire()
-            h2 = load_acquire(&self.claimed)
-            first_ok = h2 - self.capacity if h2 > <uint64_t>self.capacity else 0
+            h2 = load_acquire(&self.r.claimed)
+            first_ok = h2 - self.r.capacity if h2 > self.r.capacity else 0
             if first_ok > start:
                 lost = min(first_ok, h) - start
                 self.overruns += lost
@@ -110,13 +122,14 @@ cdef class Ring:
     cdef void _copy(self, object out, uint64_t start, uint64_t n):
         cdef unsigned char[::1] view = out.view(np.uint8).reshape(-1)
         cdef char *dst
-        cdef uint64_t i0 = start & self.mask
-        cdef uint64_t first = min(n, self.capacity - i0)
+        cdef uint64_t i0 = start & self.r.mask
+        cdef uint64_t first = min(n, self.r.capacity - i0)
+        cdef Py_ssize_t size = self.r.itemsize
         dst = <char *>&view[0]
         with nogil:
-            memcpy(dst, self.data + i0 * self.itemsize, first * self.itemsize)
+            memcpy(dst, self.r.data + i0 * size, first * size)
             if n > first:
-                memcpy(dst + first * self.itemsize, self.data, (n - first) * self.itemsize)
+                memcpy(dst + first * size, self.r.data, (n - first) * size)
 
     def push(self, record):
         """Write one record from Python (tests and Python producers; one writer only)."""
@@ -124,8 +137,8 @@ cdef class Ring:
         if row.shape[0] != 1:
             raise ValueError("push takes exactly one record")
         cdef const unsigned char[::1] view = row.view(np.uint8)
-        memcpy(self.claim(), &view[0], self.itemsize)
-        self.publish()
+        memcpy(ring_claim(&self.r), &view[0], self.r.itemsize)
+        ring_publish(&self.r)
 
     def __repr__(self):
         return (f"<Ring {self.dtype} capacity={self.capacity} written={self.written} "
