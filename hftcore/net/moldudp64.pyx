@@ -48,6 +48,7 @@ cdef extern from *:
 
 __all__ = [
     "MoldUDP64Sequencer",
+    "open_socket",
     "parse_packet",
     "encode_packet",
     "encode_heartbeat",
@@ -235,6 +236,45 @@ def _sockaddr(host, int port):
         return (struct.pack("=H", socket.AF_INET6) + struct.pack(">HI", port, sa[2])
                 + socket.inet_pton(socket.AF_INET6, sa[0]) + struct.pack("=I", sa[3]))
     raise ValueError(f"re-request server {host!r}: unsupported address family {family}")
+
+
+_SO_RCVBUFFORCE = 33  # Linux; Python's socket module lacks the name
+
+
+def open_socket(host, int port, interface=None, Py_ssize_t rcvbuf=64 << 20):
+    """A UDP socket receiving a MoldUDP64 feed: unicast ``host:port`` or a multicast group.
+
+    ``SO_REUSEADDR`` and ``SO_REUSEPORT`` are set (several listeners may share a group and
+    port), the receive buffer is raised to ``rcvbuf`` (``SO_RCVBUFFORCE`` where permitted,
+    else ``SO_RCVBUF`` within ``net.core.rmem_max``), and a multicast group is joined on
+    ``interface`` (a local IPv4 address; default: the kernel's choice). The socket is
+    bound to the group address itself, so it receives that group only.
+
+    Returns
+    -------
+    socket.socket
+        Bound; also the socket to send re-requests from (the answers come back to it).
+    """
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, rcvbuf)
+        except OSError:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        group = socket.inet_aton(socket.gethostbyname(host))
+        if 224 <= group[0] <= 239:
+            s.bind((host, port))
+            local = socket.inet_aton(interface) if interface else bytes(4)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group + local)
+        else:
+            s.bind((host, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
 
 
 # ---------------------------------------------------------------- the sequencer
