@@ -66,8 +66,8 @@ def load_day(source) -> bytes:
         return simitch.generate(*source[1:])
     from hftcore._core.files import open_stream
 
-    with open_stream(os.fspath(source)) as f:
-        return f.read()
+    with open_stream(os.fspath(source)) as (reader, _raw, _compressed):
+        return reader.read()
 
 
 def _packet_bounds(offsets: np.ndarray, budget: int) -> list[tuple[int, int]]:

@@ -150,3 +150,13 @@ def test_server_arguments_are_checked():
         ex.MoldUDP64Server(DAY, ("127.0.0.1", 9), pace="wall")
     assert ex.ipaddr_is_multicast("239.1.1.1") and not ex.ipaddr_is_multicast("10.0.0.1")
     assert np.all(np.diff(ex.message_offsets(DAY)) > 2)
+
+
+def test_load_day_from_plain_and_gzip_files(tmp_path):
+    import gzip
+
+    (tmp_path / "d.itch").write_bytes(DAY)
+    (tmp_path / "d.itch.gz").write_bytes(gzip.compress(DAY, 1))
+    assert ex.load_day(tmp_path / "d.itch") == DAY
+    assert ex.load_day(str(tmp_path / "d.itch.gz")) == DAY
+    assert ex.load_day(("generate", 20_000, 20, 3)) == DAY
