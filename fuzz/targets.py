@@ -26,8 +26,10 @@ def all_targets() -> dict:
     import binance_targets
     import capture_targets
     import itch_targets
+    import wire_targets
 
-    return {**itch_targets.TARGETS, **binance_targets.TARGETS, **capture_targets.TARGETS}
+    return {**itch_targets.TARGETS, **binance_targets.TARGETS, **capture_targets.TARGETS,
+            **wire_targets.TARGETS}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -178,6 +180,10 @@ def seeds(name: str, small: bool = False) -> list[bytes]:
     group = name.split("_", 1)[0]
     if group == "capture":
         out = _capture_files(small, records_only=name == "capture_records")
+    elif group == "wire":
+        import wire_targets
+
+        out = wire_targets.seeds(name, small)
     elif group == "itch":
         streams = _itch_streams(small)
         if name == "itch_book_apply_until":
