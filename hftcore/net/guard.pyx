@@ -15,6 +15,8 @@ from libc.stdint cimport uint8_t
 
 from hftcore.net.consumer cimport Consumer, RecvStamp
 
+__all__ = ["GuardedConsumer"]
+
 
 cdef class GuardedConsumer(Consumer):
     """Calls ``inner.on_message`` with a lock held; readers take the same lock.

@@ -2,11 +2,13 @@
 
 ``hftcore.sim.itch``: reproducible, internally consistent ITCH 5.0 days.
 ``hftcore.sim.binance``: Binance stream corpora.
+``hftcore.sim.itch_exchange``: the local ITCH exchange (MoldUDP64 with a re-request
+server, SoupBinTCP).
 """
 
 import importlib
 
-__all__ = ["itch", "binance"]
+__all__ = ["itch", "binance", "itch_exchange"]
 
 
 def __getattr__(name):
