@@ -112,7 +112,7 @@ def _serve(args) -> int:
             try:
                 while not srv.wait(0.2) and not stop.is_set():
                     pass
-                sent = time.monotonic() - t0
+                sent = (srv.send_ended or time.monotonic()) - (srv.send_started or t0)
                 print(f"sent in {sent:.2f} s ({srv.n / max(sent, 1e-9):,.0f} messages/s); "
                       f"answering re-requests for {args.linger} s", flush=True)  # fmt: skip
                 stop.wait(args.linger)

@@ -9,6 +9,8 @@ no reader sees half an update).
 
 from __future__ import annotations
 
+import select
+import socket
 import time
 
 from hftcore.feed import PinnedThread
@@ -20,6 +22,13 @@ from hftcore.net import soupbintcp as soup
 from hftcore.net.guard import GuardedConsumer
 
 __all__ = ["Feed"]
+
+
+def _is_multicast(host):
+    try:
+        return 224 <= socket.inet_aton(socket.gethostbyname(host))[0] <= 239
+    except OSError:
+        return False
 
 
 def _address(value, what):
@@ -116,6 +125,7 @@ class Feed:
         self.reconnect = reconnect
         self.record = record
         self.sock = None
+        self.rsock = None
         self.sequencer = None
         self.soup = None
         self.thread = None
@@ -143,15 +153,24 @@ class Feed:
             from hftcore.net.udp import UdpReader
 
             self.sock = mold.open_socket(*self.address, interface=self.interface)
+            request_sock = self.sock
+            rr_reader = None
+            if self.rerequest and _is_multicast(self.address[0]):
+                # The group socket receives the group only: requests go from a socket of
+                # their own, which the unicast answers come back to.
+                self.rsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self.rsock.bind((self.interface or "0.0.0.0", 0))
+                request_sock = self.rsock
+                rr_reader = UdpReader(self.rsock)
             opts = dict(self.sequencer_options)
             opts.setdefault("on_gap", self.on_gap)
             self.sequencer = mold.MoldUDP64Sequencer(
-                self.consumer, self.rerequest, self.sock if self.rerequest else None, **opts
+                self.consumer, self.rerequest, request_sock if self.rerequest else None, **opts
             )
             self.guard = GuardedConsumer(self.sequencer)
             reader = UdpReader(self.sock)
             top = self._top(self.guard)
-            step = self._mold_step(reader, top)
+            step = self._mold_step(reader, top, rr_reader)
         else:
             self.guard = GuardedConsumer(self.consumer)
             self.soup = soup.SoupBinTCPSession(
@@ -176,14 +195,20 @@ class Feed:
             raise
         return self
 
-    def _mold_step(self, reader, top):
+    def _mold_step(self, reader, top, rr_reader=None):
         seq, guard = self.sequencer, self.guard
         timeout = 0.0 if self.spin else self.poll_interval
         spin = self.spin
         last_poll = [time.monotonic()]
+        fds = [reader.fileno(), rr_reader.fileno()] if rr_reader is not None else None
 
         def step():
-            n = reader.pump(top, timeout, spin)
+            if fds is None:
+                n = reader.pump(top, timeout, spin)
+            else:
+                n = reader.pump(top, 0.0) + rr_reader.pump(top, 0.0)
+                if n == 0 and not spin:
+                    select.select(fds, [], [], timeout)
             now = time.monotonic()
             if n == 0 or now - last_poll[0] > 0.01:
                 last_poll[0] = now
@@ -213,6 +238,9 @@ class Feed:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+        if self.rsock is not None:
+            self.rsock.close()
+            self.rsock = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -167,6 +167,8 @@ class MoldUDP64Server:
         self.end_interval = end_interval
         self.start_delay = start_delay
         self.runs = _packet_bounds(self.offsets, max_payload - mold.HEADER_LENGTH)
+        # Built up front: the send loop does one sendto per packet and nothing else.
+        self._packets = [self._packet(i, j) for i, j in self.runs]
         self.counters = dict(
             packets=0,
             messages=0,
@@ -181,6 +183,7 @@ class MoldUDP64Server:
             bad_requests=0,
         )
         self.sent_upto = 1  # the next sequence number to be sent (1-based)
+        self.send_started = self.send_ended = None  # monotonic times of the first/last
         self.done = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -265,7 +268,8 @@ class MoldUDP64Server:
                 c["heartbeats"] += 1
                 hb_at += self.heartbeat_interval
             time.sleep(min(0.01, max(0.0, begin - time.monotonic())))
-        t0 = time.monotonic()
+        packets = self._packets
+        t0 = self.send_started = time.monotonic()
         ts0 = self._timestamp(0) if self.n and self.pace == "timestamps" else 0
         held = None  # a packet being reordered: sent after the next one
         rng = self.rng
@@ -283,7 +287,7 @@ class MoldUDP64Server:
                 delay = due - time.monotonic()
                 if delay > 0.0005:
                     time.sleep(delay)
-            data = self._packet(i, j)
+            data = packets[k]
             self.sent_upto = j + 1
             c["packets"] += 1
             c["messages"] += j - i
@@ -307,6 +311,7 @@ class MoldUDP64Server:
                 self._send(data)
         if held is not None:
             self._send(held)
+        self.send_ended = time.monotonic()
         end = self.n + 1
         for _ in range(self.end_packets):
             if self._stop.is_set():

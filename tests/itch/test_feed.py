@@ -154,3 +154,34 @@ def test_feed_arguments():
     with pytest.raises(ValueError, match="HOST:PORT"):
         itch.Feed(moldudp64="nonsense")
     assert PyConsumer  # the slow-path consumer stays importable beside the feed
+
+
+def test_multicast_two_listeners_each_recover_their_own_gaps(reference):
+    """Loopback multicast: a group joined on 127.0.0.1 by two feeds (SO_REUSEADDR /
+    SO_REUSEPORT), drops injected; each asks for its gaps from its own request socket."""
+    group, port = "239.77.14.1", free_port()
+    srv = ex.MoldUDP64Server(
+        DAY,
+        (group, port),
+        rate=300_000,
+        drop=0.02,
+        seed=6,
+        interface="127.0.0.1",
+        start_delay=0.3,
+        heartbeat_interval=0.05,
+    )
+    feeds = [itch.Feed(moldudp64=(group, port), interface="127.0.0.1",
+                       rerequest=srv.rerequest_address, **CAP) for _ in range(2)]  # fmt: skip
+    with srv:
+        for f in feeds:
+            f.start()
+        try:
+            for f in feeds:
+                assert f.wait(30)
+        finally:
+            for f in feeds:
+                f.stop()
+    for f in feeds:
+        st = f.stats()
+        assert st["gaps"] > 0 and st["recovered"] > 0 and st["unrecovered"] == 0
+        assert_same_books(f.book, reference)
