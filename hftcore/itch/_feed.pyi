@@ -6,8 +6,14 @@ from hftcore.net.consumer import Consumer
 
 STAMPS: tuple[str, ...]
 PAIRS: tuple[tuple[str, str], ...]
+EVENT_STAMPS: tuple[str, ...]
 
 def new_stages() -> Stages: ...
+def new_event_stages() -> Stages: ...
+
+class StagedConsumer(Consumer):
+    inner: Consumer
+    def __init__(self, inner: Consumer, stages: Stages) -> None: ...
 
 class BookConsumer(Consumer):
     book: OrderBookCore

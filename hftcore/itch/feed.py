@@ -15,7 +15,7 @@ import time
 
 from hftcore.feed import PinnedThread
 from hftcore.itch._book import DEFAULT_MAX_LEVELS, DEFAULT_MAX_ORDERS
-from hftcore.itch._feed import BookConsumer, new_stages
+from hftcore.itch._feed import BookConsumer, StagedConsumer, new_event_stages, new_stages
 from hftcore.itch.book import OrderBook
 from hftcore.net import moldudp64 as mold
 from hftcore.net import soupbintcp as soup
@@ -118,7 +118,8 @@ class Feed:
         self.user, self.password, self.session_name = user, password, session
         self.book = book if book is not None else OrderBook(max_orders, max_levels, symbols)
         self.stages = new_stages() if latency else None
-        self.consumer = BookConsumer(self.book, self.stages, event_epoch_ns)
+        self.event_stages = new_event_stages() if latency and event_epoch_ns else None
+        self.consumer = BookConsumer(self.book, self.event_stages, event_epoch_ns)
         self.cpu, self.spin, self.poll_interval, self.name = cpu, spin, poll_interval, name
         self.on_gap = on_gap
         self.sequencer_options = dict(sequencer or {})
@@ -137,12 +138,15 @@ class Feed:
     # -------------------------------------------------------- lifecycle
 
     def _top(self, consumer):
-        """The consumer the reader pumps: ``consumer``, recorded if asked."""
+        """The consumer the reader pumps: ``consumer``, timed and recorded if asked."""
+        if self.stages is not None:
+            consumer = StagedConsumer(consumer, self.stages)
         if self.record is None:
             return consumer
         from hftcore.feed.capture import CaptureWriter, RecordingConsumer
 
-        self._writer = CaptureWriter(self.record)
+        if self._writer is None:  # one file for the feed, across reconnections
+            self._writer = CaptureWriter(self.record)
         return RecordingConsumer(consumer, self._writer)
 
     def start(self):
@@ -175,6 +179,7 @@ class Feed:
             self.guard = GuardedConsumer(self.consumer)
             self.soup = soup.SoupBinTCPSession(
                 *self.address, self.user, self.password, self.guard,
+                reader_factory=self._soup_reader,
                 session=self.session_name, reconnect=self.reconnect,
             )  # fmt: skip
             self.soup.connect()
@@ -194,6 +199,12 @@ class Feed:
             self._close()
             raise
         return self
+
+    def _soup_reader(self, sock):
+        """A TCP reader whose pump times each chunk (and records it, if asked)."""
+        from hftcore.net.tcp import TcpReader
+
+        return _TimedReader(TcpReader(sock), self)
 
     def _mold_step(self, reader, top, rr_reader=None):
         seq, guard = self.sequencer, self.guard
@@ -317,15 +328,30 @@ class Feed:
 
     def report(self, title=None):
         """The latency report (:class:`hftcore.latency.Report`), or None without
-        ``latency=True``."""
+        ``latency=True``.
+
+        Stages: ``kernel_to_recv_rt`` (kernel receive stamp to the receive call's return,
+        CLOCK_REALTIME), ``recv_to_applied`` (the receive call's return to every message
+        of that datagram / TCP chunk applied to the book, CLOCK_MONOTONIC) and the
+        inter-arrival of receives; with ``event_epoch_ns`` also ``event_to_applied_rt``
+        per message (the ITCH timestamp against the local clock: it includes the offset
+        between the two clocks).
+        """
         if self.stages is None:
             return None
         from hftcore.latency import Report
 
         st = self.stats()
-        return Report.from_stages(
+        rep = Report.from_stages(
             self.stages, elapsed_s=st.get("elapsed_s"), title=title or f"ITCH over {self.transport}"
         )
+        if self.event_stages is not None:
+            ev = Report.from_stages(self.event_stages)
+            rep.histograms.update(ev.histograms)
+            rep.missing.update(ev.missing)
+            rep.negative.update(ev.negative)
+            rep.most_negative.update(ev.most_negative)
+        return rep
 
     def summary(self, levels=5, symbols=None):
         """The ``hftcore itch listen --json`` document: counters, books, latency."""
@@ -340,6 +366,24 @@ class Feed:
             "books": self.books(levels, symbols),
             "latency_ns": rep.as_dict() if rep is not None else {},
         }
+
+
+class _TimedReader:
+    """A reader whose ``pump`` hands chunks through the feed's timing/recording consumer."""
+
+    def __init__(self, reader, feed):
+        self.reader = reader
+        self.wrap = feed._top
+        self._inner = None
+        self._top = None
+
+    def pump(self, consumer, timeout=0.05, spin=False):
+        if consumer is not self._inner:
+            self._inner, self._top = consumer, self.wrap(consumer)
+        return self.reader.pump(self._top, timeout, spin)
+
+    def fileno(self):
+        return self.reader.fileno()
 
 
 def books_snapshot(book, levels=5, symbols=None, lock=None):
