@@ -24,13 +24,6 @@ from hftcore.net.guard import GuardedConsumer
 __all__ = ["Feed"]
 
 
-def _is_multicast(host):
-    try:
-        return 224 <= socket.inet_aton(socket.gethostbyname(host))[0] <= 239
-    except OSError:
-        return False
-
-
 def _address(value, what):
     if isinstance(value, str):
         host, _, port = value.rpartition(":")
@@ -159,11 +152,15 @@ class Feed:
             self.sock = mold.open_socket(*self.address, interface=self.interface)
             request_sock = self.sock
             rr_reader = None
-            if self.rerequest and _is_multicast(self.address[0]):
-                # The group socket receives the group only: requests go from a socket of
-                # their own, which the unicast answers come back to.
+            if self.rerequest:
+                # Requests leave from a socket of their own and the (unicast) answers come
+                # back to it: they never wait behind a backlog of the feed's own datagrams,
+                # and a multicast socket (bound to its group) could not receive them.
                 self.rsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                self.rsock.bind((self.interface or "0.0.0.0", 0))
+                self.rsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+                local = self.interface or ("127.0.0.1" if self.address[0].startswith("127.")
+                                           else "0.0.0.0")  # fmt: skip
+                self.rsock.bind((local, 0))
                 request_sock = self.rsock
                 rr_reader = UdpReader(self.rsock)
             opts = dict(self.sequencer_options)
@@ -217,7 +214,8 @@ class Feed:
             if fds is None:
                 n = reader.pump(top, timeout, spin)
             else:
-                n = reader.pump(top, 0.0) + rr_reader.pump(top, 0.0)
+                # Answers first: they unblock the head of the sequence.
+                n = rr_reader.pump(top, 0.0) + reader.pump(top, 0.0)
                 if n == 0 and not spin:
                     select.select(fds, [], [], timeout)
             now = time.monotonic()

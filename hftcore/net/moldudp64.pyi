@@ -57,8 +57,8 @@ class MoldUDP64Sequencer(Consumer):
         slot_bytes: int = 64,
         max_request: int = 512,
         request_delay: float = 0.0,
-        retry_timeout: float = 0.02,
-        max_retries: int = 5,
+        retry_timeout: float = 0.05,
+        max_retries: int = 10,
         heartbeat_timeout: float = 3.0,
         on_gap: Literal["stop", "continue"] = "stop",
     ) -> None: ...

@@ -316,10 +316,11 @@ cdef class MoldUDP64Sequencer(Consumer):
     request_delay : float, default 0.0
         Seconds between detecting a gap and asking for it (a moment for reordered
         packets to arrive on their own).
-    retry_timeout : float, default 0.02
+    retry_timeout : float, default 0.05
         Seconds without progress at the head of a gap before asking again.
-    max_retries : int, default 5
-        Requests repeated for the same gap before it is unrecoverable.
+    max_retries : int, default 10
+        Requests repeated for the same gap before it is unrecoverable (the defaults
+        give the re-request server half a second).
     heartbeat_timeout : float, default 3.0
         Seconds without any packet of the session before the feed is reported stale
         (MoldUDP64 servers send a heartbeat about once a second when idle).
@@ -352,7 +353,7 @@ cdef class MoldUDP64Sequencer(Consumer):
     def __init__(self, Consumer inner not None, rerequest=None, sock=None, *, session=None,
                  uint64_t start_seq=1, Py_ssize_t buffer_messages=65536,
                  Py_ssize_t slot_bytes=64, Py_ssize_t max_request=512,
-                 double request_delay=0.0, double retry_timeout=0.02, int max_retries=5,
+                 double request_delay=0.0, double retry_timeout=0.05, int max_retries=10,
                  double heartbeat_timeout=3.0, on_gap="stop"):
         cdef uint64_t cap = 1
         if buffer_messages < 1 or buffer_messages > (1 << 26):
