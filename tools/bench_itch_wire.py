@@ -51,7 +51,7 @@ def one_run(day_path, n_messages, rate, drop, seed, latency):
         while time.monotonic() < deadline:
             if t_first is None and feed.consumer.messages > 0:
                 t_first = time.monotonic()
-            if feed.ended or not feed.thread.is_alive():
+            if feed.ended or not feed.thread.is_alive:
                 break
             time.sleep(0.0005 if t_first is None else 0.002)
         t_end = time.monotonic()
