@@ -37,7 +37,7 @@ def one_run(day_path, n_messages, rate, drop, seed, latency):
     port, rport = free_port(), free_port()
     cmd = [sys.executable, "-m", "hftcore", "itch", "serve", day_path, "--moldudp64",
            f"127.0.0.1:{port}", "--rerequest-port", str(rport), "--start-delay", "1.5",
-           "--linger", "5", "--drop", str(drop), "--seed", str(seed)]  # fmt: skip
+           "--linger", "120", "--drop", str(drop), "--seed", str(seed)]  # fmt: skip
     if rate:
         cmd += ["--rate", str(rate)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
