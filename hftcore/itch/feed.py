@@ -73,7 +73,8 @@ class Feed:
         MoldUDP64 policy for a gap the re-request server cannot fill.
     sequencer : dict, optional
         More :class:`~hftcore.net.moldudp64.MoldUDP64Sequencer` options
-        (``retry_timeout``, ``max_retries``, ``buffer_messages``, ...).
+        (``retry_timeout``, ``max_retries``, ``buffer_messages`` (default here 1,048,576
+        messages behind a gap), ...).
     reconnect : int, default 3
         SoupBinTCP reconnections allowed (each resumes at the next sequence number).
     record : str, optional
@@ -165,6 +166,8 @@ class Feed:
                 rr_reader = UdpReader(self.rsock)
             opts = dict(self.sequencer_options)
             opts.setdefault("on_gap", self.on_gap)
+            # Room for ~1 s of a busy feed behind a gap (64 MiB, touched as used).
+            opts.setdefault("buffer_messages", 1 << 20)
             self.sequencer = mold.MoldUDP64Sequencer(
                 self.consumer, self.rerequest, request_sock if self.rerequest else None, **opts
             )
