@@ -26,10 +26,16 @@ def all_targets() -> dict:
     import binance_targets
     import capture_targets
     import itch_targets
+    import net_targets
     import wire_targets
 
-    return {**itch_targets.TARGETS, **binance_targets.TARGETS, **capture_targets.TARGETS,
-            **wire_targets.TARGETS}  # fmt: skip
+    return {
+        **itch_targets.TARGETS,
+        **binance_targets.TARGETS,
+        **capture_targets.TARGETS,
+        **net_targets.TARGETS,
+        **wire_targets.TARGETS,
+    }
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -184,6 +190,10 @@ def seeds(name: str, small: bool = False) -> list[bytes]:
         import wire_targets
 
         out = wire_targets.seeds(name, small)
+    elif group == "net":
+        import net_targets
+
+        out = net_targets.seeds(small)[name]
     elif group == "itch":
         streams = _itch_streams(small)
         if name == "itch_book_apply_until":

@@ -88,7 +88,7 @@ API = {
         "CpuFacts",
         "CpuError",
     ],
-    "hftcore.sim": ["itch", "binance", "itch_exchange"],
+    "hftcore.sim": ["itch", "binance", "itch_exchange", "binance_exchange"],
     "hftcore.sim.itch_exchange": [
         "message_offsets",
         "load_day",
@@ -128,6 +128,13 @@ API = {
         "HEARTBEAT_TIMEOUT",
     ],
     "hftcore.net.guard": ["GuardedConsumer"],
+    "hftcore.sim.binance_exchange": [
+        "BinanceExchange",
+        "ConnectionInfo",
+        "DEFAULTS",
+        "rest_weight",
+        "render",
+    ],
 }
 
 # Names that moved, and must stay importable from where they were for this release:

@@ -9,7 +9,9 @@ Timestamps (see :c:type:`RecvStamp`): ``realtime_ns`` and ``monotonic_ns`` are r
 the receive call returns; ``kernel_ns`` is the kernel's receive time of the data
 (``SO_TIMESTAMPNS`` control message, CLOCK_REALTIME) when the caller asks for it and the
 socket was set up with :func:`enable_kernel_timestamps`, else 0. On a TCP socket the
-kernel reports the time of the most recent segment among those read.
+kernel reports the time of the most recent segment among those read. Linux switches
+stamping on for the whole stack lazily when the first socket asks for it: data arriving
+in the first moments after that may carry no stamp (``kernel_ns = 0`` for that receive).
 
 Platforms: Linux has kernel timestamps and ``recvmmsg``; other POSIX systems get
 ``kernel_ns = 0`` and one ``recvfrom`` per datagram.

@@ -4,11 +4,13 @@
 ``hftcore.sim.binance``: Binance stream corpora.
 ``hftcore.sim.itch_exchange``: the local ITCH exchange (MoldUDP64 with a re-request
 server, SoupBinTCP).
+``hftcore.sim.binance_exchange``: a Binance-compatible exchange on loopback (WebSocket
+streams, REST depth, faults on demand).
 """
 
 import importlib
 
-__all__ = ["itch", "binance", "itch_exchange"]
+__all__ = ["itch", "binance", "itch_exchange", "binance_exchange"]
 
 
 def __getattr__(name):
