@@ -31,7 +31,7 @@ def free_port():
     return p
 
 
-def one_run(day_path, n_messages, rate, drop, seed, latency):
+def one_run(day_path, n_messages, rate, drop, seed, latency, spin=False):
     from hftcore import itch
 
     port, rport = free_port(), free_port()
@@ -42,7 +42,7 @@ def one_run(day_path, n_messages, rate, drop, seed, latency):
         cmd += ["--rate", str(rate)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     feed = itch.Feed(moldudp64=("127.0.0.1", port), rerequest=("127.0.0.1", rport),
-                     max_orders=2_000_000, max_levels=400_000, latency=latency)  # fmt: skip
+                     max_orders=2_000_000, max_levels=400_000, latency=latency, spin=spin)  # fmt: skip
     feed.start()
     srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:
@@ -84,6 +84,7 @@ def main():
     ap.add_argument("--rate", type=float, default=None)
     ap.add_argument("--drop", type=float, default=0.0)
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--spin", action="store_true", help="busy-poll the feed socket")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     from hftcore.sim import itch as simitch
@@ -96,7 +97,7 @@ def main():
         n = len(message_offsets(f.read())) - 1
     runs = []
     for r in range(args.runs):
-        res = one_run(day_path, n, args.rate, args.drop, r, not args.no_latency)
+        res = one_run(day_path, n, args.rate, args.drop, r, not args.no_latency, args.spin)
         runs.append(res)
         print(json.dumps(res), flush=True)
     rates = [r["messages_per_s"] for r in runs]
