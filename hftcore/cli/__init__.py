@@ -18,6 +18,7 @@ from hftcore.errors import HftcoreError
 _COMMAND_MODULES = (
     "hftcore.cli.demo",  # hftcore demo
     "hftcore.cli.itch",  # hftcore itch simulate | stats | dump | book | bbo
+    "hftcore.cli.itch_wire",  # hftcore itch serve | listen
     "hftcore.cli.binance",  # hftcore binance simulate | stats
     "hftcore.cli.feed",  # hftcore feed check | bench | capture-info | to-ndjson
 )
