@@ -87,7 +87,11 @@ def connect(
     buffer_size: int = 262144,
     validate_utf8: bool = True,
     kernel_stamps: bool = True,
+    tls_memory_bio: bool = True,
 ) -> WebSocket: ...
+def _parse_throughput(
+    data: bytes, repeat: int = 1, buffer_size: int = 262144, validate_utf8: bool = True
+) -> tuple[int, float]: ...
 def _parse_stream(
     data: bytes,
     max_message: int = 1048576,

@@ -237,6 +237,7 @@ def test_client_close_keeps_the_code():
         got = Collect()
         c.close(4000, "bye", consumer=got.consumer)
         assert c.close_code == 4000 and c.close_reason == "bye"
+        assert c.sock.fileno() == -1
         assert got.messages == [(TEXT, b"late")]
         with pytest.raises(ConnectionClosed):
             c.send_text("x")
