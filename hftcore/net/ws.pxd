@@ -75,6 +75,7 @@ cdef class WebSocket:
     cdef object cipher_view
     cdef readonly bint kernel_stamps
     cdef object send_lock
+    cdef object recv_lock             # one receiving thread at a time
     cdef readonly object close_code   # None while open
     cdef readonly str close_reason
     cdef bint close_sent

@@ -769,6 +769,7 @@ cdef class WebSocket:
             self.kernel_stamps = enable_kernel_timestamps(self.sock) if kernel_stamps \
                 else False
         self.send_lock = threading.Lock()
+        self.recv_lock = threading.Lock()
         self.close_code = None
         self.close_reason = ""
 
@@ -905,7 +906,19 @@ cdef class WebSocket:
 
         When the close frame or the protocol error comes after messages handed on in the
         same call, the call returns their number and the next call raises.
+
+        One thread receives at a time: a second thread calling ``pump`` (or ``recv``)
+        while one is in it gets ``RuntimeError``. Sending and :meth:`close` may come from
+        any thread.
         """
+        if not self.recv_lock.acquire(False):
+            raise RuntimeError(f"{self.url}: pump/recv called from two threads at once")
+        try:
+            return self._pump(consumer, timeout, spin)
+        finally:
+            self.recv_lock.release()
+
+    def _pump(self, Consumer consumer, double timeout, bint spin):
         self._check_open()
         self.parser.delivered = 0
         if self.parser.end > self.parser.start:
@@ -1084,12 +1097,32 @@ cdef class WebSocket:
         self.close_reason = reason if isinstance(reason, str) else data.decode()
         sink = consumer if consumer is not None else Consumer()
         deadline = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < deadline:
+            if self.recv_lock.acquire(False):
+                try:
+                    self._pump(sink, min(0.05, max(deadline - time.monotonic(), 0.0)),
+                               False)
+                except (ConnectionClosed, ProtocolError, OSError):
+                    pass
+                finally:
+                    self.recv_lock.release()
+            else:
+                # Another thread is receiving: it gets the server's close frame (and
+                # raises ConnectionClosed there); wait for it.
+                time.sleep(0.005)
+        if self.closed:
+            return
+        # No close frame in time. Wake a receiving thread (it sees the end of the
+        # stream), and close the socket once no thread is inside a receive call.
         try:
-            while time.monotonic() < deadline:
-                self.pump(sink, min(0.05, max(deadline - time.monotonic(), 0.0)))
-        except (ConnectionClosed, ProtocolError, OSError):
+            self.sock.shutdown(2)
+        except OSError:
             pass
-        self._shutdown()
+        if self.recv_lock.acquire(True, 1.0):
+            try:
+                self._shutdown()
+            finally:
+                self.recv_lock.release()
 
     def fileno(self):
         """The socket's file descriptor."""

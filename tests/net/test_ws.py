@@ -510,3 +510,42 @@ def test_utf8_validator_every_position_of_long_runs(insert):
         for pos in range(0, n + 1, 1 if n < 70 else 7):
             data = base[:pos] + insert + base[pos:]
             assert ws.utf8_check(data) == python_first_bad(data), (n, pos)
+
+
+def test_close_while_another_thread_pumps():
+    result = {}
+
+    def script(conn):
+        conn.sendall(frame(TEXT, b"first"))
+        result["close"] = read_close(conn)
+        conn.sendall(close_frame(result["close"][0]))
+
+    with RawServer(script) as srv:
+        c = ws.connect(srv.url, timeout=5)
+        got = Collect()
+        outcome = []
+
+        def receive():
+            try:
+                for _ in range(200):
+                    c.pump(got.consumer, timeout=0.05)
+            except BaseException as exc:  # reported to the test below
+                outcome.append(exc)
+
+        t = threading.Thread(target=receive)
+        t.start()
+        try:
+            deadline = time.monotonic() + 5
+            while not got.items and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with pytest.raises(RuntimeError, match="two threads"):
+                for _ in range(100):  # the other thread is (almost always) inside pump
+                    c.pump(Consumer(), timeout=0.01)
+            c.close(4002, "main thread")
+        finally:
+            t.join(10)
+        assert not t.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], ConnectionClosed)
+        assert c.close_code == 4002 and not c.is_open
+        assert got.messages == [(TEXT, b"first")]
+    assert result["close"] == (4002, b"main thread")
