@@ -77,6 +77,7 @@ API = {
         "UnknownEvent",
     ],
     "hftcore.book": ["L2Book"],
+    "hftcore.net.ws": ["connect", "WebSocket", "FrameParser", "OPCODES", "CLOSE_CODES"],
     "hftcore.sim": ["itch", "binance"],
 }
 
