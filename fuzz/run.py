@@ -82,7 +82,7 @@ def _names():
     import ast
 
     names = []
-    for mod in ("itch_targets.py", "binance_targets.py", "net_targets.py"):
+    for mod in ("itch_targets.py", "binance_targets.py", "capture_targets.py", "net_targets.py"):
         tree = ast.parse(open(os.path.join(HERE, mod)).read())
         for node in tree.body:
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TARGETS":

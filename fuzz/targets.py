@@ -24,10 +24,16 @@ SEED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
 def all_targets() -> dict:
     """name -> target function (imports hftcore: call after atheris instruments it)."""
     import binance_targets
+    import capture_targets
     import itch_targets
     import net_targets
 
-    return {**itch_targets.TARGETS, **binance_targets.TARGETS, **net_targets.TARGETS}
+    return {
+        **itch_targets.TARGETS,
+        **binance_targets.TARGETS,
+        **capture_targets.TARGETS,
+        **net_targets.TARGETS,
+    }
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -145,10 +151,40 @@ def _raw_files(streams: list[bytes]) -> list[bytes]:
     return out
 
 
+def _capture_files(small: bool, records_only: bool) -> list[bytes]:
+    """Captures written by CaptureWriter: JSON text, SBE binary, empty and 0-byte records,
+    a torn tail, a corrupt record inside (``records_only``: without the file header)."""
+    import tempfile
+
+    from hftcore.feed.capture import CaptureWriter
+
+    msgs = _json_messages(True)[: 20 if small else 60]
+    sbe = _sbe_messages(True)[:5]
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "seed.cap")
+        for payloads in (msgs, sbe, [b"", b"x", b"12345678"], []):
+            with CaptureWriter(path, metadata={"url": "wss://x/ws"}) as w:
+                for i, m in enumerate(payloads):
+                    w.append(m, 1 + i % 2, (i, i * 2, 0))
+            with open(path, "rb") as f:
+                out.append(f.read())
+    whole = out[0]
+    start = int.from_bytes(whole[12:16], "little")
+    corrupt = bytearray(whole)
+    corrupt[start + 60] ^= 1
+    out += [whole[:-5], bytes(corrupt)]
+    if records_only:
+        out = [s[int.from_bytes(s[12:16], "little") :] for s in out]
+    return out
+
+
 def seeds(name: str, small: bool = False) -> list[bytes]:
     """Seed inputs of target ``name`` (``small``: a quicker set for the tests)."""
     group = name.split("_", 1)[0]
-    if group == "net":
+    if group == "capture":
+        out = _capture_files(small, records_only=name == "capture_records")
+    elif group == "net":
         import net_targets
 
         out = net_targets.seeds(small)[name]

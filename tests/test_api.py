@@ -78,7 +78,24 @@ API = {
     ],
     "hftcore.book": ["L2Book"],
     "hftcore.net.ws": ["connect", "WebSocket", "FrameParser", "OPCODES", "CLOSE_CODES"],
-    "hftcore.sim": ["itch", "binance"],
+    "hftcore.feed": [
+        "PinnedThread",
+        "FeedThread",
+        "thread_stats",
+        "choose_cpu",
+        "cpu_facts",
+        "parse_cpu_list",
+        "CpuFacts",
+        "CpuError",
+    ],
+    "hftcore.sim": ["itch", "binance", "binance_exchange"],
+    "hftcore.sim.binance_exchange": [
+        "BinanceExchange",
+        "ConnectionInfo",
+        "DEFAULTS",
+        "rest_weight",
+        "render",
+    ],
 }
 
 # Names that moved, and must stay importable from where they were for this release:

@@ -48,7 +48,17 @@ from hftcore.binance._sbe cimport (
     parse_depth,
     read_binance_header,
 )
-from hftcore.book._l2book cimport ASK, BID, L2Book
+from hftcore.book._l2book cimport (
+    ASK,
+    BID,
+    L2Book,
+    L2Data,
+    l2_begin_write,
+    l2_clear_side,
+    l2_count_updates,
+    l2_end_write,
+    l2_set_level,
+)
 from hftcore.codec.json cimport skip_ws
 from hftcore.codec.levels cimport LevelRow, sink_free, sink_init
 from hftcore.codec.sbe cimport SbeHeader
@@ -67,11 +77,6 @@ cdef enum:
     MIN_JSON_DEPTH_BYTES = 28  # {"lastUpdateId":0,"bids":[]}
     # header, block, two empty groups, empty symbol: 8 + 18 + 4 + 4 + 1
     MIN_SBE_DEPTH_BYTES = 35
-    V_APPLIED = 0    # verdicts of apply_depth_json_after
-    V_STALE = 1
-    V_GAP = 2
-    V_NOT_A_DIFF = 3
-    V_OTHER_SYMBOL = 4
 
 # ns per unit of the default time unit, read once (apply_depth_json's hot call).
 cdef int64_t MS_TO_NS = time_multiplier("ms")
@@ -166,31 +171,38 @@ cdef Py_ssize_t parse_depth_sbe(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end
     return r
 
 
-cdef void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nogil:
+cdef void apply_levels(L2Data *d, DepthHead *h, const LevelBuf *buf) noexcept nogil:
     # Levels come in runs of one side (a message's "b" then "a" array): one inner loop
     # per run applies them with the side fixed, so there is no side test per level.
     # Each level's search starts where the previous one of its run landed: few steps
     # when a message lists its levels best first.
     cdef Py_ssize_t i = 0, j, n = buf.n, hint
     cdef const Level *lv = buf.levels
+    # One write for the whole message: readers on other threads see it all or none.
+    l2_begin_write(d)
     if h.is_snapshot:
-        book.clear_side(BID)
-        book.clear_side(ASK)
+        l2_clear_side(d, BID)
+        l2_clear_side(d, ASK)
     while i < n:
         j = i
-        hint = book.max_levels  # the touch
+        hint = d.max_levels  # the touch
         if lv[i].side == BID:
             while j < n and lv[j].side == BID:
-                hint = book.set_level(BID, lv[j].price, lv[j].qty, hint)
+                hint = l2_set_level(d, BID, lv[j].price, lv[j].qty, hint)
                 j += 1
             h.n_bids += j - i
         else:
             while j < n and lv[j].side != BID:
-                hint = book.set_level(ASK, lv[j].price, lv[j].qty, hint)
+                hint = l2_set_level(d, ASK, lv[j].price, lv[j].qty, hint)
                 j += 1
             h.n_asks += j - i
         i = j
-    book.count_updates(n)
+    l2_count_updates(d, n)
+    l2_end_write(d)
+
+
+cdef inline void apply_buf(L2Book book, DepthHead *h, const LevelBuf *buf) noexcept nogil:
+    apply_levels(&book.data, h, buf)
 
 
 cdef void count_sides(DepthHead *h, const LevelBuf *buf) noexcept nogil:
@@ -278,18 +290,6 @@ cdef bint other_symbol(const DepthHead *h) noexcept nogil:
     return False
 
 
-cdef inline int continuity(const DepthHead *h, int64_t last_update_id,
-                           bint usdm) noexcept nogil:
-    """Binance's live rule for a diff against a book at ``last_update_id``."""
-    if h.is_snapshot:
-        return V_NOT_A_DIFF
-    if h.final_update_id <= last_update_id:
-        return V_STALE  # already in the book (repeated or out of order)
-    if usdm:
-        return V_GAP if h.prev_final_update_id != last_update_id else V_APPLIED
-    return V_GAP if h.first_update_id > last_update_id + 1 else V_APPLIED
-
-
 cdef Py_ssize_t json_one(L2Book book, const uint8_t *p, Py_ssize_t end, int64_t mult,
                          bint checked, int64_t last_update_id, bint usdm, DepthHead *h,
                          LevelBuf *buf, Status *st, int *verdict) noexcept nogil:
@@ -302,7 +302,7 @@ cdef Py_ssize_t json_one(L2Book book, const uint8_t *p, Py_ssize_t end, int64_t 
             if h.want_symbol != NULL and other_symbol(h):
                 verdict[0] = V_OTHER_SYMBOL
             else:
-                verdict[0] = continuity(h, last_update_id, usdm)
+                verdict[0] = continuity(h, last_update_id, usdm, True)
         if verdict[0] == V_APPLIED:
             apply_buf(book, h, buf)
         else:

@@ -204,6 +204,13 @@ cdef Py_ssize_t parse_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
 # The depth header of a message parse_message found to be K_DEPTH or K_SNAPSHOT.
 cdef void depth_ids(const Fields *fl, DepthIds *ids) noexcept nogil
 
+# The row of a message parse_message found to be K_TRADE / K_AGG_TRADE / K_BOOK_TICKER
+# (decode_message and the live feed fill their rows with these).
+cdef void fill_trade(TradeRow *tr, const Fields *fl, int64_t msg_index) noexcept nogil
+cdef void fill_agg_trade(AggTradeRow *ag, const Fields *fl, int64_t msg_index) noexcept nogil
+cdef void fill_book_ticker(BookTickerRow *bt, const Fields *fl,
+                           int64_t msg_index) noexcept nogil
+
 # Decode one JSON message at ``pos`` into ``out``; returns the position after it, or -1.
 # ``kind`` receives its MsgKind. Row counters in ``out`` advance only on success; with
 # ``whole`` the message must fill ``p[pos:end]`` (but whitespace) to succeed.

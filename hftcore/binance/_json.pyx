@@ -751,6 +751,45 @@ cdef void fill_depth_header(DepthRow *rows, Py_ssize_t n, const Fields *fl,
         memcpy(rows[i].symbol, fl.symbol, SYMBOL_WIDTH)
 
 
+cdef void fill_trade(TradeRow *tr, const Fields *fl, int64_t msg_index) noexcept nogil:
+    tr.event_time = fl.E
+    tr.trade_time = fl.T
+    tr.trade_id = fl.t
+    tr.price = fl.price
+    tr.qty = fl.qty
+    tr.buyer_order_id = opt(fl, F_b_num, fl.b_num, -1)
+    tr.seller_order_id = opt(fl, F_a_num, fl.a_num, -1)
+    tr.msg_index = msg_index
+    memcpy(tr.symbol, fl.symbol, SYMBOL_WIDTH)
+    tr.buyer_is_maker = fl.m
+
+
+cdef void fill_agg_trade(AggTradeRow *ag, const Fields *fl, int64_t msg_index) noexcept nogil:
+    ag.event_time = fl.E
+    ag.trade_time = fl.T
+    ag.agg_trade_id = fl.a_num
+    ag.price = fl.price
+    ag.qty = fl.qty
+    ag.first_trade_id = fl.f
+    ag.last_trade_id = fl.l
+    ag.msg_index = msg_index
+    memcpy(ag.symbol, fl.symbol, SYMBOL_WIDTH)
+    ag.buyer_is_maker = fl.m
+
+
+cdef void fill_book_ticker(BookTickerRow *bt, const Fields *fl,
+                           int64_t msg_index) noexcept nogil:
+    bt.event_time = opt(fl, F_E, fl.E, 0)
+    bt.transaction_time = opt(fl, F_T, fl.T, 0)
+    bt.update_id = fl.u
+    bt.bid_price = fl.b_str
+    bt.bid_qty = fl.B
+    bt.ask_price = fl.a_str
+    bt.ask_qty = fl.A
+    bt.msg_index = msg_index
+    memcpy(bt.symbol, fl.symbol, SYMBOL_WIDTH)
+
+
 cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
                                int64_t time_mult, int64_t msg_index, bint whole, Out *out,
                                int *kind, Status *st) noexcept nogil:
@@ -759,9 +798,6 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     cdef LevelSink *snap = &out.sinks[1]
     cdef Py_ssize_t after
     cdef int k
-    cdef TradeRow *tr
-    cdef AggTradeRow *ag
-    cdef BookTickerRow *bt
     cdef KlineRow *kl
     if room(out, T_KINDS, 1, pos, st) < 0:
         return -1
@@ -784,46 +820,17 @@ cdef Py_ssize_t decode_message(const uint8_t *p, Py_ssize_t pos, Py_ssize_t end,
     elif k == K_TRADE:
         if room(out, T_TRADES, 1, fl.start, st) < 0:
             return -1
-        tr = out.trades + out.n[<int>T_TRADES]
-        tr.event_time = fl.E
-        tr.trade_time = fl.T
-        tr.trade_id = fl.t
-        tr.price = fl.price
-        tr.qty = fl.qty
-        tr.buyer_order_id = opt(&fl, F_b_num, fl.b_num, -1)
-        tr.seller_order_id = opt(&fl, F_a_num, fl.a_num, -1)
-        tr.msg_index = msg_index
-        memcpy(tr.symbol, fl.symbol, SYMBOL_WIDTH)
-        tr.buyer_is_maker = fl.m
+        fill_trade(out.trades + out.n[<int>T_TRADES], &fl, msg_index)
         out.n[<int>T_TRADES] += 1
     elif k == K_BOOK_TICKER:
         if room(out, T_BOOK_TICKER, 1, fl.start, st) < 0:
             return -1
-        bt = out.book_ticker + out.n[<int>T_BOOK_TICKER]
-        bt.event_time = opt(&fl, F_E, fl.E, 0)
-        bt.transaction_time = opt(&fl, F_T, fl.T, 0)
-        bt.update_id = fl.u
-        bt.bid_price = fl.b_str
-        bt.bid_qty = fl.B
-        bt.ask_price = fl.a_str
-        bt.ask_qty = fl.A
-        bt.msg_index = msg_index
-        memcpy(bt.symbol, fl.symbol, SYMBOL_WIDTH)
+        fill_book_ticker(out.book_ticker + out.n[<int>T_BOOK_TICKER], &fl, msg_index)
         out.n[<int>T_BOOK_TICKER] += 1
     elif k == K_AGG_TRADE:
         if room(out, T_AGG_TRADES, 1, fl.start, st) < 0:
             return -1
-        ag = out.agg_trades + out.n[<int>T_AGG_TRADES]
-        ag.event_time = fl.E
-        ag.trade_time = fl.T
-        ag.agg_trade_id = fl.a_num
-        ag.price = fl.price
-        ag.qty = fl.qty
-        ag.first_trade_id = fl.f
-        ag.last_trade_id = fl.l
-        ag.msg_index = msg_index
-        memcpy(ag.symbol, fl.symbol, SYMBOL_WIDTH)
-        ag.buyer_is_maker = fl.m
+        fill_agg_trade(out.agg_trades + out.n[<int>T_AGG_TRADES], &fl, msg_index)
         out.n[<int>T_AGG_TRADES] += 1
     elif k == K_KLINE:
         if room(out, T_KLINES, 1, fl.start, st) < 0:

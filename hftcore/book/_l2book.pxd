@@ -10,14 +10,22 @@ layout may change, the operations are the contract.
 The book knows no exchange: prices and quantities are int64 with implied decimals
 (``price_decimals`` / ``qty_decimals``, used only to format and for the float views).
 
-The inline functions before the class (``l2_*``, ``move_short``) are the update rule
-the operations compile from; they are here only so that the compiler can inline them
-into other modules, not for use outside ``book/``.
+The same operations exist on the book's data, ``L2Data`` (``l2_set_level``,
+``l2_clear_side``, ``l2_count_updates``, ``l2_begin_write``, ``l2_end_write``), for code
+that keeps many books and picks one per message without the GIL (a live feed): it holds
+``&book.data`` pointers (taken with the GIL, valid while it holds the books) where it
+could not hold typed references without touching reference counts.
+
+The other inline functions before the class (``l2_side_set``, ``move_short``...) are
+the update rule the operations compile from; they are here only so that the compiler
+can inline them into other modules, not for use outside ``book/``.
 """
 
 cimport cython
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy, memmove
+
+from hftcore._core.atomic cimport fence_release, store_release
 
 
 cdef enum BookSide:
@@ -152,7 +160,7 @@ cdef inline Py_ssize_t l2_side_set(bint bid, int64_t *px, int64_t *qt,
     return i
 
 
-cdef class L2Book:
+cdef struct L2Data:
     # Invariants, for each side (bid / ask), between any two operations:
     # - 0 <= n <= max_levels levels live at indices [0, n) of its px/qty arrays;
     # - prices strictly monotonic with the best level LAST (index n - 1), so updates
@@ -160,53 +168,103 @@ cdef class L2Book:
     # - every live quantity is > 0 (a level set to 0 is removed, not stored);
     # - each array has max_levels + SHORT_SHIFT slots; the slack past max_levels is
     #   scratch for move_short's fixed-size moves (never read as levels).
-    cdef readonly Py_ssize_t max_levels  # capacity per side (>= 1), fixed at construction
+    Py_ssize_t max_levels  # capacity per side (>= 1), fixed at construction
+    int64_t *bid_px        # bid prices, ascending (best at n_bids - 1)
+    int64_t *bid_qty       # bid quantities, > 0, parallel to bid_px
+    int64_t *ask_px        # ask prices, descending (best at n_asks - 1)
+    int64_t *ask_qty       # ask quantities, > 0, parallel to ask_px
+    Py_ssize_t n_bids      # live bid levels, 0 <= n_bids <= max_levels
+    Py_ssize_t n_asks      # live ask levels, 0 <= n_asks <= max_levels
+    uint64_t dropped       # levels dropped because a side was full
+    uint64_t updates       # level updates applied (see l2_count_updates)
+    # Seqlock of the levels: odd while a write is in progress, +2 per write. One writer
+    # (the thread applying updates) brackets each whole update with l2_begin_write /
+    # l2_end_write; readers on other threads copy, then retry if it moved.
+    uint64_t version
+
+
+# -- the nogil operations (the contract for appliers) --------------------------------
+
+cdef inline Py_ssize_t l2_set_level(L2Data *d, BookSide side, int64_t price, int64_t qty,
+                                    Py_ssize_t hint) noexcept nogil:
+    """Set the quantity at ``price`` on ``side`` (BID/ASK); returns the next hint.
+
+    ``qty`` 0 removes the level (removing an absent level is a no-op); ``qty`` must
+    not be negative (the caller checks: a negative one is treated as 0). When the
+    side is full, the level furthest from the touch (or the new level itself, if
+    it is the furthest) is dropped and counted in ``dropped``.
+
+    ``hint`` only sets where the search starts, never the result: pass
+    ``max_levels`` (any value >= the side's count means the touch) for a first
+    level, then the value the previous call on the same side returned. Levels
+    given best first (as depth messages list them) are then found in a few steps.
+
+    Does not count in ``updates``: call ``l2_count_updates`` once per batch.
+    """
+    if side == BID:
+        return l2_side_set(True, d.bid_px, d.bid_qty, &d.n_bids,
+                           d.max_levels, &d.dropped, price, qty, hint)
+    return l2_side_set(False, d.ask_px, d.ask_qty, &d.n_asks,
+                       d.max_levels, &d.dropped, price, qty, hint)
+
+
+cdef inline void l2_begin_write(L2Data *d) noexcept nogil:
+    """Open a write (a whole depth message, a snapshot): readers on other threads
+    retry until ``l2_end_write``. One writer at a time; writes do not nest."""
+    d.version += 1
+    # The odd version must be visible before any level changes.
+    fence_release()
+
+
+cdef inline void l2_end_write(L2Data *d) noexcept nogil:
+    """Close the write opened by ``l2_begin_write``: the levels are consistent again."""
+    store_release(&d.version, d.version + 1)
+
+
+cdef inline void l2_clear_side(L2Data *d, BookSide side) noexcept nogil:
+    """Remove every level of one side (snapshots); the counters are kept."""
+    if side == BID:
+        d.n_bids = 0
+    else:
+        d.n_asks = 0
+
+
+cdef inline void l2_count_updates(L2Data *d, uint64_t n) noexcept nogil:
+    """Add ``n`` level updates (``l2_set_level`` calls, removals included) to
+    ``updates``."""
+    d.updates += n
+
+
+cdef class L2Book:
+    cdef readonly Py_ssize_t max_levels  # capacity per side (>= 1), = data.max_levels
     cdef readonly int price_decimals     # implied decimals of prices, 0..MAX_DECIMALS
     cdef readonly int qty_decimals       # implied decimals of quantities, 0..MAX_DECIMALS
-    cdef int64_t *bid_px                 # bid prices, ascending (best at n_bids - 1)
-    cdef int64_t *bid_qty                # bid quantities, > 0, parallel to bid_px
-    cdef int64_t *ask_px                 # ask prices, descending (best at n_asks - 1)
-    cdef int64_t *ask_qty                # ask quantities, > 0, parallel to ask_px
-    cdef Py_ssize_t n_bids               # live bid levels, 0 <= n_bids <= max_levels
-    cdef Py_ssize_t n_asks               # live ask levels, 0 <= n_asks <= max_levels
-    cdef readonly uint64_t dropped       # levels dropped because a side was full
-    cdef readonly uint64_t updates       # level updates applied (see count_updates)
+    cdef L2Data data                     # the levels and counters (see L2Data)
 
-    # -- the nogil operations (the contract for appliers) ----------------------------
+    # The operations as methods: the same inline functions on this book's data.
 
     @cython.final
     cdef inline Py_ssize_t set_level(self, BookSide side, int64_t price, int64_t qty,
                                      Py_ssize_t hint) noexcept nogil:
-        """Set the quantity at ``price`` on ``side`` (BID/ASK); returns the next hint.
+        """See ``l2_set_level``."""
+        return l2_set_level(&self.data, side, price, qty, hint)
 
-        ``qty`` 0 removes the level (removing an absent level is a no-op); ``qty`` must
-        not be negative (the caller checks: a negative one is treated as 0). When the
-        side is full, the level furthest from the touch (or the new level itself, if
-        it is the furthest) is dropped and counted in ``dropped``.
+    @cython.final
+    cdef inline void begin_write(self) noexcept nogil:
+        """See ``l2_begin_write``."""
+        l2_begin_write(&self.data)
 
-        ``hint`` only sets where the search starts, never the result: pass
-        ``max_levels`` (any value >= the side's count means the touch) for a first
-        level, then the value the previous call on the same side returned. Levels
-        given best first (as depth messages list them) are then found in a few steps.
-
-        Does not count in ``updates``: call ``count_updates`` once per batch.
-        """
-        if side == BID:
-            return l2_side_set(True, self.bid_px, self.bid_qty, &self.n_bids,
-                               self.max_levels, &self.dropped, price, qty, hint)
-        return l2_side_set(False, self.ask_px, self.ask_qty, &self.n_asks,
-                           self.max_levels, &self.dropped, price, qty, hint)
+    @cython.final
+    cdef inline void end_write(self) noexcept nogil:
+        """See ``l2_end_write``."""
+        l2_end_write(&self.data)
 
     @cython.final
     cdef inline void clear_side(self, BookSide side) noexcept nogil:
-        """Remove every level of one side (snapshots); the counters are kept."""
-        if side == BID:
-            self.n_bids = 0
-        else:
-            self.n_asks = 0
+        """See ``l2_clear_side``."""
+        l2_clear_side(&self.data, side)
 
     @cython.final
     cdef inline void count_updates(self, uint64_t n) noexcept nogil:
-        """Add ``n`` level updates (``set_level`` calls, removals included) to
-        ``updates``."""
-        self.updates += n
+        """See ``l2_count_updates``."""
+        l2_count_updates(&self.data, n)

@@ -27,6 +27,7 @@ class L2Book:
     qty_decimals: int
     dropped: int
     updates: int
+    version: int  # seqlock: odd while a write is in progress
     def __init__(
         self, max_levels: int = 5000, *, price_decimals: int = 8, qty_decimals: int = 8
     ) -> None: ...

@@ -13,8 +13,10 @@ shims ``apply_depth_json`` / ``apply_depth_sbe``: they import ``hftcore.binance`
 time and go in the next release.
 """
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
+
+from hftcore._core.atomic cimport fence_acquire, load_acquire
 
 import warnings
 from operator import index as _index
@@ -46,6 +48,53 @@ cdef inline void set_rows(L2Book book, BookSide side, const int64_t *px,
     book.count_updates(n)
 
 
+cdef bint best_first(BookSide side, const int64_t[:, ::1] rows):
+    """Rows strictly best first (the REST order, so no repeated price)?"""
+    cdef Py_ssize_t i
+    for i in range(1, rows.shape[0]):
+        if not worse(side, rows[i, 0], rows[i - 1, 0]):
+            return False
+    return True
+
+
+cdef void load_side(L2Book book, BookSide side, const int64_t[:, ::1] rows,
+                    bint sequential):
+    """Fill an empty side (inside the caller's write): rows best first are copied
+    directly, with no shifting; ``sequential`` ones are applied in order."""
+    cdef Py_ssize_t n = rows.shape[0], i, k = 0, cap = book.max_levels
+    cdef int64_t *px = book.data.bid_px if side == BID else book.data.ask_px
+    cdef int64_t *qt = book.data.bid_qty if side == BID else book.data.ask_qty
+    cdef int64_t t
+    if n == 0:
+        return
+    with nogil:
+        if sequential:
+            set_rows(book, side, &rows[0, 0], &rows[0, 1], 2, n)
+            return
+        for i in range(n):
+            if rows[i, 1] == 0:
+                continue
+            if k == cap:
+                book.data.dropped += 1
+                continue
+            px[k] = rows[i, 0]
+            qt[k] = rows[i, 1]
+            k += 1
+        book.count_updates(n)
+        # Written best first; the layout wants best last.
+        for i in range(k // 2):
+            t = px[i]
+            px[i] = px[k - 1 - i]
+            px[k - 1 - i] = t
+            t = qt[i]
+            qt[i] = qt[k - 1 - i]
+            qt[k - 1 - i] = t
+        if side == BID:
+            book.data.n_bids = k
+        else:
+            book.data.n_asks = k
+
+
 cdef int parse_side(object side) except -1:
     if isinstance(side, str):
         s = side.lower()
@@ -61,22 +110,31 @@ cdef int parse_side(object side) except -1:
     raise ValueError(f"side must be 0/'bid'/'b' or 1/'ask'/'a', got {side!r}")
 
 
-cdef object side_array(L2Book book, int side, object n):
-    """Levels of one side as an (k, 2) int64 array, best first."""
-    cdef Py_ssize_t count = book.n_bids if side == BID else book.n_asks
-    cdef Py_ssize_t k, i
-    cdef int64_t *px = book.bid_px if side == BID else book.ask_px
-    cdef int64_t *qt = book.bid_qty if side == BID else book.ask_qty
-    if n is None:
-        k = count
-    else:
-        k = n
-        if k < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        if k > count:
-            k = count
+cdef inline uint64_t read_begin(L2Book book) noexcept nogil:
+    """Start a seqlock read: the version once no write is in progress."""
+    cdef uint64_t v = load_acquire(&book.data.version)
+    while v & 1:
+        v = load_acquire(&book.data.version)
+    return v
+
+
+cdef inline bint read_retry(L2Book book, uint64_t v) noexcept nogil:
+    """End a seqlock read: True when a write ran meanwhile (read again)."""
+    fence_acquire()
+    return load_acquire(&book.data.version) != v
+
+
+cdef object side_array(L2Book book, int side, Py_ssize_t want):
+    """Levels of one side as an (k, 2) int64 array, best first (``want`` < 0: all).
+    One attempt of a seqlock read: the caller checks ``read_retry`` afterwards."""
+    cdef Py_ssize_t count, k, i
+    cdef int64_t *px = book.data.bid_px if side == BID else book.data.ask_px
+    cdef int64_t *qt = book.data.bid_qty if side == BID else book.data.ask_qty
+    cdef int64_t[:, ::1] o
+    count = book.data.n_bids if side == BID else book.data.n_asks
+    k = count if want < 0 or want > count else want
     out = np.empty((k, 2), dtype=np.int64)
-    cdef int64_t[:, ::1] o = out
+    o = out
     with nogil:
         for i in range(k):
             o[i, 0] = px[count - 1 - i]
@@ -175,26 +233,44 @@ cdef class L2Book:
         self.max_levels = max_levels
         self.price_decimals = price_decimals
         self.qty_decimals = qty_decimals
-        self.bid_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
-        self.bid_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
-        self.ask_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
-        self.ask_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
-        if (self.bid_px == NULL or self.bid_qty == NULL or self.ask_px == NULL
-                or self.ask_qty == NULL):
+        self.data.bid_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.data.bid_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.data.ask_px = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        self.data.ask_qty = <int64_t *>calloc(max_levels + SHORT_SHIFT, sizeof(int64_t))
+        if (self.data.bid_px == NULL or self.data.bid_qty == NULL or self.data.ask_px == NULL
+                or self.data.ask_qty == NULL):
             raise MemoryError(f"cannot allocate an L2Book of max_levels={max_levels}")
-        self.n_bids = 0
-        self.n_asks = 0
-        self.dropped = 0
-        self.updates = 0
+        self.data.n_bids = 0
+        self.data.n_asks = 0
+        self.data.dropped = 0
+        self.data.updates = 0
+        self.data.version = 0
+        self.data.max_levels = max_levels
 
     def __dealloc__(self):
-        free(self.bid_px)
-        free(self.bid_qty)
-        free(self.ask_px)
-        free(self.ask_qty)
+        free(self.data.bid_px)
+        free(self.data.bid_qty)
+        free(self.data.ask_px)
+        free(self.data.ask_qty)
 
-    # The nogil operations (set_level, clear_side, count_updates) are inline in
+    # The nogil operations (set_level, clear_side, count_updates...) are inline in
     # _l2book.pxd.
+
+    @property
+    def dropped(self):
+        """Levels discarded because a side was full."""
+        return self.data.dropped
+
+    @property
+    def updates(self):
+        """Level updates applied (every ``update`` row, including removals)."""
+        return self.data.updates
+
+    @property
+    def version(self):
+        """The seqlock's count: even between updates, odd while one is applied; it
+        grows by 2 per update (a whole depth message, a snapshot, an ``update`` call)."""
+        return load_acquire(&self.data.version)
 
     # -- Python API ------------------------------------------------------------------
 
@@ -226,8 +302,10 @@ cdef class L2Book:
         cdef int64_t q = _index(qty)
         if q < 0:
             raise ValueError(f"negative quantity {q} at price {p}")
+        self.begin_write()
         self.set_level(s, p, q, self.max_levels)
         self.count_updates(1)
+        self.end_write()
 
     def update_many(self, side, prices, qtys):
         """Apply many level updates to one side, in order, without the GIL.
@@ -259,7 +337,9 @@ cdef class L2Book:
                     bad = i
                     break
             if bad < 0 and n > 0:
+                self.begin_write()
                 set_rows(self, s, &p[0], &q[0], 1, n)
+                self.end_write()
         if bad >= 0:
             raise ValueError(f"negative quantity {q[bad]} at row {bad} (price {p[bad]})")
 
@@ -298,7 +378,9 @@ cdef class L2Book:
                     bad = i
                     break
             if bad < 0 and n > 0:
+                self.begin_write()
                 set_rows(self, s, &rows[0, 0], &rows[0, 1], 2, n)
+                self.end_write()
         if bad >= 0:
             raise ValueError(f"negative quantity {rows[bad, 1]} at row {bad} "
                              f"(price {rows[bad, 0]})")
@@ -340,10 +422,11 @@ cdef class L2Book:
             if arr.shape[0] and arr[:, 1].min() < 0:
                 row = int(np.argmax(arr[:, 1] < 0))
                 raise ValueError(f"negative quantity in {name} row {row}")
-        self.clear_side(BID)
-        self.clear_side(ASK)
+        # Sorted outside the write, so readers retry for as short a time as possible.
+        plan = []
         for side, rows in ((BID, b), (ASK, a)):
-            if self._load_side(side, rows, False):
+            if best_first(side, rows):
+                plan.append((side, rows, False))
                 continue
             # Not in REST order: sort best first, unless a price repeats (then apply
             # the rows in order, so the last one wins).
@@ -352,61 +435,24 @@ cdef class L2Book:
                 order = order[::-1]
             ordered = np.ascontiguousarray(rows[order])
             if ordered.shape[0] < 2 or np.all(ordered[1:, 0] != ordered[:-1, 0]):
-                self._load_side(side, ordered, False)
+                plan.append((side, ordered, False))
             else:
-                self._load_side(side, rows, True)
-
-    def _load_side(self, BookSide side, const int64_t[:, ::1] rows, bint sequential):
-        """Fill an empty side; False (and nothing done) when rows are not best first."""
-        cdef Py_ssize_t n = rows.shape[0], i, k = 0, cap = self.max_levels
-        cdef int64_t *px = self.bid_px if side == BID else self.ask_px
-        cdef int64_t *qt = self.bid_qty if side == BID else self.ask_qty
-        cdef bint best_first = True
-        cdef int64_t prev = 0, t
-        cdef bint have_prev = False
-        if sequential:
-            if n > 0:
-                with nogil:
-                    set_rows(self, side, &rows[0, 0], &rows[0, 1], 2, n)
-            return True
-        with nogil:
-            # Strictly best first (the REST order, so no repeated price)? Then fill
-            # directly, no shifting.
-            for i in range(n):
-                if have_prev and not worse(side, rows[i, 0], prev):
-                    best_first = False
-                    break
-                prev = rows[i, 0]
-                have_prev = True
-            if best_first:
-                for i in range(n):
-                    if rows[i, 1] == 0:
-                        continue
-                    if k == cap:
-                        self.dropped += 1
-                        continue
-                    px[k] = rows[i, 0]
-                    qt[k] = rows[i, 1]
-                    k += 1
-                self.count_updates(n)
-                # Written best first; the layout wants best last.
-                for i in range(k // 2):
-                    t = px[i]
-                    px[i] = px[k - 1 - i]
-                    px[k - 1 - i] = t
-                    t = qt[i]
-                    qt[i] = qt[k - 1 - i]
-                    qt[k - 1 - i] = t
-                if side == BID:
-                    self.n_bids = k
-                else:
-                    self.n_asks = k
-        return best_first
+                plan.append((side, rows, True))
+        self.begin_write()
+        try:
+            self.clear_side(BID)
+            self.clear_side(ASK)
+            for side, rows, sequential in plan:
+                load_side(self, side, rows, sequential)
+        finally:
+            self.end_write()
 
     def clear(self):
         """Remove every level of both sides (the counters are kept)."""
+        self.begin_write()
         self.clear_side(BID)
         self.clear_side(ASK)
+        self.end_write()
 
     def bbo(self):
         """Best bid and offer.
@@ -417,13 +463,23 @@ cdef class L2Book:
             ``(bid_price, bid_qty, ask_price, ask_qty)``, as integers with implied
             decimals; an empty side gives ``0, 0``.
         """
-        cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
-        if self.n_bids:
-            bp = self.bid_px[self.n_bids - 1]
-            bq = self.bid_qty[self.n_bids - 1]
-        if self.n_asks:
-            ap = self.ask_px[self.n_asks - 1]
-            aq = self.ask_qty[self.n_asks - 1]
+        cdef int64_t bp, bq, ap, aq
+        cdef Py_ssize_t nb, na
+        cdef uint64_t v
+        with nogil:
+            while True:  # the seqlock: a consistent copy even while a writer runs
+                v = read_begin(self)
+                bp = bq = ap = aq = 0
+                nb = self.data.n_bids
+                na = self.data.n_asks
+                if nb:
+                    bp = self.data.bid_px[nb - 1]
+                    bq = self.data.bid_qty[nb - 1]
+                if na:
+                    ap = self.data.ask_px[na - 1]
+                    aq = self.data.ask_qty[na - 1]
+                if not read_retry(self, v):
+                    break
         return (bp, bq, ap, aq)
 
     def depth(self, n=None):
@@ -438,8 +494,25 @@ cdef class L2Book:
         -------
         bids, asks : numpy.ndarray of int64, shape (k, 2)
             ``[price, qty]`` rows, best first; ``k = min(n, levels on that side)``.
+
+        Notes
+        -----
+        Safe to call from any thread while another applies updates without the GIL:
+        both sides come from the same state between two whole updates (a seqlock: the
+        copy is retried when a write ran meanwhile), never from a half-applied one.
         """
-        return side_array(self, BID, n), side_array(self, ASK, n)
+        cdef Py_ssize_t want = -1
+        cdef uint64_t v
+        if n is not None:
+            want = n
+            if want < 0:
+                raise ValueError(f"n must be >= 0, got {n}")
+        while True:
+            v = read_begin(self)
+            bids = side_array(self, BID, want)
+            asks = side_array(self, ASK, want)
+            if not read_retry(self, v):
+                return bids, asks
 
     def depth_float(self, n=None):
         """:meth:`depth` as float64: prices divided by ``10**price_decimals``,
@@ -455,17 +528,17 @@ cdef class L2Book:
 
     def levels(self, side):
         """Number of levels on one side."""
-        return self.n_bids if parse_side(side) == BID else self.n_asks
+        return self.data.n_bids if parse_side(side) == BID else self.data.n_asks
 
     @property
     def bid_count(self):
         """Number of bid levels."""
-        return self.n_bids
+        return self.data.n_bids
 
     @property
     def ask_count(self):
         """Number of ask levels."""
-        return self.n_asks
+        return self.data.n_asks
 
     @property
     def crossed(self):
@@ -474,11 +547,11 @@ cdef class L2Book:
         A correctly synchronised book is never crossed; a crossed book signals missed
         updates.
         """
-        return (self.n_bids > 0 and self.n_asks > 0
-                and self.bid_px[self.n_bids - 1] >= self.ask_px[self.n_asks - 1])
+        bp, bq, ap, aq = self.bbo()
+        return bq > 0 and aq > 0 and bp >= ap
 
     def __len__(self):
-        return self.n_bids + self.n_asks
+        return self.data.n_bids + self.data.n_asks
 
     # -- deprecated: the one call-time import from book/ to an exchange -------------
     # Both go in the next release; the book knows no exchange.
@@ -516,7 +589,7 @@ cdef class L2Book:
     def __repr__(self):
         pd, qd = self.price_decimals, self.qty_decimals
         bp, bq, ap, aq = self.bbo()
-        bid = f"{_fmt(bq, qd)} @ {_fmt(bp, pd)}" if self.n_bids else "-"
-        ask = f"{_fmt(aq, qd)} @ {_fmt(ap, pd)}" if self.n_asks else "-"
-        return (f"<L2Book bid {bid} | ask {ask}; levels {self.n_bids} bids, "
-                f"{self.n_asks} asks (max {self.max_levels}); dropped {self.dropped}>")
+        bid = f"{_fmt(bq, qd)} @ {_fmt(bp, pd)}" if self.data.n_bids else "-"
+        ask = f"{_fmt(aq, qd)} @ {_fmt(ap, pd)}" if self.data.n_asks else "-"
+        return (f"<L2Book bid {bid} | ask {ask}; levels {self.data.n_bids} bids, "
+                f"{self.data.n_asks} asks (max {self.max_levels}); dropped {self.data.dropped}>")

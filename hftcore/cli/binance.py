@@ -52,6 +52,77 @@ example:
   hftcore binance stats btcusdt-2026-11-24.ndjson.gz --time-unit us --json
 """
 
+_SERVE = """\
+Run the local Binance-compatible exchange (hftcore.sim.binance_exchange) on loopback
+until Ctrl-C (or --duration): a real WebSocket server with Binance's stream paths and
+message shapes, the REST depth endpoint on the same port, pings with a pong deadline,
+the incoming-message limit, and faults on a timer. Events come from the seeded
+simulator at --rate events per second in total (about half are depth diffs), with event
+times equal to the send time. It prints the URLs to connect to.
+
+paths (spot):   /ws/<stream>  /stream?streams=a/b  (&timeUnit=MICROSECOND for µs)
+                /sbe/ws/..., /sbe/stream?...  SBE, binary (header X-MBX-APIKEY: any key)
+                GET /api/v3/depth?symbol=BTCUSDT&limit=1000
+paths (usdm):   /public/stream?streams=btcusdt@depth@0ms  (depth, bookTicker)
+                /market/stream?streams=btcusdt@aggTrade   (trade, aggTrade)
+                GET /fapi/v1/depth?symbol=BTCUSDT&limit=1000
+
+example:
+  hftcore binance serve --port 9443 --rate 2000 --symbols BTCUSDT,ETHUSDT
+  hftcore binance serve --market usdm --gap-every 500 --shutdown-every 30
+"""
+
+
+def _serve(args):
+    import signal
+
+    from hftcore.sim.binance_exchange import BinanceExchange
+
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    if not symbols:
+        raise HftcoreError("--symbols needs at least one symbol, e.g. BTCUSDT,ETHUSDT")
+    if args.rate < 0:
+        raise HftcoreError(f"--rate must be >= 0 events per second, got {args.rate:g}")
+    if args.sbe and args.market != "spot":
+        raise HftcoreError("--sbe: Binance serves SBE market data for spot only")
+
+    def _term(signum, frame):  # SIGTERM stops like Ctrl-C: connections closed cleanly
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+    ex = BinanceExchange(
+        symbols, market=args.market, rate=args.rate, seed=args.seed, host=args.host,
+        port=args.port, gap_every=args.gap_every, disconnect_every=args.disconnect_every,
+        shutdown_every=args.shutdown_every,
+    )  # fmt: skip
+    with ex:
+        low = [s.lower() for s in symbols]
+        if args.market == "spot":
+            streams = [f"{s}@depth@100ms" for s in low] + [f"{s}@trade" for s in low]
+            print(f"streams   {ex.stream_url(streams)}")
+            print(f"raw       {ex.ws_url}/ws/{low[0]}@depth@100ms")
+        else:
+            print(f"depth     {ex.stream_url([f'{s}@depth@0ms' for s in low])}")
+            print(f"trades    {ex.stream_url([f'{s}@aggTrade' for s in low])}")
+        if args.sbe:
+            sbe = ex.stream_url([f"{s}@depth" for s in low] + [f"{s}@trade" for s in low],
+                                sbe=True)  # fmt: skip
+            print(f"sbe       {sbe}   (header X-MBX-APIKEY: any non-empty key)")
+        path = "/api/v3/depth" if args.market == "spot" else "/fapi/v1/depth"
+        print(f"rest      {ex.rest_url}{path}?symbol={symbols[0]}&limit=1000")
+        print(f"serving {args.market} {', '.join(symbols)} at {args.rate:g} events/s; "
+              "Ctrl-C stops", flush=True)  # fmt: skip
+        t0 = time.monotonic()
+        try:
+            while args.duration is None or time.monotonic() - t0 < args.duration:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        st = ex.stats()
+    print(f"stopped: {st['events']:,} events, {st['connections']:,} connections, "
+          f"{st['rest']:,} REST requests", flush=True)  # fmt: skip
+    return 0
+
 
 def _simulate(args):
     from hftcore.sim import binance as simbin
@@ -180,7 +251,7 @@ def _stats(args):
 def register(cli):
     g = cli.group(
         "binance",
-        help="Binance JSON streams: simulate, stats of a recording",
+        help="Binance streams: simulate, stats of a recording, serve a local exchange",
         description="Recorded Binance market-data streams (one JSON message per line, .gz "
         "too).\n`hftcore binance SUBCOMMAND --help` explains each, with examples.\n\n"
         "start with:\n"
@@ -216,3 +287,30 @@ def register(cli):
                    help="decode N MiB at a time (default: %(default)s)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_stats)
+
+    p = g.add_parser(
+        "serve", help="run the local Binance-compatible exchange (WebSocket + REST)",
+        description=_SERVE, formatter_class=_FMT,
+    )  # fmt: skip
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument("--port", type=int_range(0, 65535), default=0, metavar="N",
+                   help="port (default: 0, a free one; the URLs printed say which)")  # fmt: skip
+    p.add_argument("--market", choices=MARKETS, default="spot",
+                   help="spot or USD-M futures (default: %(default)s)")  # fmt: skip
+    p.add_argument("--rate", type=float, default=1000.0, metavar="N",
+                   help="events per second, all symbols and kinds (default: %(default)s)")  # fmt: skip
+    p.add_argument("--symbols", default="BTCUSDT,ETHUSDT,BNBUSDT", metavar="A,B",
+                   help="comma-separated symbols (default: %(default)s)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    p.add_argument("--gap-every", type=int_range(1), default=None, metavar="N",
+                   help="withhold every N-th depth diff from every connection (a gap)")  # fmt: skip
+    p.add_argument("--disconnect-every", type=float, default=None, metavar="S",
+                   help="drop every connection every S seconds")  # fmt: skip
+    p.add_argument("--shutdown-every", type=float, default=None, metavar="S",
+                   help="send serverShutdown every S seconds, closing 1 s later")  # fmt: skip
+    p.add_argument("--sbe", action="store_true", help="print the SBE stream URL too (spot)")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds (default: run until Ctrl-C)")  # fmt: skip
+    p.set_defaults(func=_serve)

@@ -2,11 +2,13 @@
 
 ``hftcore.sim.itch``: reproducible, internally consistent ITCH 5.0 days.
 ``hftcore.sim.binance``: Binance stream corpora.
+``hftcore.sim.binance_exchange``: a Binance-compatible exchange on loopback (WebSocket
+streams, REST depth, faults on demand).
 """
 
 import importlib
 
-__all__ = ["itch", "binance"]
+__all__ = ["itch", "binance", "binance_exchange"]
 
 
 def __getattr__(name):

@@ -19,7 +19,9 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from hftcore.binance import sbe_encode
@@ -30,6 +32,7 @@ __all__ = [
     "render_json",
     "render_sbe",
     "generate_events",
+    "iter_events",
     "generate_messages",
     "generate_corpus",
     "generate_sbe_messages",
@@ -91,6 +94,33 @@ def generate_events(
     check_market(market)
     if not symbols:
         raise ValueError("symbols must not be empty")
+    return list(itertools.islice(_events(seed, tuple(symbols), market), messages))
+
+
+def iter_events(seed: int = 0, symbols=DEFAULT_SYMBOLS, market: str = "spot") -> Iterator[Event]:
+    """The endless event sequence of :func:`generate_events`, one event at a time.
+
+    ``generate_events(n, seed, symbols, market)`` is the first ``n`` events of
+    ``iter_events(seed, symbols, market)``. The local exchange
+    (:mod:`hftcore.sim.binance_exchange`) draws from it at its chosen rate.
+
+    Parameters
+    ----------
+    seed : int
+    symbols : sequence of str
+    market : {"spot", "usdm"}
+
+    Returns
+    -------
+    iterator of Event
+    """
+    check_market(market)
+    if not symbols:
+        raise ValueError("symbols must not be empty")
+    return _events(seed, tuple(symbols), market)
+
+
+def _events(seed, symbols, market):
     rng = random.Random(seed)
     state = {}
     for i, s in enumerate(symbols):
@@ -104,8 +134,7 @@ def generate_events(
             "levels": (set(), set()),  # live bid / ask prices (ticks) the stream has set
         }
     t_us = _START_MS * 1000
-    events = []
-    for _ in range(messages):
+    while True:
         s = symbols[rng.randrange(len(symbols))]
         st = state[s]
         t_us += rng.randrange(0, 3000)
@@ -128,7 +157,7 @@ def generate_events(
             for live, levels in ((live_b, bids), (live_a, asks)):
                 for p, q in levels:
                     (live.add if q else live.discard)(p // tick)
-            events.append(
+            yield (
                 Event("depth", s, t_us, t_us - rng.randrange(0, 2000), first, last, st["u"],
                       bids, asks, 0, 0, False)
             )  # fmt: skip
@@ -137,18 +166,17 @@ def generate_events(
             st["trade_id"] += 1
             price = (mid + rng.choice((-1, 0, 1))) * tick
             qty = rng.randrange(1, 50_000) * step
-            events.append(
+            yield (
                 Event("trade", s, t_us, t_us - rng.randrange(0, 2000), st["trade_id"], 0, 0,
                       [], [], price, qty, rng.random() < 0.5)
             )  # fmt: skip
         else:
             bid = [((mid - 1) * tick, rng.randrange(1, 50_000) * step)]
             ask = [((mid + 1) * tick, rng.randrange(1, 50_000) * step)]
-            events.append(
+            yield (
                 Event("book_ticker", s, t_us, t_us - rng.randrange(0, 2000), st["u"], 0, 0,
                       bid, ask, 0, 0, False)
             )  # fmt: skip
-    return events
 
 
 def _side(rng, mid, tick, step, sign):
