@@ -1146,6 +1146,20 @@ cdef class WebSocket:
         return (self.stamp.realtime_ns, self.stamp.monotonic_ns, self.stamp.kernel_ns)
 
     @property
+    def pending(self):
+        """True when bytes already received wait here (left by a consumer that stopped,
+        or decrypted and held by TLS): ``select``/``poll`` on :meth:`fileno` does not see
+        them, so a caller multiplexing sockets calls :meth:`pump` first while it is true.
+        """
+        if self.parser.end > self.parser.start:
+            return True
+        if self.tls == 1:
+            return self.sock.pending() > 0
+        if self.tls == 2:
+            return self.channel.obj.pending() > 0 or self.channel.incoming.pending > 0
+        return False
+
+    @property
     def is_open(self):
         """False once closed (by either side, or by an error)."""
         return not self.closed

@@ -409,9 +409,11 @@ def test_recv_slow_path_and_stop_keeps_the_rest():
         time.sleep(0.05)  # let the whole stream arrive in one receive
         assert c.recv() == b"one" and c.last_kind == KIND_TEXT
         assert c.recv() == b"two" and c.last_kind == KIND_BINARY
+        assert c.pending  # "3" is buffered here, not in the socket
         got = Collect(stop_after=1)
         assert c.pump(got.consumer, timeout=1) == 1
         assert got.messages == [(TEXT, b"3")]
+        assert not c.pending
         assert c.recv_calls == 1
         c.close()
     assert seen == [(True, PONG, b"pp")]
