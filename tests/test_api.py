@@ -121,6 +121,7 @@ API = {
         "CAPTURE_CLOSED",
         "CAPTURE_ERROR",
     ],
+    "hftcore.net.ws": ["connect", "WebSocket", "FrameParser", "OPCODES", "CLOSE_CODES"],
     "hftcore.feed": [
         "PinnedThread",
         "FeedThread",
