@@ -924,10 +924,58 @@ cdef class WebSocket:
         if self.parser.end > self.parser.start:
             if self._run(consumer) or self.parser.delivered:
                 return self.parser.delivered
+        if self.tls == 0:
+            return self._pump_plain(consumer, timeout, spin)
         if not self._receive(timeout, spin):
             return 0
         self._run(consumer)
         return self.parser.delivered
+
+    cdef object _pump_plain(self, Consumer consumer, double timeout, bint spin):
+        # ws://: the receive and the parse in one section without the GIL, so the
+        # messages reach the consumer without retaking the GIL in between (another
+        # Python thread holding it would delay them by up to the switch interval).
+        cdef FrameParser p = self.parser
+        cdef Py_ssize_t space = p.prepare()
+        cdef Py_ssize_t n = 0
+        cdef int r
+        cdef int ev = EV_MORE
+        with nogil:
+            r = recv_wait(self.fd, p.buf + p.end, space, &self.stamp, self.kernel_stamps,
+                          timeout, spin, &n)
+            if r > 0 and n > 0:
+                p.end += n
+                ev = p.parse(consumer, &self.stamp)
+        if r < 0:
+            self._dropped()
+            raise OSError(-r, os.strerror(-r))
+        if r == 0:
+            return 0
+        self.recv_calls += 1
+        if n == 0:
+            self._dropped()
+            raise ConnectionClosed(1006, "connection dropped without a close frame",
+                                   self.url)
+        self.bytes_received += n
+        if ev != EV_MORE:
+            # A control frame, a stop, an error: the general path from here (it parses
+            # again from where the parser stopped).
+            self._after_event(consumer, ev)
+        return p.delivered
+
+    cdef int _after_event(self, Consumer consumer, int ev) except -1:
+        # What _run does with an event other than EV_MORE, then the rest of the buffer.
+        if ev == EV_STOP:
+            return 1
+        if ev == EV_CONTROL:
+            if self._control():
+                return 1
+            return self._run(consumer)
+        if ev == EV_CONSUMER_ERROR:
+            consumer.check()
+            return 1
+        self._protocol_error(self.parser.error(self.url))
+        return 1
 
     def recv(self, timeout=None):
         """The next complete message as ``bytes`` (a copy: the slow path).
