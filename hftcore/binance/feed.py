@@ -458,10 +458,12 @@ class Feed:
             c.conn = cid
             self._pump(cid, ws, 0.0 if self.spin else self.poll_interval)
         else:
-            timeout = 0.0 if self.spin else self.poll_interval
+            # Bytes a reader already holds (TLS plaintext) are invisible to select.
+            held = [cid for cid, ws in live if ws.pending]
+            timeout = 0.0 if (self.spin or held) else self.poll_interval
             ready, _, _ = select.select([ws for _, ws in live], [], [], timeout)
             for cid, ws in live:
-                if ws in ready:
+                if ws in ready or cid in held:
                     c.conn = cid
                     self._pump(cid, ws, 0.0)
         if c.events != self._seen_events:
