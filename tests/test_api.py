@@ -23,6 +23,9 @@ API = {
         "itch",
         "binance",
         "book",
+        "feed",
+        "net",
+        "latency",
         "sim",
     ],
     "hftcore.itch": [
