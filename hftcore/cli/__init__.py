@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "hftcore.cli.demo",  # hftcore demo
     "hftcore.cli.itch",  # hftcore itch simulate | stats | dump | book | bbo
     "hftcore.cli.binance",  # hftcore binance simulate | stats
+    "hftcore.cli.export",  # hftcore itch to-parquet, hftcore binance to-parquet
 )
 
 

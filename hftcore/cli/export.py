@@ -1,0 +1,209 @@
+"""``hftcore itch to-parquet`` and ``hftcore binance to-parquet``: day files and
+recordings to Parquet datasets, here or on a Dask cluster.
+
+Registered after :mod:`hftcore.cli.itch` and :mod:`hftcore.cli.binance` (it adds
+subcommands to their groups), so those modules stay untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from hftcore.cli._args import int_range
+from hftcore.errors import HftcoreError
+
+_FMT = argparse.RawDescriptionHelpFormatter
+
+_ITCH_TO_PARQUET = """\
+Convert ITCH 5.0 day files (plain or .gz) to Parquet: one dataset per message type at
+OUT/<type>/, Hive-partitioned by day=<YYYY-MM-DD> (the date comes from --date or from
+NASDAQ's file names such as 01302020.NASDAQ_ITCH50.gz; otherwise the file's stem).
+
+Columns follow the message table: integers keep their width, prices stay integers with
+their implied decimals in the field metadata (decimals=4; 8 for V), symbols and codes
+are dictionary-encoded strings, `timestamp` is int64 ns since midnight (US Eastern) and,
+when the date is known, `time` is a timestamp[ns, America/New_York].
+
+Each day is streamed chunk by chunk (bounded memory), written under hidden temporary
+names and renamed when the whole day is done; OUT/_hftcore/ records completed days, so
+a rerun skips them (--force converts again). A day that fails (corrupt .gz, truncated
+file) is reported and the other days still complete; the exit status is then 1.
+
+With --workers N the days run as tasks on a local Dask cluster of N processes; with
+--scheduler tcp://HOST:8786 on an existing cluster (paths must be readable there).
+
+examples:
+  hftcore itch to-parquet 01302020.NASDAQ_ITCH50.gz out/
+  hftcore itch to-parquet day*.itch.gz out/ --types A,F,E,C,X,D,U,P --bbo --workers 2
+  hftcore itch to-parquet sim.itch out/ --date 2024-03-01 --compression snappy
+  python -c "import pyarrow.dataset as ds; print(ds.dataset('out/P', partitioning='hive').to_table())"
+"""
+
+_BINANCE_TO_PARQUET = """\
+Convert recorded Binance streams (NDJSON, plain or .gz) to Parquet: one dataset per table
+kind (trades, agg_trades, book_ticker, depth, depth_snapshots, klines) at OUT/<kind>/,
+partitioned by the UTC day of the event time (day=undated for rows without one, e.g.
+REST snapshots). Prices and quantities stay int64 with decimals=8 in the metadata; times
+are timestamp[ns, UTC]. Temporary names, skip-on-rerun and per-file errors as in
+`hftcore itch to-parquet`.
+
+examples:
+  hftcore binance to-parquet rec-*.ndjson.gz out/
+  hftcore binance to-parquet rec.ndjson out/ --time-unit us --workers 2
+"""
+
+
+def _types_arg(values):
+    from hftcore.itch import spec
+
+    if not values:
+        return None
+    out = []
+    for v in values:
+        for t in v.replace(",", ""):
+            if t not in spec.BY_TYPE:
+                raise HftcoreError(f"--types: {t!r} is not an ITCH 5.0 message type")
+            if t not in out:
+                out.append(t)
+    return "".join(out)
+
+
+def _common(p):
+    p.add_argument("--compression", default="zstd",
+                   choices=("zstd", "snappy", "gzip", "lz4", "brotli", "none"),
+                   help="Parquet codec (default: %(default)s)")  # fmt: skip
+    p.add_argument("--row-group-rows", type=int_range(1), default=1 << 20, metavar="N",
+                   help="rows per row group, and most rows buffered per dataset "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--chunk-mb", type=float, default=64, metavar="N",
+                   help="decode N MiB of (decompressed) input at a time (default: %(default)s)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="convert days already complete in OUT")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int_range(1), metavar="N",
+                   help="run the files as tasks on a local Dask cluster of N processes")  # fmt: skip
+    g.add_argument("--scheduler", metavar="ADDR",
+                   help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")  # fmt: skip
+
+
+def _check_inputs(paths):
+    for p in paths:
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"{p}: no such file")
+        if os.path.isdir(p):
+            raise IsADirectoryError(f"{p}: is a directory, not a day file")
+
+
+def _print_result(path, res, err, size_of=os.path.getsize):
+    name = os.path.basename(path)
+    if err is not None:
+        print(f"FAILED {name}: {err}", file=sys.stderr, flush=True)
+        return
+    if res.get("skipped"):
+        print(f"skip   {name}: complete in the output already", flush=True)
+        return
+    secs = res.get("task_seconds") or res.get("seconds") or 0
+    rows = sum(res["rows"].values())
+    mb = res.get("bytes", 0) / 1e6
+    rate = f", {mb / secs:,.1f} MB/s" if secs and mb else ""
+    print(f"done   {name}: {rows:,} rows in {len(res['files'])} files, {secs:.2f} s{rate}",
+          flush=True)  # fmt: skip
+
+
+def _run(args, fmt, options):
+    from hftcore import export
+
+    paths = args.inputs
+    _check_inputs(paths)
+    t0 = time.perf_counter()
+    if args.workers or args.scheduler:
+        from hftcore.export import dask as xdask
+
+        client, cluster = xdask.start_client(args.workers, args.scheduler)
+        try:
+            print(f"dask dashboard: {client.dashboard_link}", flush=True)
+            summary = xdask.convert_days(paths, args.out, fmt=fmt, client=client,
+                                         on_result=_print_result, **options)  # fmt: skip
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        errors = summary["errors"]
+    else:
+        errors = {}
+        convert = export.itch_day_to_parquet if fmt == "itch" else export.binance_to_parquet
+        for p in paths:
+            try:
+                res = convert(p, args.out, **options)
+            except (HftcoreError, OSError) as e:
+                errors[p] = str(e)
+                _print_result(p, None, str(e))
+            else:
+                _print_result(p, res, None)
+    n = len(paths)
+    print(f"{n - len(errors)} of {n} file(s) converted to {args.out} in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
+    return 1 if errors else 0
+
+
+def _itch_to_parquet(args):
+    if len(args.inputs) > 1 and args.date:
+        raise HftcoreError("--date names the day of a single file; give one DAY")
+    options = dict(
+        types=_types_arg(args.types), bbo=args.bbo, date=args.date,
+        compression=args.compression, row_group_rows=args.row_group_rows,
+        chunk_bytes=max(int(args.chunk_mb * (1 << 20)), 1), force=args.force,
+    )  # fmt: skip
+    if not (args.workers or args.scheduler):
+        options["progress"] = None
+    return _run(args, "itch", options)
+
+
+def _binance_to_parquet(args):
+    options = dict(
+        time_unit=args.time_unit, compression=args.compression,
+        row_group_rows=args.row_group_rows,
+        chunk_bytes=max(int(args.chunk_mb * (1 << 20)), 1), force=args.force,
+    )  # fmt: skip
+    if not (args.workers or args.scheduler):
+        options["progress"] = None
+    return _run(args, "binance", options)
+
+
+def _split_out(args):
+    """``DAY... OUT``: the last positional is the output directory."""
+    if len(args.paths) < 2:
+        raise HftcoreError("give at least one input file and the output directory (OUT)")
+    args.inputs, args.out = args.paths[:-1], args.paths[-1]
+    if os.path.isfile(args.out):
+        raise HftcoreError(f"{args.out}: OUT must be a directory, not a file")
+
+
+def register(cli):
+    from hftcore.binance.schema import TIME_UNITS
+
+    g = cli.group("itch", help="NASDAQ TotalView-ITCH 5.0 files")
+    p = g.add_parser("to-parquet", help="day files to Hive-partitioned Parquet datasets",
+                     description=_ITCH_TO_PARQUET, formatter_class=_FMT)  # fmt: skip
+    p.add_argument("paths", nargs="+", metavar="DAY... OUT",
+                   help="ITCH day files (plain or .gz), then the output directory")  # fmt: skip
+    p.add_argument("--types", action="append", metavar="TYPES",
+                   help="only these message types, e.g. AFEXDUP or A,F,E (default: all)")  # fmt: skip
+    p.add_argument("--bbo", action="store_true",
+                   help="also OUT/bbo/: every top-of-book change of every stock (order book)")  # fmt: skip
+    p.add_argument("--date", metavar="YYYY-MM-DD",
+                   help="the trading day of a single file whose name carries none")  # fmt: skip
+    _common(p)
+    p.set_defaults(func=lambda a: (_split_out(a), _itch_to_parquet(a))[1])
+
+    g = cli.group("binance", help="Binance JSON streams")
+    p = g.add_parser("to-parquet", help="recordings to Parquet, by kind and UTC day",
+                     description=_BINANCE_TO_PARQUET, formatter_class=_FMT)  # fmt: skip
+    p.add_argument("paths", nargs="+", metavar="RECORDING... OUT",
+                   help="recordings (NDJSON, plain or .gz), then the output directory")  # fmt: skip
+    p.add_argument("--time-unit", choices=tuple(TIME_UNITS), default="ms",
+                   help="the streams' time unit (us: timeUnit=MICROSECOND; default: ms)")  # fmt: skip
+    _common(p)
+    p.set_defaults(func=lambda a: (_split_out(a), _binance_to_parquet(a))[1])
