@@ -80,7 +80,7 @@ def itch_partitions(path, partition_bytes=DEFAULT_PARTITION_BYTES) -> list[tuple
     return out
 
 
-def _itch_part(spec_, type_, columns, date, label):
+def _itch_part(spec_, type_, keep, date, label):
     """One partition: the rows of ``type_`` in a byte range of a day (a dask task)."""
     path, start, stop, seq = spec_
     from hftcore import itch
@@ -97,7 +97,7 @@ def _itch_part(spec_, type_, columns, date, label):
     table = arrow.itch_table(type_, rows, date)
     df = table.to_pandas()
     df["day"] = pd.Categorical([label] * len(df))
-    return df[columns] if columns is not None else df
+    return df[keep] if keep is not None else df
 
 
 def read_itch(paths, type="P", columns=None, *, date=None,
@@ -158,12 +158,12 @@ def _itch_dtype(type_):
     return dtype(type_)
 
 
-def _binance_part(path, kind, columns, time_unit):
+def _binance_part(path, kind, keep, time_unit):
     from hftcore.binance import files as bfiles
 
     rows = bfiles.read_file(path, time_unit=time_unit, progress=False)[kind]
     df = arrow.binance_table(kind, rows).to_pandas()
-    return df[columns] if columns is not None else df
+    return df[keep] if keep is not None else df
 
 
 def read_binance(paths, kind="trades", columns=None, *, time_unit="ms"):
@@ -249,11 +249,18 @@ def start_client(workers=None, scheduler=None, *, threads_per_worker=1, memory_l
 
 
 def _convert(fmt, path, out, options):
+    from hftcore.errors import HftcoreError
+
     t0 = time.perf_counter()
-    if fmt == "itch":
-        res = parquet.itch_day_to_parquet(path, out, progress=False, **options)
-    else:
-        res = parquet.binance_to_parquet(path, out, progress=False, **options)
+    try:
+        if fmt == "itch":
+            res = parquet.itch_day_to_parquet(path, out, progress=False, **options)
+        else:
+            res = parquet.binance_to_parquet(path, out, progress=False, **options)
+    except HftcoreError as e:
+        # A corrupt or truncated file fails the same way on every worker: reported as
+        # this file's error, not retried.
+        return {"error": f"{type(e).__name__}: {e}"}
     res["task_seconds"] = round(time.perf_counter() - t0, 3)
     res["worker_pid"] = os.getpid()
     return res
@@ -309,7 +316,12 @@ def convert_days(paths, out, *, fmt="itch", client=None, workers=None, scheduler
         for fut in as_completed(list(futures)):
             p = futures[fut]
             err = fut.exception()
-            if err is None:
+            if err is None and "error" in fut.result():
+                err = fut.result()["error"]
+                errors[p] = err
+                if on_result:
+                    on_result(p, None, err)
+            elif err is None:
                 results[p] = fut.result()
                 if on_result:
                     on_result(p, results[p], None)

@@ -159,6 +159,11 @@ class _PartWriter:
             self.tmp.unlink()
         except FileNotFoundError:
             pass
+        for d in (self.final.parent, self.final.parent.parent):
+            try:
+                d.rmdir()  # only when empty: leave no empty partition behind
+            except OSError:
+                break
 
 
 class _Parts:

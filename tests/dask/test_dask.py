@@ -120,21 +120,19 @@ def test_convert_days_on_a_local_cluster_with_a_killed_worker(days, tmp_path):
     client = distributed.Client(cluster)
     killed = []
     try:
+        pids = client.run(os.getpid)  # worker address -> process id
 
         def kill_a_busy_worker():
             # Wait until a day task is running, then kill its worker process.
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not killed:
-                processing = client.processing()
-                for addr, keys in processing.items():
-                    if keys:
-                        info = client.scheduler_info()["workers"].get(addr)
-                        if info and info.get("pid"):
-                            time.sleep(0.05)
-                            os.kill(info["pid"], signal.SIGKILL)
-                            killed.append(keys[0])
-                            return
-                time.sleep(0.01)
+                for addr, keys in client.processing().items():
+                    if keys and addr in pids:
+                        time.sleep(0.05)
+                        os.kill(pids[addr], signal.SIGKILL)
+                        killed.append(keys[0])
+                        return
+                time.sleep(0.005)
 
         killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
         killer.start()
