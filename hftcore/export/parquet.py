@@ -296,7 +296,7 @@ def itch_day_to_parquet(
     path = os.fspath(path)
     out = Path(out)
     filt = _type_filter(types)
-    wanted = "".join(spec.TYPES) if filt is None else filt
+    wanted = "".join(t for t in spec.TYPES if filt is None or t in filt)
     label, day = day_label(path, date)
     options = {
         "types": wanted,
