@@ -75,22 +75,24 @@ def midnight_ns(date: _dt.date, tz: str = NASDAQ_TZ) -> int:
 
 
 def _dict_strings(col: np.ndarray, strip: bytes) -> pa.DictionaryArray:
-    """A fixed-width bytes column as a dictionary-encoded string array (no per-row Python)."""
+    """A fixed-width bytes column as a dictionary-encoded string array.
+
+    The values are hashed by Arrow as unsigned integers of their width (one pass, no
+    per-row Python); only the distinct values are turned into ``str``.
+    """
     width = col.dtype.itemsize
-    n = len(col)
-    if n == 0:
+    if len(col) == 0:
         return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
     if width in (1, 2, 4, 8):
-        keys = np.ascontiguousarray(col).view(f"u{width}")
+        keys = pa.array(np.ascontiguousarray(col).view(f"u{width}"))
+        enc = keys.dictionary_encode()
+        uniq = enc.dictionary.to_numpy(zero_copy_only=False).astype(f"u{width}").view(f"S{width}")
+        indices = enc.indices
     else:
-        keys = np.ascontiguousarray(col)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    if width in (1, 2, 4, 8):
-        uniq = uniq.view(f"S{width}")
+        uniq, inverse = np.unique(np.ascontiguousarray(col), return_inverse=True)
+        indices = pa.array(inverse.astype(np.int32, copy=False).reshape(-1))
     words = [bytes(u).rstrip(strip).decode("utf-8", "replace") for u in uniq.tolist()]
-    return pa.DictionaryArray.from_arrays(
-        pa.array(inverse.astype(np.int32, copy=False).reshape(-1)), pa.array(words, pa.string())
-    )
+    return pa.DictionaryArray.from_arrays(indices, pa.array(words, pa.string()))
 
 
 _DICT_STRING = pa.dictionary(pa.int32(), pa.string())
