@@ -198,6 +198,8 @@ def register(cli):
     _common(p)
     p.set_defaults(func=lambda a: (_split_out(a), _itch_to_parquet(a))[1])
 
+    register_lobster(g)
+
     g = cli.group("binance", help="Binance JSON streams")
     p = g.add_parser("to-parquet", help="recordings to Parquet, by kind and UTC day",
                      description=_BINANCE_TO_PARQUET, formatter_class=_FMT)  # fmt: skip
@@ -207,3 +209,52 @@ def register(cli):
                    help="the streams' time unit (us: timeUnit=MICROSECOND; default: ms)")  # fmt: skip
     _common(p)
     p.set_defaults(func=lambda a: (_split_out(a), _binance_to_parquet(a))[1])
+
+
+_LOBSTER = """\
+Write LOBSTER files (the academic standard: lobsterdata.com) for stocks of an ITCH day:
+per stock a message file (time in seconds after midnight, event type 1-7, order id,
+size, price x 10000, direction) and an orderbook file (ask price/size, bid price/size
+for each of N levels after every message; empty levels read 9999999999 / -9999999999 and
+size 0), named TICKER_DATE_START_END_message_N.csv / ..._orderbook_N.csv. The book is
+hftcore's ITCH order book, built from the whole day; rows are kept between --start and
+--end (default 09:30 to 16:00, LOBSTER's window). A replace (U) is a deletion (3) and a
+new order (1).
+
+examples:
+  hftcore itch lobster 01302020.NASDAQ_ITCH50.gz --symbol AAPL --levels 10 lobster/
+  hftcore itch lobster day.itch --symbol AAPL --symbol MSFT --start 09:30 --end 10:00 out/
+"""
+
+
+def _lobster(args):
+    from hftcore.export.lobster import write_lobster
+
+    _check_inputs([args.day])
+    res = write_lobster(
+        args.day, args.symbol, args.out, levels=args.levels, date=args.date,
+        start_ns=args.start, end_ns=args.end,
+    )  # fmt: skip
+    for sym, r in res.items():
+        print(f"{sym}: {r['rows']:,} rows -> {r['message']}, {r['orderbook']}")
+    return 0
+
+
+def register_lobster(g):
+    p = g.add_parser("lobster", help="LOBSTER message and orderbook files of stocks",
+                     description=_LOBSTER, formatter_class=_FMT)  # fmt: skip
+    p.add_argument("day", metavar="DAY", help="ITCH 5.0 day file (plain or .gz)")
+    p.add_argument("out", metavar="OUT", help="output directory")
+    p.add_argument("--symbol", action="append", required=True, metavar="S",
+                   help="a ticker, e.g. AAPL (repeatable)")  # fmt: skip
+    p.add_argument("--levels", type=int_range(1, 1000), default=10, metavar="N",
+                   help="price levels per side in the orderbook file (default: %(default)s)")  # fmt: skip
+    p.add_argument("--date", metavar="YYYY-MM-DD",
+                   help="the day, for the file names (default: from the NASDAQ file name)")  # fmt: skip
+    from hftcore.cli.itch import parse_time_of_day
+
+    p.add_argument("--start", default="09:30", type=parse_time_of_day, metavar="HH:MM[:SS]",
+                   help="first time kept (default: %(default)s)")  # fmt: skip
+    p.add_argument("--end", default="16:00", type=parse_time_of_day, metavar="HH:MM[:SS]",
+                   help="time kept up to, excluded (default: %(default)s)")  # fmt: skip
+    p.set_defaults(func=_lobster)
