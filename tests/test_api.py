@@ -159,6 +159,7 @@ OPTIONAL_API = {
         "source_stem",
         "is_complete",
         "DEFAULT_ROW_GROUP_ROWS",
+        "write_lobster",
     ],
     "hftcore.dask": [
         "read_itch",

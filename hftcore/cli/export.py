@@ -199,6 +199,7 @@ def register(cli):
     p.set_defaults(func=lambda a: (_split_out(a), _itch_to_parquet(a))[1])
 
     register_lobster(g)
+    register_fetch(g)
 
     g = cli.group("binance", help="Binance JSON streams")
     p = g.add_parser("to-parquet", help="recordings to Parquet, by kind and UTC day",
@@ -258,3 +259,78 @@ def register_lobster(g):
     p.add_argument("--end", default="16:00", type=parse_time_of_day, metavar="HH:MM[:SS]",
                    help="time kept up to, excluded (default: %(default)s)")  # fmt: skip
     p.set_defaults(func=_lobster)
+
+
+_LIST = """\
+List NASDAQ's public ITCH 5.0 sample day files (MMDDYYYY.NASDAQ_ITCH50.gz) from the
+directory listing at --base-url (default: $HFTCORE_ITCH_URL or NASDAQ's emi.nasdaq.com).
+
+examples:
+  hftcore itch list
+  hftcore itch list --base-url http://mirror.local/itch/
+"""
+
+_FETCH = """\
+Download NASDAQ sample day files by date into --dest. The download goes to NAME.part and
+resumes from its bytes (HTTP Range) when a run is interrupted: run the same command
+again. The MD5 is checked against the published NAME.md5sum when there is one, then the
+file is renamed to NAME. Files already present are skipped.
+
+examples:
+  hftcore itch fetch 2020-01-30 --dest data/
+  hftcore itch fetch 01302020 12302019 --dest data/ --base-url http://mirror.local/itch/
+"""
+
+
+def _list(args):
+    from hftcore.export import fetch
+
+    days = fetch.list_days(args.base_url)
+    for d, name in days:
+        print(f"{d.isoformat()}  {name}")
+    print(f"{len(days)} day file(s) at {fetch.base_url(args.base_url)}", file=sys.stderr)
+    return 0
+
+
+def _fetch(args):
+    from hftcore._core.progress import Progress
+    from hftcore.export import fetch
+
+    listing = fetch.list_days(args.base_url)
+    failed = 0
+    for text in args.dates:
+        bar = Progress(0, desc=text)
+
+        def progress(done, total, bar=bar):
+            bar.total = total or done
+            bar.update(done)
+
+        try:
+            res = fetch.fetch_day(text, args.dest, url=args.base_url, listing=listing,
+                                  progress=progress)  # fmt: skip
+        except (ValueError, HftcoreError) as e:
+            print(f"FAILED {text}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        finally:
+            bar.close()
+        if res["skipped"]:
+            print(f"skip   {res['path']}: already there")
+        else:
+            check = {True: "md5 matches the published checksum",
+                     None: "no checksum published"}[res["checked"]]  # fmt: skip
+            print(f"done   {res['path']}: {res['bytes']:,} bytes, md5 {res['md5']} ({check})")
+    return 1 if failed else 0
+
+
+def register_fetch(g):
+    p = g.add_parser("list", help="NASDAQ's public ITCH sample day files",
+                     description=_LIST, formatter_class=_FMT)  # fmt: skip
+    p.add_argument("--base-url", metavar="URL", help="the listing (default: NASDAQ's)")
+    p.set_defaults(func=_list)
+    p = g.add_parser("fetch", help="download sample day files (resumable, MD5-checked)",
+                     description=_FETCH, formatter_class=_FMT)  # fmt: skip
+    p.add_argument("dates", nargs="+", metavar="DATE", help="YYYY-MM-DD or MMDDYYYY")
+    p.add_argument("--dest", default=".", metavar="DIR", help="directory (default: .)")
+    p.add_argument("--base-url", metavar="URL", help="the listing (default: NASDAQ's)")
+    p.set_defaults(func=_fetch)

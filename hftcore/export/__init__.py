@@ -5,6 +5,8 @@
 - :func:`itch_day_to_parquet` / :func:`binance_to_parquet`: a day file or a recording,
   streamed chunk by chunk into Hive-partitioned Parquet datasets (what
   ``hftcore itch to-parquet`` and ``hftcore binance to-parquet`` run per file).
+- :func:`write_lobster`: LOBSTER message and orderbook files of stocks of a day.
+- :mod:`hftcore.export.fetch`: NASDAQ's public sample days, listed and downloaded.
 - :mod:`hftcore.export.dask` (extra ``[dask]``, also ``hftcore.dask``): many days on a
   Dask cluster.
 
@@ -26,6 +28,7 @@ from hftcore.export.arrow import (
     itch_schema,
     to_arrow,
 )
+from hftcore.export.lobster import write_lobster
 from hftcore.export.parquet import (
     DEFAULT_ROW_GROUP_ROWS,
     binance_to_parquet,
@@ -47,4 +50,5 @@ __all__ = [
     "source_stem",
     "is_complete",
     "DEFAULT_ROW_GROUP_ROWS",
+    "write_lobster",
 ]
