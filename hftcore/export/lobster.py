@@ -30,10 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hftcore._core.files import FIRST_BUFFER, fill, open_stream, progress_bar
 from hftcore.errors import DecodeError
+from hftcore.export._chunks import day_chunks
 from hftcore.itch import spec
-from hftcore.itch.decoder import _decode
 
 __all__ = ["write_lobster", "EMPTY_ASK", "EMPTY_BID"]
 
@@ -136,36 +135,11 @@ def write_lobster(path, symbols, out, *, levels=10, date=None, start_ns=None, en
                        out / f"{stem}_orderbook_{levels}.csv", levels)  # fmt: skip
     book = itch.OrderBook(symbols=symbols, **(book_options or {}))
     locates: dict[int, str] = {}
-    source = os.fspath(path)
     ok = False
     try:
-        with open_stream(path) as (reader, raw, _), progress_bar(path, progress) as bar:
-            buf = bytearray(FIRST_BUFFER)
-            filled = base = seq = 0
-            eof = False
-            while True:
-                view = memoryview(buf)
-                if not eof:
-                    filled, eof = fill(reader, raw, view, filled, base, source)
-                    if not eof and filled == len(buf) < chunk_bytes:
-                        del view
-                        buf.extend(bytes(chunk_bytes - len(buf)))
-                        continue
-                tables = _decode(view[:filled], None, seq, source, base)
-                used = tables.consumed
-                _apply_chunk(book, view[:used], tables, seq, symbols, locates, outs,
-                             start_ns, end_ns)  # fmt: skip
-                bar.update(raw.tell())
-                seq = tables.next_seq
-                if tables.end_of_session or (eof and used == filled):
-                    break
-                if eof:
-                    raise DecodeError("file ends inside a message", base + used, source)
-                tail = filled - used
-                del view
-                buf[:tail] = buf[used:filled]
-                base += used
-                filled = tail
+        for tables, chunk in day_chunks(path, None, chunk_bytes, progress):
+            _apply_chunk(book, chunk, tables, tables.seq_start, symbols, locates, outs,
+                         start_ns, end_ns)  # fmt: skip
         ok = True
     finally:
         for o in outs.values():

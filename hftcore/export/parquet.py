@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hftcore.export import arrow
+from hftcore.export._chunks import day_chunks
 from hftcore.itch import spec
 
 __all__ = [
@@ -264,7 +265,7 @@ def itch_day_to_parquet(
         Message types to write (default: all 23).
     bbo : bool
         Also write ``out/bbo/``: every top-of-book change of every stock, from
-        :class:`hftcore.itch.OrderBook` (a second pass over the file).
+        :class:`hftcore.itch.OrderBook` (fed the same chunks in the same pass).
     date : datetime.date or str, optional
         The trading day; default: from the file name, if it carries one. With a date the
         tables gain a ``time`` column and the partition is ``day=YYYY-MM-DD``.
@@ -321,9 +322,10 @@ def itch_day_to_parquet(
     t0 = time.perf_counter()
     messages = consumed = 0
     counts = dict.fromkeys(spec.TYPES, 0)
+    book = itch.OrderBook(bbo=True, **(book_options or {})) if bbo else None
     try:
-        for tables in itch.iter_file(path, chunk_bytes=chunk_bytes, types=wanted,
-                                     progress=progress):  # fmt: skip
+        # One pass: each chunk is decoded into tables and applied to the book.
+        for tables, chunk in day_chunks(path, wanted, chunk_bytes, progress):
             for t in wanted:
                 rows = tables[t]
                 if len(rows):
@@ -332,17 +334,12 @@ def itch_day_to_parquet(
                 counts[t] += n
             messages = tables.next_seq
             consumed += tables.consumed
-        if bbo:
-            book = itch.OrderBook(bbo=True, **(book_options or {}))
-            for _ in book.iter_file(path, progress=progress, chunk_bytes=chunk_bytes):
+            if book is not None and len(chunk):
+                book.apply(chunk)
                 events = book.drain_bbo()
                 if len(events):
                     names = {loc: t for t, loc in book._directory_names().items()}
                     parts.add("bbo", label, arrow.bbo_table(events, names, day))
-            events = book.drain_bbo()
-            if len(events):
-                names = {loc: t for t, loc in book._directory_names().items()}
-                parts.add("bbo", label, arrow.bbo_table(events, names, day))
         files = parts.commit()
     except BaseException:
         parts.discard()

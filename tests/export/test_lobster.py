@@ -106,3 +106,14 @@ def test_lobster_cli(tmp_path, capsys):
     msft = (out / names[2]).read_text().splitlines()
     assert msft == [f"{T0 // 10**9}.000000002,1,11,5,2000000,1"]
     assert "AAPL: 10 rows" in capsys.readouterr().out
+
+
+def test_truncated_day_is_an_error_and_leaves_no_files(tmp_path):
+    from hftcore.errors import DecodeError
+
+    p = tmp_path / "cut.itch"
+    p.write_bytes(_day()[:-5])
+    with pytest.raises(DecodeError, match="ends inside a message") as info:
+        write_lobster(p, "AAPL", tmp_path / "out", levels=2, date="2020-01-30")
+    assert info.value.source == str(p)
+    assert list((tmp_path / "out").iterdir()) == []
