@@ -82,8 +82,13 @@ def peer(args):
         ],  # fmt: skip
     }
     try:
-        for name, cmd in cases.items():
-            runs = [_run(cmd, env) for _ in range(args.runs)]
+        # Interleaved (case A, B, C, D, then again): the load of this shared machine
+        # drifts, and a drift then hits every case alike.
+        times = {name: [] for name in cases}
+        for _ in range(args.runs):
+            for name, cmd in cases.items():
+                times[name].append(_run(cmd, env))
+        for name, runs in times.items():
             med = statistics.median(runs)
             print(f"{name:32s} runs {[round(r, 2) for r in runs]} s  median {med:6.2f} s  "
                   f"{size / med / 1e6:6.1f} MB/s", flush=True)  # fmt: skip

@@ -203,12 +203,9 @@ def bbo_table(events: np.ndarray, symbols: dict, date: _dt.date | None = None) -
     ``symbols`` maps stock_locate to ticker (``OrderBook.symbols()`` inverted).
     """
     sch = bbo_schema(date is not None)
-    locs = events["stock_locate"]
-    uniq, inverse = np.unique(locs, return_inverse=True)
-    names = [symbols.get(int(u), "") for u in uniq.tolist()]
-    stock = pa.DictionaryArray.from_arrays(
-        pa.array(inverse.astype(np.int32).reshape(-1)), pa.array(names, pa.string())
-    )
+    enc = pa.array(np.ascontiguousarray(events["stock_locate"])).dictionary_encode()
+    names = [symbols.get(int(u), "") for u in enc.dictionary.to_pylist()]
+    stock = pa.DictionaryArray.from_arrays(enc.indices, pa.array(names, pa.string()))
     cols = []
     for field in sch:
         name = field.name
