@@ -126,7 +126,7 @@ def workers(args):
                 assert not s["errors"], s["errors"]
                 for p, r in sorted(s["results"].items()):
                     print(f"  {n} worker(s): {os.path.basename(p)} {r['task_seconds']:.2f} s "
-                          f"{sizes[p] / r['task_seconds'] / 1e6:6.1f} MB/s "
+                          f"{sizes[p] / r['task_seconds'] / 1e6:6.1f} MB/s, cpu {r['cpu_seconds']:.2f} s "
                           f"(worker pid {r['worker_pid']})", flush=True)  # fmt: skip
         finally:
             client.close()

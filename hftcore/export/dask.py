@@ -252,6 +252,7 @@ def _convert(fmt, path, out, options):
     from hftcore.errors import HftcoreError
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     try:
         if fmt == "itch":
             res = parquet.itch_day_to_parquet(path, out, progress=False, **options)
@@ -262,6 +263,8 @@ def _convert(fmt, path, out, options):
         # this file's error, not retried.
         return {"error": f"{type(e).__name__}: {e}"}
     res["task_seconds"] = round(time.perf_counter() - t0, 3)
+    # CPU seconds of the worker process (every thread: decode, decompressor, writer).
+    res["cpu_seconds"] = round(time.process_time() - c0, 3)
     res["worker_pid"] = os.getpid()
     return res
 
