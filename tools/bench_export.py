@@ -81,6 +81,8 @@ def peer(args):
             "--no-md5",
         ],  # fmt: skip
     }
+    if args.only:
+        cases = {k: v for k, v in cases.items() if any(k.startswith(o) for o in args.only)}
     try:
         # Interleaved (case A, B, C, D, then again): the load of this shared machine
         # drifts, and a drift then hits every case alike.
@@ -144,6 +146,7 @@ def main(argv=None):
     p = sub.add_parser("peer")
     p.add_argument("day")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--only", action="append", help="cases whose name starts with this")
     p.set_defaults(func=peer)
     p = sub.add_parser("workers")
     p.add_argument("days", nargs="+")
