@@ -70,6 +70,8 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--modes", default="stdlib,zlib,isal")
     ap.add_argument("--chunk-mib", type=int, default=64)
+    ap.add_argument("--plain", help="the same day uncompressed: iter_file on it is the decode "
+                    "alone, the floor a .gz read approaches")  # fmt: skip
     args = ap.parse_args(argv)
     chunk = args.chunk_mib << 20
     modes = args.modes.split(",")
@@ -97,6 +99,16 @@ def main(argv=None):
         print(f"decompress only  {backend:7s} runs {[round(r, 2) for r in runs]} s  "
               f"median {size / med / 1e6:7.1f} MB/s", flush=True)  # fmt: skip
     print(f"uncompressed size {size:,} bytes", flush=True)
+    if args.plain:
+        runs = []
+        _consume_iter(args.plain, chunk)
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            _consume_iter(args.plain, chunk)
+            runs.append(time.perf_counter() - t0)
+        med = statistics.median(runs)
+        print(f"iter_file  plain   runs {[round(r, 2) for r in runs]} s  median {med:6.2f} s  "
+              f"{size / med / 1e6:7.1f} MB/s (decode alone)", flush=True)  # fmt: skip
     for mode in modes:
         with _mode(mode, None):
             itch.read_file(args.day, progress=False)  # warm-up, untimed

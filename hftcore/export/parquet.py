@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import queue
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -104,20 +106,68 @@ def _write_json_atomic(path: Path, data: dict):
     os.replace(tmp, path)
 
 
-class _PartWriter:
-    """One output file: rows buffered to ``row_group_rows``, written under a temporary
-    name, renamed by :meth:`commit`."""
+class _Writer:
+    """The thread that encodes and writes row groups (pyarrow releases the GIL), so the
+    Parquet encoding of one chunk overlaps the decoding of the next. Jobs wait in a
+    queue of ``depth`` row groups (bounded memory); the first error is raised to the
+    caller at its next call."""
 
-    def __init__(self, final: Path, schema: pa.Schema, compression, row_group_rows):
+    def __init__(self, depth=4):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error = None
+        self._aborted = False
+        self._thread = threading.Thread(target=self._run, name="hftcore-parquet", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if self._error is None and not self._aborted:
+                try:
+                    job[0](*job[1:])
+                except BaseException as e:  # raised in the caller's thread
+                    self._error = e
+
+    def submit(self, fn, *args):
+        if self._error is not None:
+            raise self._error
+        self._queue.put((fn, *args))
+
+    def finish(self):
+        """Wait for every job; raise the first error."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self):
+        self._aborted = True
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join(timeout=60)
+
+
+class _PartWriter:
+    """One output file: rows buffered to ``row_group_rows``, written (by the
+    :class:`_Writer` thread) under a temporary name, renamed by :meth:`commit`."""
+
+    def __init__(self, final: Path, schema: pa.Schema, compression, row_group_rows, thread):
         self.final = final
         self.tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
         self.schema = schema
         self.compression = compression
         self.row_group_rows = row_group_rows
+        self.thread = thread
         self.buffer: list[pa.Table] = []
         self.buffered = 0
         self.rows = 0
-        self.writer = None
+        self.writer = None  # created and used by the writer thread only
 
     def add(self, table: pa.Table):
         if not table.num_rows:
@@ -130,6 +180,12 @@ class _PartWriter:
     def _flush(self, n):
         table = pa.concat_tables(self.buffer)
         head, rest = table.slice(0, n), table.slice(n)
+        self.thread.submit(self._write, head, n)
+        self.rows += head.num_rows
+        self.buffer = [rest] if rest.num_rows else []
+        self.buffered = rest.num_rows
+
+    def _write(self, head, n):
         if self.writer is None:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             # Dictionary pages only for the dictionary (string) columns: trying them on
@@ -138,22 +194,23 @@ class _PartWriter:
             self.writer = pq.ParquetWriter(self.tmp, self.schema, compression=self.compression,
                                            use_dictionary=strings or False)  # fmt: skip
         self.writer.write_table(head.combine_chunks(), row_group_size=n)
-        self.rows += head.num_rows
-        self.buffer = [rest] if rest.num_rows else []
-        self.buffered = rest.num_rows
+
+    def _close_writer(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     def close(self):
         if self.buffered:
             self._flush(self.buffered)
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        self.thread.submit(self._close_writer)
 
     def commit(self):
         if self.rows:
             os.replace(self.tmp, self.final)
 
     def discard(self):
+        """After the writer thread has stopped: remove the temporary file."""
         if self.writer is not None:
             try:
                 self.writer.close()
@@ -182,6 +239,7 @@ class _Parts:
         if self.row_group_rows < 1:
             raise ValueError(f"row_group_rows must be >= 1, got {row_group_rows}")
         self.parts: dict[tuple[str, str], _PartWriter] = {}
+        self.thread = _Writer()
 
     def add(self, dataset: str, label: str, table: pa.Table):
         key = (dataset, label)
@@ -189,13 +247,14 @@ class _Parts:
         if part is None:
             final = self.out / dataset / f"day={label}" / f"{self.stem}.parquet"
             part = self.parts[key] = _PartWriter(
-                final, table.schema, self.compression, self.row_group_rows
+                final, table.schema, self.compression, self.row_group_rows, self.thread
             )
         part.add(table)
 
     def commit(self) -> list[str]:
         for p in self.parts.values():
             p.close()
+        self.thread.finish()
         files = []
         for p in self.parts.values():
             p.commit()
@@ -204,6 +263,7 @@ class _Parts:
         return sorted(files)
 
     def discard(self):
+        self.thread.abort()
         for p in self.parts.values():
             p.discard()
 

@@ -184,6 +184,7 @@ def test_a_killed_process_leaves_only_hidden_temporaries(tmp_path, day_bytes):
     rows = itch.decode(day_bytes, types="A")["A"]
     parts.add("A", "day3", export.to_arrow(itch.decode(day_bytes, types="A"))["A"])
     assert len(rows) > 1000
+    parts.thread.finish()  # the row groups are on disk; nothing is closed or renamed
     leftovers = [q.name for q in out.rglob("*") if q.is_file()]
     assert leftovers and all(n.startswith(".") and n.endswith(".tmp") for n in leftovers)
     assert pads.dataset(out / "A", partitioning="hive").count_rows() == 0
@@ -250,3 +251,20 @@ def test_binance_to_parquet_partitions_by_kind_and_utc_day(tmp_path, sim_binance
     assert manifest["files"] == res["files"]
     with pytest.raises(TypeError, match="to_arrow takes"):
         export.to_arrow({"x": 1})
+
+
+def test_a_write_error_in_the_writer_thread_fails_the_day(tmp_path, day_bytes, monkeypatch):
+    # Parquet encoding runs in a helper thread: its error reaches the caller, the day's
+    # temporary files are removed and no manifest is written.
+    p = _write_day(tmp_path, day_bytes, "day4.itch", False)
+    out = tmp_path / "out"
+
+    def broken_write(self, head, n):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(xparquet._PartWriter, "_write", broken_write)
+    with pytest.raises(OSError, match="No space left"):
+        export.itch_day_to_parquet(p, out, chunk_bytes=100_000, row_group_rows=2_000,
+                                   progress=False)  # fmt: skip
+    assert not [q for q in out.rglob("*") if q.is_file()]
+    assert not any(t.name == "hftcore-parquet" for t in __import__("threading").enumerate())
