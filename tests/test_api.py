@@ -250,3 +250,40 @@ def test_subpackages_load_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     assert out.strip() == "['hftcore', 'hftcore._version', 'hftcore.errors']"
+
+
+# Packages of optional extras ([parquet], [dask]): locked the same way where installed.
+OPTIONAL_API = {
+    "hftcore.export": [
+        "to_arrow",
+        "itch_schema",
+        "bbo_schema",
+        "binance_schema",
+        "date_from_name",
+        "itch_day_to_parquet",
+        "binance_to_parquet",
+        "day_label",
+        "source_stem",
+        "is_complete",
+        "DEFAULT_ROW_GROUP_ROWS",
+        "write_lobster",
+    ],
+    "hftcore.dask": [
+        "read_itch",
+        "read_binance",
+        "read_bbo",
+        "itch_partitions",
+        "convert_days",
+        "start_client",
+    ],
+}
+
+
+@pytest.mark.parametrize("package", sorted(OPTIONAL_API))
+def test_optional_all_is_locked(package):
+    pytest.importorskip("pyarrow")
+    if package == "hftcore.dask":
+        pytest.importorskip("dask.dataframe")
+    mod = importlib.import_module(package)
+    assert sorted(mod.__all__) == sorted(OPTIONAL_API[package])
+    assert all(hasattr(mod, n) for n in mod.__all__)
