@@ -222,7 +222,7 @@ class Feed:
         Busy-poll the sockets (a core at 100% for the lowest wake-up latency).
     realtime : bool, default False
         Ask for SCHED_FIFO (where permitted; a clear log line where not).
-    record : str or path, optional
+    record : str or os.PathLike, optional
         Capture every frame and book step to this file (``binance.replay`` runs it).
     depth_speed : str, optional
         Diff-depth speed (spot "100ms"/"1000ms"; USD-M "0ms"/"100ms"/...).
@@ -857,7 +857,7 @@ def replay(path, symbols: Sequence[str] | None = None, market: str | None = None
 
     Parameters
     ----------
-    path : str or path
+    path : str or os.PathLike
     symbols, market : optional
         Default: from the capture's metadata.
     """

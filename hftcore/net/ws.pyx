@@ -904,6 +904,8 @@ cdef class WebSocket:
             The server broke RFC 6455; the close frame with the matching code (1002, 1007,
             1009) was sent and the connection is closed.
 
+        Notes
+        -----
         When the close frame or the protocol error comes after messages handed on in the
         same call, the call returns their number and the next call raises.
 
