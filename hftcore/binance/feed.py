@@ -52,7 +52,7 @@ from hftcore.binance import _live
 from hftcore.binance.schema import check_market
 from hftcore.errors import ConnectionClosed, HftcoreError, ProtocolError
 from hftcore.feed import PinnedThread
-from hftcore.feed.capture import CaptureWriter, read_capture, replay_into
+from hftcore.feed.capture import CaptureWriter, replay_into
 from hftcore.latency import Report
 
 __all__ = [
@@ -904,8 +904,3 @@ def _close_quietly(ws):
         ws.close(timeout=0.5)
     except Exception:  # closing a dead connection: nothing to report
         pass
-
-
-# read_capture is part of the module's story (frames of a capture); re-exported for
-# scripts that look at a capture before replaying it.
-read_capture = read_capture
