@@ -16,27 +16,23 @@ This layer sits above the venues (it imports :mod:`hftcore.itch` and
 
 from __future__ import annotations
 
-try:
-    import pyarrow  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError('hftcore.export needs pyarrow: pip install "hftcore[parquet]"') from exc
+import importlib
 
-from hftcore.export.arrow import (
-    bbo_schema,
-    binance_schema,
-    date_from_name,
-    itch_schema,
-    to_arrow,
-)
 from hftcore.export.lobster import write_lobster
-from hftcore.export.parquet import (
-    DEFAULT_ROW_GROUP_ROWS,
-    binance_to_parquet,
-    day_label,
-    is_complete,
-    itch_day_to_parquet,
-    source_stem,
-)
+from hftcore.export.names import date_from_name, day_label, source_stem
+
+# The Arrow and Parquet names load pyarrow on first use, so LOBSTER files and the sample
+# days (hftcore.export.fetch) need no extra.
+_NEEDS_PYARROW = {
+    "to_arrow": "arrow",
+    "itch_schema": "arrow",
+    "bbo_schema": "arrow",
+    "binance_schema": "arrow",
+    "itch_day_to_parquet": "parquet",
+    "binance_to_parquet": "parquet",
+    "is_complete": "parquet",
+    "DEFAULT_ROW_GROUP_ROWS": "parquet",
+}
 
 __all__ = [
     "to_arrow",
@@ -52,3 +48,20 @@ __all__ = [
     "DEFAULT_ROW_GROUP_ROWS",
     "write_lobster",
 ]
+
+
+def __getattr__(name):
+    module = _NEEDS_PYARROW.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hftcore.export' has no attribute {name!r}")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f'hftcore.export.{name} needs pyarrow: pip install "hftcore[parquet]"'
+        ) from exc
+    return getattr(importlib.import_module(f"hftcore.export.{module}"), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

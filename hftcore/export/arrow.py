@@ -17,7 +17,6 @@ The table-level metadata names the source format (``hftcore.format``) and the da
 from __future__ import annotations
 
 import datetime as _dt
-import re
 import zoneinfo
 
 import numpy as np
@@ -25,6 +24,7 @@ import pyarrow as pa
 
 from hftcore.binance import schema as bschema
 from hftcore.binance.decode import BinanceTables
+from hftcore.export.names import date_from_name
 from hftcore.itch import spec
 from hftcore.itch.decoder import Tables
 
@@ -43,29 +43,6 @@ __all__ = [
 
 #: NASDAQ's timestamps count nanoseconds since midnight, US Eastern time.
 NASDAQ_TZ = "America/New_York"
-
-_NAME_DATE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{4})\.NASDAQ_ITCH50", re.IGNORECASE)
-_ISO_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
-
-
-def date_from_name(name) -> _dt.date | None:
-    """The trading day of a NASDAQ file name (``01302020.NASDAQ_ITCH50.gz``: 2020-01-30).
-
-    Also accepts ``YYYY-MM-DD`` / ``YYYYMMDD`` anywhere in the base name. None when the
-    name carries no valid date.
-    """
-    import os
-
-    base = os.path.basename(str(name))
-    for rx, order in ((_NAME_DATE, (2, 0, 1)), (_ISO_DATE, (0, 1, 2))):
-        m = rx.search(base)
-        if m:
-            parts = m.groups()
-            try:
-                return _dt.date(int(parts[order[0]]), int(parts[order[1]]), int(parts[order[2]]))
-            except ValueError:
-                continue
-    return None
 
 
 def midnight_ns(date: _dt.date, tz: str = NASDAQ_TZ) -> int:

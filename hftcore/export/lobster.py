@@ -112,7 +112,7 @@ def write_lobster(path, symbols, out, *, levels=10, date=None, start_ns=None, en
         ``{symbol: {"message": path, "orderbook": path, "rows": n}}``.
     """
     from hftcore import itch
-    from hftcore.export.parquet import day_label
+    from hftcore.export.names import day_label
 
     if isinstance(symbols, str):
         symbols = [symbols]

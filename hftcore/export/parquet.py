@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from hftcore.export import arrow
 from hftcore.export._chunks import day_chunks
+from hftcore.export.names import day_label, source_stem
 from hftcore.itch import spec
 
 __all__ = [
@@ -49,34 +50,7 @@ __all__ = [
 
 DEFAULT_ROW_GROUP_ROWS = 1 << 20
 MANIFEST_DIR = "_hftcore"
-_SUFFIXES = (".gz", ".itch", ".bin", ".ndjson", ".jsonl", ".json", ".txt")
 _MANIFEST_VERSION = 1
-
-
-def source_stem(path) -> str:
-    """The file name without its data suffixes: ``01302020.NASDAQ_ITCH50.gz`` ->
-    ``01302020.NASDAQ_ITCH50``; ``day1.itch.gz`` -> ``day1``."""
-    name = os.path.basename(os.fspath(path))
-    changed = True
-    while changed:
-        changed = False
-        for s in _SUFFIXES:
-            if name.lower().endswith(s) and len(name) > len(s):
-                name = name[: -len(s)]
-                changed = True
-    return name
-
-
-def day_label(path, date=None) -> tuple[str, _dt.date | None]:
-    """``(label, date)`` of a day file: the date as ``YYYY-MM-DD`` when ``date`` is given
-    or the name carries one, else the file's stem and None."""
-    if isinstance(date, str):
-        date = _dt.date.fromisoformat(date)
-    if date is None:
-        date = arrow.date_from_name(path)
-    if date is not None:
-        return date.isoformat(), date
-    return source_stem(path), None
 
 
 def manifest_path(out, fmt: str, path) -> Path:
