@@ -491,6 +491,7 @@ class Feed:
                 self.counters["drops"] += 1
                 log.warning("connection %d closed: %r", cid, exc)
                 self.errors.append(f"connection {cid}: {exc!r}")
+                self._retire(ws)
                 _close_quietly(ws)
                 if ch.active:
                     # One of an overlapping pair: the other carries on alone (the
@@ -584,6 +585,7 @@ class Feed:
         ch.overlap_since = None
         keep = ch.active[-1]
         for item in ch.active[:-1]:
+            self._retire(item[1])
             self._close_later(item[1])
         ch.active = [keep]
         if ch.carries_depth:
@@ -592,6 +594,7 @@ class Feed:
     def _teardown(self):
         for ch in self._channels:
             for _, ws, _ in ch.active:
+                self._retire(ws)
                 _close_quietly(ws)
             ch.active = []
 
@@ -603,6 +606,10 @@ class Feed:
         with self._connect_cv:
             self._connect_q.append(("open", ch, reason))
             self._connect_cv.notify()
+
+    def _retire(self, ws):
+        """Keep the counters of a connection that is going away."""
+        self.counters["pings_answered"] += getattr(ws, "pings_answered", 0)
 
     def _close_later(self, ws):
         with self._connect_cv:
@@ -757,6 +764,7 @@ class Feed:
                 "bids": [[_dec(p), _dec(q)] for p, q in bids],
                 "asks": [[_dec(p), _dec(q)] for p, q in asks],
                 "messages": st["messages"],
+                "levels": {"bids": self.books[sym].bid_count, "asks": self.books[sym].ask_count},
                 "gaps": st["gaps"],
                 "resyncs": st["resyncs"],
                 "state": st["state"],
@@ -777,6 +785,8 @@ class Feed:
                 "drops": self.counters["drops"],
                 "shutdowns": self.counters["shutdowns"],
                 "connect_failures": self.counters["connect_failures"],
+                "pings_answered": self.counters["pings_answered"]
+                + sum(ws.pings_answered for ch in self._channels for _, ws, _ in ch.active),
             },
             "messages": c.messages,
             "decode_errors": c.decode_errors,
