@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+import hftcore
 from hftcore import itch
 from hftcore.itch.feed import books_snapshot
 from hftcore.sim import itch as simitch
@@ -55,7 +56,9 @@ def netns_pair():
 def test_multicast_over_a_veth_pair(netns_pair, tmp_path):
     a, b = netns_pair
     out = tmp_path / "out.json"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    # The installed hftcore, as this process imports it (not the source tree: the
+    # subprocess's cwd would put it first without conftest's PYTHONSAFEPATH).
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(hftcore.__file__)))
     hft = [sys.executable, "-m", "hftcore", "itch"]
     listen = subprocess.Popen(
         ["ip", "netns", "exec", b, *hft, "listen", "--moldudp64", "239.9.7.7:26470",

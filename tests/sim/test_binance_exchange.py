@@ -642,8 +642,8 @@ def test_stop_leaves_nothing_running():
         pass
 
 
-def test_cli_serve_answers(repo):
-    env = dict(os.environ, PYTHONPATH=str(repo))
+def test_cli_serve_answers():
+    env = dict(os.environ)  # the installed hftcore (conftest: PYTHONSAFEPATH)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hftcore", "binance", "serve", "--rate", "300",
          "--symbols", "BTCUSDT", "--duration", "20"],
