@@ -97,28 +97,28 @@ def _serve(args):
         shutdown_every=args.shutdown_every,
     )  # fmt: skip
     with ex:
-        low = [s.lower() for s in symbols]
-        if args.market == "spot":
-            streams = [f"{s}@depth@100ms" for s in low] + [f"{s}@trade" for s in low]
-            print(f"streams   {ex.stream_url(streams)}")
-            print(f"raw       {ex.ws_url}/ws/{low[0]}@depth@100ms")
-        else:
-            print(f"depth     {ex.stream_url([f'{s}@depth@0ms' for s in low])}")
-            print(f"trades    {ex.stream_url([f'{s}@aggTrade' for s in low])}")
-        if args.sbe:
-            sbe = ex.stream_url([f"{s}@depth" for s in low] + [f"{s}@trade" for s in low],
-                                sbe=True)  # fmt: skip
-            print(f"sbe       {sbe}   (header X-MBX-APIKEY: any non-empty key)")
-        path = "/api/v3/depth" if args.market == "spot" else "/fapi/v1/depth"
-        print(f"rest      {ex.rest_url}{path}?symbol={symbols[0]}&limit=1000")
-        print(f"serving {args.market} {', '.join(symbols)} at {args.rate:g} events/s; "
-              "Ctrl-C stops", flush=True)  # fmt: skip
-        t0 = time.monotonic()
         try:
+            low = [s.lower() for s in symbols]
+            if args.market == "spot":
+                streams = [f"{s}@depth@100ms" for s in low] + [f"{s}@trade" for s in low]
+                print(f"streams   {ex.stream_url(streams)}")
+                print(f"raw       {ex.ws_url}/ws/{low[0]}@depth@100ms")
+            else:
+                print(f"depth     {ex.stream_url([f'{s}@depth@0ms' for s in low])}")
+                print(f"trades    {ex.stream_url([f'{s}@aggTrade' for s in low])}")
+            if args.sbe:
+                sbe = ex.stream_url([f"{s}@depth" for s in low] + [f"{s}@trade" for s in low],
+                                    sbe=True)  # fmt: skip
+                print(f"sbe       {sbe}   (header X-MBX-APIKEY: any non-empty key)")
+            path = "/api/v3/depth" if args.market == "spot" else "/fapi/v1/depth"
+            print(f"rest      {ex.rest_url}{path}?symbol={symbols[0]}&limit=1000")
+            print(f"serving {args.market} {', '.join(symbols)} at {args.rate:g} events/s; "
+                  "Ctrl-C stops", flush=True)  # fmt: skip
+            t0 = time.monotonic()
             while args.duration is None or time.monotonic() - t0 < args.duration:
                 time.sleep(0.2)
         except KeyboardInterrupt:
-            pass
+            pass  # Ctrl-C or SIGTERM, whenever it comes: a clean stop
         st = ex.stats()
     print(f"stopped: {st['events']:,} events, {st['connections']:,} connections, "
           f"{st['rest']:,} REST requests", flush=True)  # fmt: skip
