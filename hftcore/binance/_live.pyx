@@ -92,7 +92,14 @@ from hftcore.codec.sbe cimport SbeHeader
 from hftcore.feed.capture cimport CaptureWriter
 from hftcore.feed.ring cimport Ring, RingData, ring_claim, ring_publish
 from hftcore.latency.stages cimport Stages
-from hftcore.net.consumer cimport CONSUME_OK, KIND_BINARY, KIND_TEXT, Consumer, RecvStamp
+from hftcore.net.consumer cimport (
+    CONSUME_OK,
+    CONSUME_STOP,
+    KIND_BINARY,
+    KIND_TEXT,
+    Consumer,
+    RecvStamp,
+)
 
 import numpy as np
 
@@ -296,6 +303,9 @@ cdef class LiveConsumer(Consumer):
     # shutdown, replies or errors to log): the feed compares it after each pump.
     cdef readonly uint64_t events
     cdef readonly uint64_t shutdown_conns   # bit per connection that got serverShutdown
+    # Return CONSUME_STOP from a message that gave the Python side work (``events``
+    # moved), so a reader looping without the GIL hands control back at once.
+    cdef public bint stop_on_events
     cdef list notes                         # (kind, connection, bytes) for the Python side
     cdef list errors                        # the first MAX_ERRORS decode errors, as text
     cdef readonly list symbols
@@ -416,6 +426,7 @@ cdef class LiveConsumer(Consumer):
     cdef int on_message(self, const uint8_t *data, Py_ssize_t size, int kind,
                         const RecvStamp *stamp) noexcept nogil:
         cdef int c = self.conn
+        cdef uint64_t events = self.events
         if kind == REC_SNAPSHOT:
             self.snapshot_record(data, size)
             return CONSUME_OK
@@ -427,6 +438,8 @@ cdef class LiveConsumer(Consumer):
             kind &= 0xFF
         self.record(kind | (c << 8), data, size, stamp)
         self.message(data, size, kind, c, stamp)
+        if self.stop_on_events and self.events != events:
+            return CONSUME_STOP
         return CONSUME_OK
 
     cdef void message(self, const uint8_t *p, Py_ssize_t size, int kind, int c,

@@ -331,6 +331,7 @@ class Feed:
             self._writer = CaptureWriter(str(record), metadata=meta)
         self.consumer = LiveConsumer(self.symbols, self.market, "us", max_levels=max_levels,
                                      ring_capacity=ring_capacity, capture=self._writer)  # fmt: skip
+        self.consumer.stop_on_events = True
         self.books = self.consumer.books
         self.trades = RingTables(self.consumer.trade_rings)
         self.agg_trades = RingTables(self.consumer.agg_trade_rings)
@@ -454,9 +455,12 @@ class Feed:
         if not live:
             time.sleep(self.poll_interval if not self._inbox else 0)
         elif len(live) == 1:
+            # One connection: receive for a whole poll interval without the GIL (the
+            # consumer stops early when it has work for this loop), so another Python
+            # thread holding the GIL does not delay frames between receives.
             cid, ws = live[0]
             c.conn = cid
-            self._pump(cid, ws, 0.0 if self.spin else self.poll_interval)
+            self._pump(cid, ws, 0.0 if self.spin else self.poll_interval, self.poll_interval)
         else:
             # Bytes a reader already holds (TLS plaintext) are invisible to select.
             held = [cid for cid, ws in live if ws.pending]
@@ -476,9 +480,9 @@ class Feed:
             self._periodic.tick()
         return self._stop.is_set()
 
-    def _pump(self, cid, ws, timeout):
+    def _pump(self, cid, ws, timeout, budget=0.0):
         try:
-            ws.pump(self.consumer, timeout, self.spin)
+            ws.pump(self.consumer, timeout, self.spin, budget)
         except (ConnectionClosed, ProtocolError, OSError) as exc:
             self._dropped(cid, ws, exc)
 

@@ -89,7 +89,8 @@ cdef class WebSocket:
     cdef readonly int64_t pings_received
 
     cdef int _run(self, Consumer consumer) except -1
-    cdef object _pump_plain(self, Consumer consumer, double timeout, bint spin)
+    cdef object _pump_plain(self, Consumer consumer, double timeout, bint spin,
+                            double budget)
     cdef int _after_event(self, Consumer consumer, int ev) except -1
     cdef int _receive(self, double timeout, bint spin) except -1
     cdef int _receive_bio(self, Py_ssize_t space, double timeout, bint spin) except -1

@@ -872,7 +872,8 @@ cdef class WebSocket:
             self._protocol_error(p.error(self.url))
             return 1
 
-    def pump(self, Consumer consumer not None, double timeout=0.05, bint spin=False):
+    def pump(self, Consumer consumer not None, double timeout=0.05, bint spin=False,
+             double budget=0.0):
         """Receive once and hand every complete message to ``consumer``.
 
         Messages already buffered (left by a consumer that stopped) are handed on first,
@@ -889,6 +890,13 @@ cdef class WebSocket:
             Seconds to wait for data (0: try once).
         spin : bool
             Busy-poll the socket without the GIL instead of sleeping in ``poll``.
+        budget : float
+            ``ws://`` only: keep receiving and handing on, without the GIL, for up to this
+            many seconds (0: one receive). A feed loop that has Python work only now and
+            then passes its poll interval here, so another Python thread holding the GIL
+            never delays a message between two receives; the call returns early when the
+            consumer stops (``CONSUME_STOP``), a control frame comes, or nothing arrives
+            within ``timeout``.
 
         Returns
         -------
@@ -916,49 +924,64 @@ cdef class WebSocket:
         if not self.recv_lock.acquire(False):
             raise RuntimeError(f"{self.url}: pump/recv called from two threads at once")
         try:
-            return self._pump(consumer, timeout, spin)
+            return self._pump(consumer, timeout, spin, budget)
         finally:
             self.recv_lock.release()
 
-    def _pump(self, Consumer consumer, double timeout, bint spin):
+    def _pump(self, Consumer consumer, double timeout, bint spin, double budget=0.0):
         self._check_open()
         self.parser.delivered = 0
         if self.parser.end > self.parser.start:
             if self._run(consumer) or self.parser.delivered:
                 return self.parser.delivered
         if self.tls == 0:
-            return self._pump_plain(consumer, timeout, spin)
+            return self._pump_plain(consumer, timeout, spin, budget)
         if not self._receive(timeout, spin):
             return 0
         self._run(consumer)
         return self.parser.delivered
 
-    cdef object _pump_plain(self, Consumer consumer, double timeout, bint spin):
-        # ws://: the receive and the parse in one section without the GIL, so the
+    cdef object _pump_plain(self, Consumer consumer, double timeout, bint spin,
+                            double budget):
+        # ws://: the receives and the parses in one section without the GIL, so the
         # messages reach the consumer without retaking the GIL in between (another
         # Python thread holding it would delay them by up to the switch interval).
         cdef FrameParser p = self.parser
-        cdef Py_ssize_t space = p.prepare()
+        cdef Py_ssize_t space
         cdef Py_ssize_t n = 0
         cdef int r
         cdef int ev = EV_MORE
+        cdef int64_t now, deadline = monotonic_ns() + <int64_t>(budget * 1e9)
+        cdef double wait = timeout
         with nogil:
-            r = recv_wait(self.fd, p.buf + p.end, space, &self.stamp, self.kernel_stamps,
-                          timeout, spin, &n)
-            if r > 0 and n > 0:
+            while True:
+                space = p.prepare()
+                r = recv_wait(self.fd, p.buf + p.end, space, &self.stamp,
+                              self.kernel_stamps, wait, spin, &n)
+                if r <= 0 or n == 0:
+                    break
+                self.recv_calls += 1
+                self.bytes_received += n
                 p.end += n
                 ev = p.parse(consumer, &self.stamp)
+                if ev != EV_MORE or budget <= 0:
+                    break
+                now = monotonic_ns()
+                if now >= deadline:
+                    break
+                wait = <double>(deadline - now) * 1e-9
+                if wait > timeout:
+                    wait = timeout
         if r < 0:
             self._dropped()
             raise OSError(-r, os.strerror(-r))
         if r == 0:
-            return 0
-        self.recv_calls += 1
+            return p.delivered  # nothing more arrived in time
         if n == 0:
+            self.recv_calls += 1
             self._dropped()
             raise ConnectionClosed(1006, "connection dropped without a close frame",
                                    self.url)
-        self.bytes_received += n
         if ev != EV_MORE:
             # A control frame, a stop, an error: the general path from here (it parses
             # again from where the parser stopped).

@@ -551,3 +551,34 @@ def test_close_while_another_thread_pumps():
         assert c.close_code == 4002 and not c.is_open
         assert got.messages == [(TEXT, b"first")]
     assert result["close"] == (4002, b"main thread")
+
+
+def test_budget_keeps_receiving_without_returning_and_stops_when_the_consumer_does():
+    """pump(budget=...) takes several receives in one call (frames sent 20 ms apart);
+    without a budget one call takes one receive; a consumer's stop ends the call."""
+    msgs = [(TEXT, b"b%03d" % i) for i in range(6)]
+    done = threading.Event()
+
+    def script(conn):
+        for op, p in msgs:
+            conn.sendall(frame(op, p))
+            time.sleep(0.02)
+        done.wait(10)
+        conn.sendall(close_frame(1000))
+        read_close(conn)
+
+    with RawServer(script) as srv:
+        c = ws.connect(srv.url, timeout=5)
+        one = Collect()
+        assert c.pump(one.consumer, timeout=1.0) == 1  # one receive: the first frame
+        stopper = Collect(stop_after=2)
+        assert c.pump(stopper.consumer, timeout=1.0, budget=2.0) == 2
+        assert stopper.messages == msgs[1:3]
+        many = Collect()
+        n = c.pump(many.consumer, timeout=1.0, budget=2.0)
+        assert n == 3 and many.messages == msgs[3:] and c.recv_calls >= 6
+        done.set()
+        with pytest.raises(ConnectionClosed):
+            while True:
+                c.pump(Collect().consumer, timeout=1.0, budget=1.0)
+        c.close()
