@@ -125,9 +125,7 @@ def _handshake(sock, host, port, path) -> bytes:
             raise ConnectionError("the exchange closed during the handshake")
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
-    accept = base64.b64encode(
-        hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
-    )
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
     if not head.startswith(b"HTTP/1.1 101") or accept not in head:
         raise ConnectionError(f"handshake refused: {head[:120]!r}")
     return rest
@@ -222,8 +220,9 @@ class PyStack:
     two dicts; ``fetch(symbol)`` returns the REST snapshot's bytes."""
 
     def __init__(self, rest_url, book_kind):
-        import orjson
         from decimal import Decimal
+
+        import orjson
 
         self.loads = orjson.loads
         self.D = Decimal
@@ -546,8 +545,13 @@ def child_main(kind, ws_url, rest_url, busy=False):
                 stages = client.summary()
             else:
                 stages = client.fig.summary()
-            rep = {"stages": stages, "messages": client.count(), "drained": idle,
-                   "books": client.book_report(), "alive": worker.is_alive()}
+            rep = {
+                "stages": stages,
+                "messages": client.count(),
+                "drained": idle,
+                "books": client.book_report(),
+                "alive": worker.is_alive(),
+            }
             if kind != "floor":
                 rep["counters"] = client.counters()
             else:
@@ -627,8 +631,8 @@ def check_books(ex, books) -> dict:
         if x_lid != lid:
             out[sym] = f"update id {lid}, exchange {x_lid}"
         elif bids != b["bids"] or asks != b["asks"]:
-            nb = sum(1 for x, y in zip(bids, b["bids"]) if x == y)
-            na = sum(1 for x, y in zip(asks, b["asks"]) if x == y)
+            nb = sum(1 for x, y in zip(bids, b["bids"], strict=False) if x == y)
+            na = sum(1 for x, y in zip(asks, b["asks"], strict=False) if x == y)
             out[sym] = (f"differs: bids {len(b['bids'])} levels (exchange {len(bids)}, first "
                         f"{nb} equal), asks {len(b['asks'])} ({len(asks)}, {na})")  # fmt: skip
         else:
@@ -797,13 +801,20 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stacks", default=",".join(STACKS))
-    ap.add_argument("--stop-after-fail", action="store_true",
-                    help="in a ramp, stop a stack at its first rate not kept in every run")
-    ap.add_argument("--peers-python",
-                    default=PEERS_PYTHON if os.path.exists(PEERS_PYTHON) else sys.executable)
-    ap.add_argument("--busy-thread", action="store_true",
-                    help="run a thread of pure-Python work in each stack's process (a "
-                    "strategy beside the feed: the GIL is contended)")
+    ap.add_argument(
+        "--stop-after-fail",
+        action="store_true",
+        help="in a ramp, stop a stack at its first rate not kept in every run",
+    )
+    ap.add_argument(
+        "--peers-python", default=PEERS_PYTHON if os.path.exists(PEERS_PYTHON) else sys.executable
+    )
+    ap.add_argument(
+        "--busy-thread",
+        action="store_true",
+        help="run a thread of pure-Python work in each stack's process (a "
+        "strategy beside the feed: the GIL is contended)",
+    )
     ap.add_argument("--json", help="write every run and the summary here")
     ap.add_argument("--child", choices=("floor",) + STACKS, help=argparse.SUPPRESS)
     ap.add_argument("--ws-url", help=argparse.SUPPRESS)
@@ -828,7 +839,7 @@ def main(argv=None):
             if stack in failed:
                 continue
             runs = []
-            for i in range(a.runs):
+            for _ in range(a.runs):
                 r = run_once(stack, rate, a.seconds, a.seed, a.peers_python, a.busy_thread)
                 r["load"] = os.getloadavg()
                 runs.append(r)
