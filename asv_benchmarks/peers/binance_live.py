@@ -33,9 +33,12 @@ The books sync at a low rate; the exchange pauses, the children drain and reset 
 figures; the exchange runs at ``2 x --rate`` events/s (about half are depth diffs; trades
 and tickers go to nobody) for ``--seconds``; it pauses; the children drain and report.
 Every book is compared whole with ``ex.book_at(symbol, last_update_id)``. Kept = books
-right, no gap or resync, the exchange dropped no slow consumer, the stack's event->applied
-p99 under 100 ms (it did not fall behind), and the stack applied every diff the exchange
-sent.
+right, no gap or resync, the exchange dropped no slow consumer, the stack applied every
+diff the exchange sent, and it kept up: its event->applied p99 at most 50 ms above the
+floor's event->recv p99 of the same run (when the exchange itself falls behind, the floor
+shows it, and the stack is not blamed for it). The rate the exchange delivered (diffs
+over the span of their ``E`` times, as the floor saw them) is reported beside the rate
+asked: above about 20,000 diffs/s the Python exchange is the limit on this machine.
 
 How to run (peers in their venv, hftcore from this checkout)::
 
@@ -72,7 +75,7 @@ STACKS = ("hftcore", "websocket-client", "websockets")
 STAGES = ("event_to_recv", "recv_to_applied", "event_to_applied")
 SYNC_RATE = 400  # events/s while the books sync
 PEERS_PYTHON = "/work/venvs/peers/bin/python"
-FELL_BEHIND_NS = 100_000_000
+FELL_BEHIND_NS = 50_000_000  # event->applied p99 more than this above the floor's
 
 
 def stream_path(symbols=SYMBOLS) -> str:
@@ -569,9 +572,10 @@ def child_main(kind, ws_url, rest_url, busy=False):
 
 
 class Child:
-    def __init__(self, kind, python, ws_url, rest_url, busy=False):
+    def __init__(self, kind, python, ws_url, rest_url, busy=False, pythonpath=None):
         env = dict(os.environ)
-        env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
         self.kind = kind
         self.proc = subprocess.Popen(
             [python, __file__, "--child", kind, "--ws-url", ws_url, "--rest-url", rest_url]
@@ -633,14 +637,18 @@ def check_books(ex, books) -> dict:
         elif bids != b["bids"] or asks != b["asks"]:
             nb = sum(1 for x, y in zip(bids, b["bids"], strict=False) if x == y)
             na = sum(1 for x, y in zip(asks, b["asks"], strict=False) if x == y)
-            out[sym] = (f"differs: bids {len(b['bids'])} levels (exchange {len(bids)}, first "
-                        f"{nb} equal), asks {len(b['asks'])} ({len(asks)}, {na})")  # fmt: skip
+            out[sym] = (f"differs: bids {len(b['bids'])} levels (exchange {len(bids)}, "
+                        f"{nb} equal in place), asks {len(b['asks'])} ({len(asks)}, "
+                        f"{na})")  # fmt: skip
         else:
             out[sym] = "ok"
     return out
 
 
-def run_once(stack, rate, seconds, seed, python, busy=False) -> dict:
+def run_once(stack, rate, seconds, seed, python, busy=False, pythonpath=str(REPO)) -> dict:
+    """One run of ``stack`` (and the floor) at ``rate`` diffs/s; ``pythonpath`` is put
+    first on the children's PYTHONPATH (None: the children import what this
+    interpreter's environment has installed)."""
     from hftcore.sim.binance_exchange import BinanceExchange
 
     events = int(2 * rate * seconds * 1.1) + SYNC_RATE * 20
@@ -653,10 +661,10 @@ def run_once(stack, rate, seconds, seed, python, busy=False) -> dict:
     res = {"stack": stack, "rate_asked": rate, "seconds": seconds, "seed": seed,
            "pregenerated": events, "pregenerate_s": round(t_gen, 2), "busy_thread": busy}  # fmt: skip
     try:
-        floor = Child("floor", sys.executable, ex.ws_url, ex.rest_url)
+        floor = Child("floor", sys.executable, ex.ws_url, ex.rest_url, pythonpath=pythonpath)
         children.append(floor)
         main = Child(stack, sys.executable if stack == "hftcore" else python, ex.ws_url,
-                     ex.rest_url, busy)  # fmt: skip
+                     ex.rest_url, busy, pythonpath)  # fmt: skip
         children.append(main)
         for c in children:
             r = c.expect()
@@ -708,12 +716,13 @@ def run_once(stack, rate, seconds, seed, python, busy=False) -> dict:
 def kept(r) -> bool:
     c = r["counters"]
     e2a = r["stages"].get("event_to_applied") or {}
+    floor_p99 = (r["floor"]["stages"].get("event_to_recv") or {}).get("p99") or 0
     return (all(v == "ok" for v in r["books"].values())
             and c["gaps"] == 0 and c["resyncs"] == 0
             and r["exchange"]["slow_consumers"] == 0 and r["exchange"]["open_connections"] >= 2
             and r["drained"] and r["alive"]
             and r["messages"] >= r["exchange"]["depth_sent"]
-            and (e2a.get("p99") or 0) < FELL_BEHIND_NS)  # fmt: skip
+            and (e2a.get("p99") or 0) <= floor_p99 + FELL_BEHIND_NS)  # fmt: skip
 
 
 def median_of(runs, path):
@@ -791,6 +800,27 @@ def levels_per_diff(n=20000, seed=1) -> float:
     return tot / cnt
 
 
+def from_json(paths) -> int:
+    """Print the table of the runs in earlier ``--json`` files (grouped by rate and stack)."""
+    groups: dict = {}
+    for p in paths:
+        d = json.loads(Path(p).read_text())
+        print(f"# {p}: {d['meta']['date']}, load {d['meta']['load_before']} -> "
+              f"{d['meta'].get('load_after')}, busy thread {d['meta'].get('busy_thread')}")  # fmt: skip
+        for r in d["runs"]:
+            if "error" not in r:
+                r["kept"] = kept(r)
+            groups.setdefault(int(r["rate_asked"]), {}).setdefault(r["stack"], []).append(r)
+    results = {rate: {st: summarize(runs) for st, runs in by.items()}
+               for rate, by in sorted(groups.items())}  # fmt: skip
+    print(table(results))
+    for stack in STACKS:
+        best = [r for r in results if stack in results[r]
+                and results[r][stack]["kept_runs"] == results[r][stack]["runs"]]  # fmt: skip
+        print(f"{stack}: highest rate kept in every run: {max(best) if best else None}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -816,6 +846,12 @@ def main(argv=None):
         "strategy beside the feed: the GIL is contended)",
     )
     ap.add_argument("--json", help="write every run and the summary here")
+    ap.add_argument(
+        "--from-json",
+        nargs="+",
+        metavar="FILE",
+        help="no runs: the table (and kept, recomputed) from earlier --json files",
+    )
     ap.add_argument("--child", choices=("floor",) + STACKS, help=argparse.SUPPRESS)
     ap.add_argument("--ws-url", help=argparse.SUPPRESS)
     ap.add_argument("--rest-url", help=argparse.SUPPRESS)
@@ -823,6 +859,8 @@ def main(argv=None):
     if a.child:
         return child_main(a.child, a.ws_url, a.rest_url, a.busy_thread)
     sys.path.insert(0, str(REPO))
+    if a.from_json:
+        return from_json(a.from_json)
     rates = [float(x) for x in a.ramp.split(",")] if a.ramp else [a.rate]
     stacks = [s for s in a.stacks.split(",") if s]
     meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": platform.platform(),
