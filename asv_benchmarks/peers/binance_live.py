@@ -432,11 +432,11 @@ class WebsocketsStack(PyStack):
 
 
 class HftcoreStack:
-    def __init__(self, ws_url, rest_url):
+    def __init__(self, ws_url, rest_url, spin=False):
         from hftcore.binance import Feed
 
         self.feed = Feed(list(SYMBOLS), "spot", streams=("depth",), url=ws_url,
-                         rest_url=rest_url)  # fmt: skip
+                         rest_url=rest_url, spin=spin)  # fmt: skip
         self.feed.start()
         self.base = 0
         self.base_counters = {}
@@ -507,9 +507,9 @@ def _busy(stop):
         sum(range(2000))
 
 
-def child_main(kind, ws_url, rest_url, busy=False):
+def child_main(kind, ws_url, rest_url, busy=False, spin=False):
     """A stack (or the floor) in this process, driven by lines on stdin; ``busy`` adds a
-    thread of pure-Python work beside it."""
+    thread of pure-Python work beside it; ``spin``: hftcore's feed thread busy-polls."""
     out = sys.stdout
 
     def say(obj):
@@ -519,7 +519,12 @@ def child_main(kind, ws_url, rest_url, busy=False):
     cls = {"floor": FloorClient, "hftcore": HftcoreStack,
            "websocket-client": WebsocketClientStack, "websockets": WebsocketsStack}[kind]  # fmt: skip
     try:
-        client = cls(ws_url, rest_url) if kind != "floor" else cls(ws_url)
+        if kind == "floor":
+            client = cls(ws_url)
+        elif kind == "hftcore":
+            client = cls(ws_url, rest_url, spin)
+        else:
+            client = cls(ws_url, rest_url)
     except ImportError as exc:
         say({"error": f"not installed: {exc}"})
         return
@@ -572,14 +577,14 @@ def child_main(kind, ws_url, rest_url, busy=False):
 
 
 class Child:
-    def __init__(self, kind, python, ws_url, rest_url, busy=False, pythonpath=None):
+    def __init__(self, kind, python, ws_url, rest_url, flags=(), pythonpath=None):
         env = dict(os.environ)
         if pythonpath:
             env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
         self.kind = kind
         self.proc = subprocess.Popen(
             [python, __file__, "--child", kind, "--ws-url", ws_url, "--rest-url", rest_url]
-            + (["--busy-thread"] if busy else []),
+            + list(flags),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         self._lines = []
@@ -645,7 +650,8 @@ def check_books(ex, books) -> dict:
     return out
 
 
-def run_once(stack, rate, seconds, seed, python, busy=False, pythonpath=str(REPO)) -> dict:
+def run_once(stack, rate, seconds, seed, python, busy=False, pythonpath=str(REPO),
+             spin=False) -> dict:  # fmt: skip
     """One run of ``stack`` (and the floor) at ``rate`` diffs/s; ``pythonpath`` is put
     first on the children's PYTHONPATH (None: the children import what this
     interpreter's environment has installed)."""
@@ -659,12 +665,14 @@ def run_once(stack, rate, seconds, seed, python, busy=False, pythonpath=str(REPO
     t_gen = time.perf_counter() - t_gen
     children = []
     res = {"stack": stack, "rate_asked": rate, "seconds": seconds, "seed": seed,
-           "pregenerated": events, "pregenerate_s": round(t_gen, 2), "busy_thread": busy}  # fmt: skip
+           "pregenerated": events, "pregenerate_s": round(t_gen, 2), "busy_thread": busy,
+           "spin": spin}  # fmt: skip
     try:
         floor = Child("floor", sys.executable, ex.ws_url, ex.rest_url, pythonpath=pythonpath)
         children.append(floor)
         main = Child(stack, sys.executable if stack == "hftcore" else python, ex.ws_url,
-                     ex.rest_url, busy, pythonpath)  # fmt: skip
+                     ex.rest_url, ["--busy-thread"] * busy + ["--spin"] * spin,
+                     pythonpath)  # fmt: skip
         children.append(main)
         for c in children:
             r = c.expect()
@@ -806,7 +814,8 @@ def from_json(paths) -> int:
     for p in paths:
         d = json.loads(Path(p).read_text())
         print(f"# {p}: {d['meta']['date']}, load {d['meta']['load_before']} -> "
-              f"{d['meta'].get('load_after')}, busy thread {d['meta'].get('busy_thread')}")  # fmt: skip
+              f"{d['meta'].get('load_after')}, busy thread {d['meta'].get('busy_thread')}, "
+              f"spin {d['meta'].get('spin')}")  # fmt: skip
         for r in d["runs"]:
             if "error" not in r:
                 r["kept"] = kept(r)
@@ -840,6 +849,11 @@ def main(argv=None):
         "--peers-python", default=PEERS_PYTHON if os.path.exists(PEERS_PYTHON) else sys.executable
     )
     ap.add_argument(
+        "--spin",
+        action="store_true",
+        help="hftcore's feed thread busy-polls its socket (Feed(spin=True); a core at 100%%)",
+    )
+    ap.add_argument(
         "--busy-thread",
         action="store_true",
         help="run a thread of pure-Python work in each stack's process (a "
@@ -857,7 +871,7 @@ def main(argv=None):
     ap.add_argument("--rest-url", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
-        return child_main(a.child, a.ws_url, a.rest_url, a.busy_thread)
+        return child_main(a.child, a.ws_url, a.rest_url, a.busy_thread, a.spin)
     sys.path.insert(0, str(REPO))
     if a.from_json:
         return from_json(a.from_json)
@@ -866,7 +880,7 @@ def main(argv=None):
     meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": platform.platform(),
             "cpus": os.cpu_count(), "load_before": os.getloadavg(), "python": sys.version.split()[0],
             "peers_python": a.peers_python, "levels_per_diff": levels_per_diff(),
-            "busy_thread": a.busy_thread, "argv": sys.argv}  # fmt: skip
+            "busy_thread": a.busy_thread, "spin": a.spin, "argv": sys.argv}  # fmt: skip
     print(f"# {meta['date']}  load {meta['load_before']}  mean levels per diff "
           f"{meta['levels_per_diff']:.1f}", flush=True)  # fmt: skip
     all_runs, results = [], {}
@@ -878,7 +892,8 @@ def main(argv=None):
                 continue
             runs = []
             for _ in range(a.runs):
-                r = run_once(stack, rate, a.seconds, a.seed, a.peers_python, a.busy_thread)
+                r = run_once(stack, rate, a.seconds, a.seed, a.peers_python, a.busy_thread,
+                             spin=a.spin)  # fmt: skip
                 r["load"] = os.getloadavg()
                 runs.append(r)
                 all_runs.append(r)
