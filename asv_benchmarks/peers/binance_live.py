@@ -837,16 +837,20 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, default=10_000, help="depth diffs per second")
     ap.add_argument("--ramp", help="comma-separated diff rates, e.g. 5000,10000,20000")
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--stacks", default=",".join(STACKS))
+    ap.add_argument("--runs", type=int, default=3, help="runs per rate and stack (medians)")
+    ap.add_argument("--seed", type=int, default=1, help="the exchange's event sequence")
+    ap.add_argument(
+        "--stacks", default=",".join(STACKS), help=f"comma-separated, of {', '.join(STACKS)}"
+    )
     ap.add_argument(
         "--stop-after-fail",
         action="store_true",
         help="in a ramp, stop a stack at its first rate not kept in every run",
     )
     ap.add_argument(
-        "--peers-python", default=PEERS_PYTHON if os.path.exists(PEERS_PYTHON) else sys.executable
+        "--peers-python",
+        default=PEERS_PYTHON if os.path.exists(PEERS_PYTHON) else sys.executable,
+        help="interpreter of the peer stacks (this checkout goes on its PYTHONPATH)",
     )
     ap.add_argument(
         "--spin",
