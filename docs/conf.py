@@ -16,6 +16,29 @@ from docutils.parsers.rst.directives.misc import Include
 
 import hftcore
 
+
+# Import every hftcore module now. Sphinx 9 documents a compiled module from its .pyi stub
+# and, when the module is not imported yet, puts the executed stub in sys.modules in its
+# place: a module that cimports it (binance._live cimports feed.capture) would then fail
+# to import. With the real modules loaded first, autodoc reads them (their embedded
+# signatures) and the stubs stay stubs.
+def _import_all():
+    import pkgutil
+
+    for info in pkgutil.walk_packages(hftcore.__path__, "hftcore."):
+        if info.name.endswith("__main__"):
+            continue  # runs the command line
+        if info.name.startswith(("hftcore.dask", "hftcore.export")):
+            try:
+                importlib.import_module(info.name)
+            except ImportError:  # the optional extras may be missing
+                pass
+        else:
+            importlib.import_module(info.name)
+
+
+_import_all()
+
 project = "hftcore"
 author = "hftcore developers"
 copyright = "hftcore developers"
@@ -75,3 +98,8 @@ class IncludeIfExists(Include):
 
 def setup(app):
     app.add_directive("include-if-exists", IncludeIfExists)
+
+
+# Attribute names several classes share (``offset``, ``path``) make numpydoc's type
+# references ambiguous; Sphinx then picks one and warns. Not a broken reference.
+suppress_warnings = ["ref.python"]

@@ -188,6 +188,10 @@ def seeds(name: str, small: bool = False) -> list[bytes]:
     group = name.split("_", 1)[0]
     if group == "capture":
         out = _capture_files(small, records_only=name == "capture_records")
+    elif group == "wire":
+        import wire_targets
+
+        out = wire_targets.seeds(name, small)
     elif group in ("net", "latency"):
         # Modules whose seeds() come with them: a dict per target, or one list for all.
         seeds_of = _module(f"{group}_targets.py").seeds(small)

@@ -4,7 +4,7 @@ Decoders for NASDAQ TotalView-ITCH 5.0 and Binance market data, fixed-size order
 a pinned feed thread and latency measurement, with the hot paths in Cython.
 
 Subpackages are imported on first use: ``hftcore.itch``, ``hftcore.binance``,
-``hftcore.book``, ``hftcore.sim``.
+``hftcore.book``, ``hftcore.feed``, ``hftcore.net``, ``hftcore.latency``, ``hftcore.sim``.
 """
 
 import importlib
@@ -34,10 +34,13 @@ __all__ = [
     "itch",
     "binance",
     "book",
+    "feed",
+    "net",
+    "latency",
     "sim",
 ]
 
-_SUBPACKAGES = {"itch", "binance", "book", "sim"}
+_SUBPACKAGES = {"itch", "binance", "book", "feed", "net", "latency", "sim"}
 
 
 def __getattr__(name):

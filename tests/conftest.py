@@ -17,9 +17,17 @@ from __future__ import annotations
 
 import functools
 import gzip
+import os
 from pathlib import Path
 
 import pytest
+
+# Subprocesses the tests start (`python -m hftcore ...`, `python -c ...`) run from the
+# repository root: without this, Python puts the current directory first on sys.path and
+# they import the source tree (no compiled modules there after a wheel install) instead
+# of the installed package. Python 3.11+ (3.10 ignores it; cibuildwheel runs the tests
+# from another directory anyway).
+os.environ.setdefault("PYTHONSAFEPATH", "1")
 
 DEPTH_UPDATE = b'"depthUpdate"'
 

@@ -23,6 +23,9 @@ API = {
         "itch",
         "binance",
         "book",
+        "feed",
+        "net",
+        "latency",
         "sim",
     ],
     "hftcore.itch": [
@@ -41,6 +44,7 @@ API = {
         "read_file",
         "iter_file",
         "OrderBook",
+        "Feed",
     ],
     "hftcore.binance": [
         "KINDS",
@@ -88,6 +92,7 @@ API = {
         "replay",
         "stream_names",
         "DEFAULT_URLS",
+        "SBE_URL",
         "RING_DTYPES",
         "LiveConsumer",
     ],
@@ -119,6 +124,7 @@ API = {
         "CAPTURE_CLOSED",
         "CAPTURE_ERROR",
     ],
+    "hftcore.net.ws": ["connect", "WebSocket", "FrameParser", "OPCODES", "CLOSE_CODES"],
     "hftcore.feed": [
         "PinnedThread",
         "FeedThread",
@@ -129,7 +135,46 @@ API = {
         "CpuFacts",
         "CpuError",
     ],
-    "hftcore.sim": ["itch", "binance", "binance_exchange"],
+    "hftcore.sim": ["itch", "binance", "itch_exchange", "binance_exchange"],
+    "hftcore.sim.itch_exchange": [
+        "message_offsets",
+        "load_day",
+        "MoldUDP64Server",
+        "SoupBinTCPServer",
+    ],
+    "hftcore.net.moldudp64": [
+        "MoldUDP64Sequencer",
+        "open_socket",
+        "parse_packet",
+        "encode_packet",
+        "encode_heartbeat",
+        "encode_end_of_session",
+        "encode_request",
+        "parse_request",
+        "HEADER_LENGTH",
+        "SESSION_LENGTH",
+        "END_OF_SESSION",
+    ],
+    "hftcore.net.soupbintcp": [
+        "SoupBinTCPFramer",
+        "SoupBinTCPSession",
+        "LoginRejected",
+        "parse_packets",
+        "encode_packet",
+        "encode_login_request",
+        "encode_login_accepted",
+        "encode_login_rejected",
+        "encode_sequenced",
+        "encode_unsequenced",
+        "encode_debug",
+        "SERVER_HEARTBEAT",
+        "CLIENT_HEARTBEAT",
+        "END_OF_SESSION",
+        "LOGOUT_REQUEST",
+        "HEARTBEAT_INTERVAL",
+        "HEARTBEAT_TIMEOUT",
+    ],
+    "hftcore.net.guard": ["GuardedConsumer"],
     "hftcore.sim.binance_exchange": [
         "BinanceExchange",
         "ConnectionInfo",
@@ -205,3 +250,40 @@ def test_subpackages_load_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     assert out.strip() == "['hftcore', 'hftcore._version', 'hftcore.errors']"
+
+
+# Packages of optional extras ([parquet], [dask]): locked the same way where installed.
+OPTIONAL_API = {
+    "hftcore.export": [
+        "to_arrow",
+        "itch_schema",
+        "bbo_schema",
+        "binance_schema",
+        "date_from_name",
+        "itch_day_to_parquet",
+        "binance_to_parquet",
+        "day_label",
+        "source_stem",
+        "is_complete",
+        "DEFAULT_ROW_GROUP_ROWS",
+        "write_lobster",
+    ],
+    "hftcore.dask": [
+        "read_itch",
+        "read_binance",
+        "read_bbo",
+        "itch_partitions",
+        "convert_days",
+        "start_client",
+    ],
+}
+
+
+@pytest.mark.parametrize("package", sorted(OPTIONAL_API))
+def test_optional_all_is_locked(package):
+    pytest.importorskip("pyarrow")
+    if package == "hftcore.dask":
+        pytest.importorskip("dask.dataframe")
+    mod = importlib.import_module(package)
+    assert sorted(mod.__all__) == sorted(OPTIONAL_API[package])
+    assert all(hasattr(mod, n) for n in mod.__all__)

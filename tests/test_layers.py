@@ -44,6 +44,7 @@ LAYERS = {
     "binance": 4,
     "sim": 5,
     "export": 5,
+    "dask": 6,  # hftcore.dask: the public name of hftcore.export.dask (cli imports export)
     "cli": 6,
     "__main__": 7,  # `python -m hftcore`: runs the command line
 }

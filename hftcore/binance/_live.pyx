@@ -60,10 +60,15 @@ from hftcore.binance._json cimport (
     K_TRADE,
     N_SHAPES,
     SYMBOL_WIDTH,
+    N_TABLES,
+    T_BOOK_TICKER,
+    T_KINDS,
+    T_TRADES,
     AggTradeRow,
     BookTickerRow,
     DepthIds,
     Fields,
+    Out,
     TradeRow,
     depth_ids,
     fill_agg_trade,
@@ -71,13 +76,23 @@ from hftcore.binance._json cimport (
     fill_trade,
     parse_message,
 )
+from hftcore.binance._sbe cimport (
+    TPL_BEST_BID_ASK,
+    TPL_DEPTH_DIFF,
+    TPL_TRADES,
+    SbeDepth,
+    decode_sbe_message,
+    parse_depth,
+    read_binance_header,
+)
 from hftcore.book._l2book cimport L2Book, L2Data
 from hftcore.codec.decimal cimport NumShape
 from hftcore.codec.levels cimport LevelSink, sink_free, sink_init
+from hftcore.codec.sbe cimport SbeHeader
 from hftcore.feed.capture cimport CaptureWriter
 from hftcore.feed.ring cimport Ring, RingData, ring_claim, ring_publish
 from hftcore.latency.stages cimport Stages
-from hftcore.net.consumer cimport CONSUME_OK, KIND_TEXT, Consumer, RecvStamp
+from hftcore.net.consumer cimport CONSUME_OK, KIND_BINARY, KIND_TEXT, Consumer, RecvStamp
 
 import numpy as np
 
@@ -91,6 +106,7 @@ cdef enum:
     MAX_CONNS = 8       # connections the consumer tells apart (a bit each in ``joined``)
     DIFF_ROWS = 8192    # levels of one message held without a heap block
     MAX_ERRORS = 64     # decode errors kept with their text (all are counted)
+    SBE_TRADES = 4096   # trades one SBE TradesStreamEvent may carry
 
 # Capture record kinds besides the reader's (KIND_TEXT / KIND_BINARY, plus the
 # connection index << 8): what the feed thread did that the frames do not say.
@@ -257,6 +273,10 @@ cdef class LiveConsumer(Consumer):
     cdef Level *diff_rows             # DIFF_ROWS levels: the parse target of one message
     cdef Level *snap_rows
     cdef NumShape shapes[N_SHAPES]
+    cdef Out sbe_out                  # the SBE decoder's rows of one trade / BBA message
+    cdef TradeRow *sbe_trades
+    cdef BookTickerRow sbe_bba
+    cdef uint8_t sbe_kind
     cdef Stages stages_
     cdef CaptureWriter capture_
     cdef bint capturing
@@ -289,6 +309,7 @@ cdef class LiveConsumer(Consumer):
         self.syms = NULL
         self.diff_rows = NULL
         self.snap_rows = NULL
+        self.sbe_trades = NULL
 
     def __init__(self, symbols, str market="spot", str time_unit="ms", *,
                  Py_ssize_t max_levels=5000, Py_ssize_t ring_capacity=65536,
@@ -313,8 +334,18 @@ cdef class LiveConsumer(Consumer):
         self.syms = <SymState *>malloc(self.n_symbols * sizeof(SymState))
         self.diff_rows = <Level *>malloc(DIFF_ROWS * sizeof(Level))
         self.snap_rows = <Level *>malloc(DIFF_ROWS * sizeof(Level))
-        if self.syms == NULL or self.diff_rows == NULL or self.snap_rows == NULL:
+        self.sbe_trades = <TradeRow *>malloc(SBE_TRADES * sizeof(TradeRow))
+        if (self.syms == NULL or self.diff_rows == NULL or self.snap_rows == NULL
+                or self.sbe_trades == NULL):
             raise MemoryError("LiveConsumer: cannot allocate its state")
+        # The SBE decoder writes trade and BBA rows into these; nothing else fits.
+        memset(&self.sbe_out, 0, sizeof(Out))
+        self.sbe_out.trades = self.sbe_trades
+        self.sbe_out.cap[<int>T_TRADES] = SBE_TRADES
+        self.sbe_out.book_ticker = &self.sbe_bba
+        self.sbe_out.cap[<int>T_BOOK_TICKER] = 1
+        self.sbe_out.kinds = &self.sbe_kind
+        self.sbe_out.cap[<int>T_KINDS] = 1
         memset(self.syms, 0, self.n_symbols * sizeof(SymState))
         memset(self.shapes, 0, sizeof(self.shapes))
         self.books, self.trade_rings, self.agg_trade_rings, self.top_rings = {}, {}, {}, {}
@@ -363,6 +394,7 @@ cdef class LiveConsumer(Consumer):
             free(self.syms)
         free(self.diff_rows)
         free(self.snap_rows)
+        free(self.sbe_trades)
 
     # -- the feed thread's path (no GIL) ---------------------------------------------
 
@@ -407,8 +439,11 @@ cdef class LiveConsumer(Consumer):
         cdef SymState *s
         cdef int64_t stamps[N_STAMPS]
         self.messages += 1
+        if kind == KIND_BINARY:
+            self.sbe_message(p, size, c, stamp)
+            return
         if kind != KIND_TEXT:
-            self.other += 1  # SBE frames go to the SBE consumer, not this one
+            self.other += 1
             return
         sink_init(&diff, self.diff_rows, DIFF_ROWS, sizeof(Level), 0, True)
         sink_init(&snap, self.snap_rows, DIFF_ROWS, sizeof(Level), 0, True)
@@ -464,21 +499,105 @@ cdef class LiveConsumer(Consumer):
         sink_free(&snap)
         self.stages_.record_stamps(stamps)
 
+    cdef void sbe_message(self, const uint8_t *p, Py_ssize_t size, int c,
+                          const RecvStamp *stamp) noexcept nogil:
+        """A binary frame: a spot SBE market-data message (schema 1, version 0)."""
+        cdef SbeHeader sh
+        cdef SbeDepth d
+        cdef Status st
+        cdef LevelSink diff
+        cdef DepthHead h
+        cdef LevelBuf buf
+        cdef Py_ssize_t r, i
+        cdef int idx, kind
+        cdef SymState *s
+        cdef int64_t stamps[N_STAMPS]
+        stamps[ST_EVENT] = 0
+        stamps[ST_KERNEL] = stamp.kernel_ns
+        stamps[ST_RECV] = stamp.realtime_ns
+        stamps[ST_DECODED] = 0
+        stamps[ST_APPLIED] = 0
+        r = read_binance_header(p, 0, size, &sh, &st)
+        if r >= 0 and sh.template_id == TPL_DEPTH_DIFF:
+            sink_init(&diff, self.diff_rows, DIFF_ROWS, sizeof(Level), 0, True)
+            r = parse_depth(p, 0, size, &sh, &d, &diff, &st)
+            if r >= 0:
+                stamps[ST_DECODED] = stamp.realtime_ns + (monotonic_ns() - stamp.monotonic_ns)
+                idx = self.find(d.symbol)
+                if idx < 0:
+                    self.unknown_symbols += 1
+                else:
+                    s = &self.syms[idx]
+                    s.messages += 1
+                    sbe_head(&h, &d)
+                    buf.levels = <Level *>diff.rows
+                    buf.n = diff.n
+                    stamps[ST_EVENT] = d.event_time
+                    self.depth_msg(s, &h, &buf, p, size, c, stamp, True)
+                    stamps[ST_APPLIED] = stamp.realtime_ns + (monotonic_ns()
+                                                              - stamp.monotonic_ns)
+            sink_free(&diff)
+        elif r >= 0 and (sh.template_id == TPL_TRADES
+                         or sh.template_id == TPL_BEST_BID_ASK):
+            for i in range(N_TABLES):
+                self.sbe_out.n[i] = 0
+            r = decode_sbe_message(p, 0, size, <int64_t>self.messages - 1, &self.sbe_out,
+                                   &kind, &st)
+            if r >= 0:
+                stamps[ST_DECODED] = stamp.realtime_ns + (monotonic_ns() - stamp.monotonic_ns)
+                if sh.template_id == TPL_TRADES:
+                    for i in range(self.sbe_out.n[<int>T_TRADES]):
+                        idx = self.find(self.sbe_trades[i].symbol)
+                        if idx < 0:
+                            self.unknown_symbols += 1
+                            break
+                        s = &self.syms[idx]
+                        if i == 0:
+                            s.messages += 1
+                            stamps[ST_EVENT] = self.sbe_trades[i].event_time
+                        self.trade_row(s, &self.sbe_trades[i], stamp)
+                else:
+                    idx = self.find(self.sbe_bba.symbol)
+                    if idx < 0:
+                        self.unknown_symbols += 1
+                    else:
+                        s = &self.syms[idx]
+                        s.messages += 1
+                        stamps[ST_EVENT] = self.sbe_bba.event_time
+                        self.ticker_row(s, &self.sbe_bba, stamp)
+                stamps[ST_APPLIED] = stamp.realtime_ns + (monotonic_ns() - stamp.monotonic_ns)
+        elif r >= 0:
+            self.other += 1  # depth20 snapshots: not the local book's input
+        if r < 0:
+            self.decode_errors += 1
+            if self.decode_errors <= MAX_ERRORS:
+                with gil:
+                    self.note_error(p, size, &st)
+        self.stages_.record_stamps(stamps)
+
     cdef void depth(self, SymState *s, const Fields *fl, const LevelSink *diff,
                     const uint8_t *p, Py_ssize_t size, int c,
                     const RecvStamp *stamp) noexcept nogil:
         cdef DepthIds ids
         cdef DepthHead h
         cdef LevelBuf buf
-        cdef int v
-        s.diffs += 1
         depth_ids(fl, &ids)
         head_from(&h, &ids)
         buf.levels = <Level *>diff.rows
         buf.n = diff.n
+        self.depth_msg(s, &h, &buf, p, size, c, stamp, False)
+
+    cdef void depth_msg(self, SymState *s, DepthHead *hp, const LevelBuf *bp,
+                        const uint8_t *p, Py_ssize_t size, int c, const RecvStamp *stamp,
+                        bint sbe) noexcept nogil:
+        """One parsed depth diff (JSON or SBE) against the symbol's book."""
+        cdef DepthHead h = hp[0]
+        cdef LevelBuf buf = bp[0]
+        cdef int v
+        s.diffs += 1
         if s.state != S_LIVE:
             if c == self.primary:
-                self.hold(s, p, size)
+                self.hold(s, p, size, sbe)
             else:
                 s.ahead += 1  # the primary's copy is the one held
             return
@@ -486,7 +605,7 @@ cdef class LiveConsumer(Consumer):
         if self.overlap and c != self.primary and (v == V_GAP or s.ahd_n):
             # The primary has not delivered up to here yet (or older ones of this
             # connection wait already): held until it has.
-            self.hold_ahead(s, p, size, c)
+            self.hold_ahead(s, p, size, c, sbe)
             return
         if c < MAX_CONNS and v != V_GAP:
             s.joined |= (<uint64_t>1) << c
@@ -498,7 +617,7 @@ cdef class LiveConsumer(Consumer):
             s.stale += 1
         else:
             self.gap(s, &h)
-            self.hold(s, p, size)
+            self.hold(s, p, size, sbe)
 
     cdef void apply(self, SymState *s, DepthHead *h, const LevelBuf *buf,
                     int64_t recv_ns) noexcept nogil:
@@ -557,9 +676,10 @@ cdef class LiveConsumer(Consumer):
             s.resyncs += 1
             self.events += 1
 
-    cdef void hold(self, SymState *s, const uint8_t *p, Py_ssize_t size) noexcept nogil:
+    cdef void hold(self, SymState *s, const uint8_t *p, Py_ssize_t size,
+                   bint sbe) noexcept nogil:
         """Buffer a diff while the symbol waits for a snapshot."""
-        if held_append(&s.pend, &s.pend_len, &s.pend_cap, &s.pend_n, p, size,
+        if held_append(&s.pend, &s.pend_len, &s.pend_cap, &s.pend_n, p, size, sbe,
                        self.pend_limit):
             s.buffered += 1
             if s.pend_n == 1 and s.want_snapshot:
@@ -570,11 +690,11 @@ cdef class LiveConsumer(Consumer):
             s.pend_overflows += 1
 
     cdef void hold_ahead(self, SymState *s, const uint8_t *p, Py_ssize_t size,
-                         int c) noexcept nogil:
+                         int c, bint sbe) noexcept nogil:
         """Hold a second connection's diff that is ahead of the book."""
         s.ahead += 1
         s.ahd_conn = c
-        if not held_append(&s.ahd, &s.ahd_len, &s.ahd_cap, &s.ahd_n, p, size,
+        if not held_append(&s.ahd, &s.ahd_len, &s.ahd_cap, &s.ahd_n, p, size, sbe,
                            self.pend_limit):
             s.pend_overflows += 1
 
@@ -583,12 +703,12 @@ cdef class LiveConsumer(Consumer):
         or already in it); returns V_GAP when one is still ahead (it and the rest stay
         held), else V_APPLIED."""
         cdef Py_ssize_t pos = 0, n
-        cdef int64_t n64
+        cdef bint sbe
+        cdef const uint8_t *q
         cdef int v = V_APPLIED
         while pos < s.ahd_len:
-            memcpy(&n64, s.ahd + pos, sizeof(int64_t))
-            n = <Py_ssize_t>n64
-            v = self.replay_one(s, s.ahd + pos + sizeof(int64_t), n, False)
+            q = held_entry(s.ahd, pos, &n, &sbe)
+            v = self.replay_one(s, q, n, False, sbe)
             if v == V_GAP:
                 break
             if s.ahd_conn < MAX_CONNS:
@@ -603,15 +723,21 @@ cdef class LiveConsumer(Consumer):
 
     cdef void trade(self, SymState *s, const Fields *fl,
                     const RecvStamp *stamp) noexcept nogil:
+        cdef TradeRow row
+        fill_trade(&row, fl, <int64_t>self.messages - 1)
+        self.trade_row(s, &row, stamp)
+
+    cdef void trade_row(self, SymState *s, const TradeRow *tr,
+                        const RecvStamp *stamp) noexcept nogil:
         cdef LiveTrade *row
         # Ids grow: one not above the last written is a repeat (two connections
         # overlapping deliver everything twice).
-        if fl.t <= s.last_trade_id:
+        if tr.trade_id <= s.last_trade_id:
             s.duplicates += 1
             return
-        s.last_trade_id = fl.t
+        s.last_trade_id = tr.trade_id
         row = <LiveTrade *>ring_claim(s.trades)
-        fill_trade(&row.row, fl, <int64_t>self.messages - 1)
+        row.row = tr[0]
         row.recv_time = stamp.realtime_ns
         ring_publish(s.trades)
         s.trade_rows += 1
@@ -632,8 +758,13 @@ cdef class LiveConsumer(Consumer):
     cdef void ticker(self, SymState *s, const Fields *fl,
                      const RecvStamp *stamp) noexcept nogil:
         cdef BookTickerRow bt
-        cdef TopOfBook *row
         fill_book_ticker(&bt, fl, 0)
+        self.ticker_row(s, &bt, stamp)
+
+    cdef void ticker_row(self, SymState *s, const BookTickerRow *btp,
+                         const RecvStamp *stamp) noexcept nogil:
+        cdef BookTickerRow bt = btp[0]
+        cdef TopOfBook *row
         # An older update id, or the same one with the same prices and quantities: a
         # repeat (the same u with other values is news, however unlikely).
         if bt.update_id < s.last_ticker_id or (
@@ -675,7 +806,9 @@ cdef class LiveConsumer(Consumer):
         cdef DepthHead h
         cdef LevelBuf buf
         cdef Py_ssize_t r, pos, n, keep_from
-        cdef int64_t n64, first_u = -1, last
+        cdef int64_t first_u = -1, last
+        cdef bint sbe
+        cdef const uint8_t *q
         cdef int v, result = 0
         sink_init(&diff, self.diff_rows, DIFF_ROWS, sizeof(Level), 0, True)
         sink_init(&snap, self.snap_rows, DIFF_ROWS, sizeof(Level), 0, True)
@@ -691,8 +824,8 @@ cdef class LiveConsumer(Consumer):
         last = ids.final_update_id
         # Spot: a snapshot strictly older than the first buffered diff's U is useless.
         if not self.usdm and s.pend_n > 0:
-            memcpy(&n64, s.pend, sizeof(int64_t))
-            first_u = self.first_update_id(s.pend + sizeof(int64_t), n64)
+            q = held_entry(s.pend, 0, &n, &sbe)
+            first_u = self.first_update_id(q, n, sbe)
             if first_u > last + 1:
                 s.stale_snapshots += 1
                 sink_free(&diff)
@@ -714,9 +847,8 @@ cdef class LiveConsumer(Consumer):
         pos = 0
         keep_from = -1
         while pos < s.pend_len:
-            memcpy(&n64, s.pend + pos, sizeof(int64_t))
-            n = <Py_ssize_t>n64
-            v = self.replay_one(s, s.pend + pos + sizeof(int64_t), n, True)
+            q = held_entry(s.pend, pos, &n, &sbe)
+            v = self.replay_one(s, q, n, True, sbe)
             if v == V_GAP:
                 if not s.bridged and self.usdm:
                     # USD-M: the first diff starts after lastUpdateId: snapshot too old.
@@ -743,24 +875,20 @@ cdef class LiveConsumer(Consumer):
         return result
 
     cdef int replay_one(self, SymState *s, const uint8_t *p, Py_ssize_t size,
-                        bint count_gap) noexcept nogil:
+                        bint count_gap, bint sbe) noexcept nogil:
         """One held diff against the book: applied, stale or V_GAP (nothing done; with
         ``count_gap``, a gap after a bridged book is counted with its range)."""
         cdef Fields fl
         cdef LevelSink diff, snap
         cdef Status st
-        cdef DepthIds ids
         cdef DepthHead h
         cdef LevelBuf buf
         cdef int v
         sink_init(&diff, self.diff_rows, DIFF_ROWS, sizeof(Level), 0, True)
         sink_init(&snap, self.snap_rows, DIFF_ROWS, sizeof(Level), 0, True)
-        if parse_message(p, 0, size, self.time_mult, &fl, &diff, &snap, self.shapes,
-                         &st) < 0:
+        if self.parse_diff(p, size, sbe, &fl, &diff, &snap, &h, &st) < 0:
             v = V_STALE  # it parsed when it was held: cannot happen; never applied
         else:
-            depth_ids(&fl, &ids)
-            head_from(&h, &ids)
             buf.levels = <Level *>diff.rows
             buf.n = diff.n
             v = continuity(&h, s.last_update_id, self.usdm, s.bridged)
@@ -781,18 +909,41 @@ cdef class LiveConsumer(Consumer):
         sink_free(&snap)
         return v
 
-    cdef int64_t first_update_id(self, const uint8_t *p, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t parse_diff(self, const uint8_t *p, Py_ssize_t size, bint sbe,
+                               Fields *fl, LevelSink *diff, LevelSink *snap, DepthHead *h,
+                               Status *st) noexcept nogil:
+        """A held diff (JSON or SBE) into ``h`` and ``diff``'s levels; -1 if it does not
+        parse as a diff."""
+        cdef DepthIds ids
+        cdef SbeHeader sh
+        cdef SbeDepth d
+        cdef Py_ssize_t r
+        if sbe:
+            if (read_binance_header(p, 0, size, &sh, st) < 0
+                    or sh.template_id != TPL_DEPTH_DIFF):
+                return -1
+            r = parse_depth(p, 0, size, &sh, &d, diff, st)
+            if r >= 0:
+                sbe_head(h, &d)
+            return r
+        r = parse_message(p, 0, size, self.time_mult, fl, diff, snap, self.shapes, st)
+        if r < 0 or fl.kind != K_DEPTH:
+            return -1
+        depth_ids(fl, &ids)
+        head_from(h, &ids)
+        return r
+
+    cdef int64_t first_update_id(self, const uint8_t *p, Py_ssize_t size,
+                                 bint sbe) noexcept nogil:
         cdef Fields fl
         cdef LevelSink diff, snap
         cdef Status st
-        cdef DepthIds ids
+        cdef DepthHead h
         cdef int64_t u = -1
         sink_init(&diff, self.diff_rows, DIFF_ROWS, sizeof(Level), 0, True)
         sink_init(&snap, self.snap_rows, DIFF_ROWS, sizeof(Level), 0, True)
-        if parse_message(p, 0, size, self.time_mult, &fl, &diff, &snap, self.shapes,
-                         &st) >= 0:
-            depth_ids(&fl, &ids)
-            u = ids.first_update_id
+        if self.parse_diff(p, size, sbe, &fl, &diff, &snap, &h, &st) >= 0:
+            u = h.first_update_id
         sink_free(&diff)
         sink_free(&snap)
         return u
@@ -887,6 +1038,9 @@ cdef class LiveConsumer(Consumer):
     cdef void link(self, int primary, bint overlap) noexcept nogil:
         cdef int i
         cdef SymState *s
+        cdef Py_ssize_t n
+        cdef bint sbe
+        cdef const uint8_t *q
         self.primary = primary
         self.overlap = overlap
         for i in range(self.n_symbols):
@@ -901,8 +1055,8 @@ cdef class LiveConsumer(Consumer):
                     if self.drain_ahead(s) == V_GAP:
                         s.gaps += 1
                         s.gap_first = s.last_update_id + 1
-                        s.gap_last = self.first_update_id(s.ahd + sizeof(int64_t),
-                                                          held_first_len(s.ahd)) - 1
+                        q = held_entry(s.ahd, 0, &n, &sbe)
+                        s.gap_last = self.first_update_id(q, n, sbe) - 1
                         self.start_sync(s)
                         self.move_ahead_to_pend(s)
                         continue
@@ -911,11 +1065,11 @@ cdef class LiveConsumer(Consumer):
 
     cdef void move_ahead_to_pend(self, SymState *s) noexcept nogil:
         cdef Py_ssize_t pos = 0, n
-        cdef int64_t n64
+        cdef bint sbe
+        cdef const uint8_t *q
         while pos < s.ahd_len:
-            memcpy(&n64, s.ahd + pos, sizeof(int64_t))
-            n = <Py_ssize_t>n64
-            self.hold(s, s.ahd + pos + sizeof(int64_t), n)
+            q = held_entry(s.ahd, pos, &n, &sbe)
+            self.hold(s, q, n, sbe)
             pos += sizeof(int64_t) + n
         s.ahd_len = 0
         s.ahd_n = 0
@@ -1024,15 +1178,30 @@ cdef class LiveConsumer(Consumer):
             self.conn = saved
 
 
+# A held diff is ``[int64 tag][bytes]``: the tag is the size, with HELD_SBE set for an
+# SBE message (else JSON text).
+cdef int64_t HELD_SBE = (<int64_t>1) << 62
+
+
+cdef inline const uint8_t *held_entry(const uint8_t *buf, Py_ssize_t pos, Py_ssize_t *n,
+                                      bint *sbe) noexcept nogil:
+    """The held diff at ``pos``: its bytes, size into ``n``, SBE or not into ``sbe``."""
+    cdef int64_t tag
+    memcpy(&tag, buf + pos, sizeof(int64_t))
+    n[0] = <Py_ssize_t>(tag & (HELD_SBE - 1))
+    sbe[0] = (tag & HELD_SBE) != 0
+    return buf + pos + sizeof(int64_t)
+
+
 cdef bint held_append(uint8_t **buf, Py_ssize_t *length, Py_ssize_t *cap,
-                      Py_ssize_t *count, const uint8_t *p, Py_ssize_t size,
+                      Py_ssize_t *count, const uint8_t *p, Py_ssize_t size, bint sbe,
                       Py_ssize_t limit) noexcept nogil:
-    """Append ``[int64 size][bytes]`` to a held-diff buffer; False (and the buffer
-    emptied) when it would outgrow ``limit`` or memory runs out."""
+    """Append a held diff to a buffer; False (and the buffer emptied) when it would
+    outgrow ``limit`` or memory runs out."""
     cdef Py_ssize_t need = length[0] + <Py_ssize_t>sizeof(int64_t) + size
     cdef Py_ssize_t c
     cdef uint8_t *grown
-    cdef int64_t n64 = size
+    cdef int64_t n64 = size | (HELD_SBE if sbe else 0)
     if need > limit:
         length[0] = 0
         count[0] = 0
@@ -1056,19 +1225,26 @@ cdef bint held_append(uint8_t **buf, Py_ssize_t *length, Py_ssize_t *cap,
 
 
 cdef Py_ssize_t held_count(const uint8_t *buf, Py_ssize_t length) noexcept nogil:
-    cdef Py_ssize_t pos = 0, k = 0
-    cdef int64_t n64
+    cdef Py_ssize_t pos = 0, k = 0, n
+    cdef bint sbe
     while pos < length:
-        memcpy(&n64, buf + pos, sizeof(int64_t))
-        pos += sizeof(int64_t) + <Py_ssize_t>n64
+        held_entry(buf, pos, &n, &sbe)
+        pos += sizeof(int64_t) + n
         k += 1
     return k
 
 
-cdef inline Py_ssize_t held_first_len(const uint8_t *buf) noexcept nogil:
-    cdef int64_t n64
-    memcpy(&n64, buf, sizeof(int64_t))
-    return <Py_ssize_t>n64
+cdef inline void sbe_head(DepthHead *h, const SbeDepth *d) noexcept nogil:
+    h.event_time = d.event_time
+    h.transaction_time = 0
+    h.first_update_id = d.first_update_id
+    h.final_update_id = d.final_update_id
+    h.prev_final_update_id = -1
+    h.n_bids = 0
+    h.n_asks = 0
+    h.is_snapshot = d.is_snapshot
+    h.want_symbol = NULL
+    h.want_len = 0
 
 
 cdef inline void head_from(DepthHead *h, const DepthIds *ids) noexcept nogil:

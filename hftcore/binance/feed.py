@@ -52,7 +52,7 @@ from hftcore.binance import _live
 from hftcore.binance.schema import check_market
 from hftcore.errors import ConnectionClosed, HftcoreError, ProtocolError
 from hftcore.feed import PinnedThread
-from hftcore.feed.capture import CaptureWriter, read_capture, replay_into
+from hftcore.feed.capture import CaptureWriter, replay_into
 from hftcore.latency import Report
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "replay",
     "stream_names",
     "DEFAULT_URLS",
+    "SBE_URL",
     "RING_DTYPES",
     "LiveConsumer",
 ]
@@ -79,6 +80,10 @@ DEFAULT_URLS = {
     "spot": ("wss://stream.binance.com:9443", "https://api.binance.com"),
     "usdm": ("wss://fstream.binance.com", "https://fapi.binance.com"),
 }
+#: Spot SBE market data (an Ed25519 API key in ``X-MBX-APIKEY``; times always in µs).
+SBE_URL = "wss://stream-sbe.binance.com:9443"
+# SBE stream names of the JSON kinds (no aggTrade in SBE).
+_SBE_NAMES = {"depth": "depth", "trade": "trade", "bookTicker": "bestBidAsk"}
 _REST_PATH = {"spot": "/api/v3/depth", "usdm": "/fapi/v1/depth"}
 _REST_LIMIT = {"spot": 5000, "usdm": 1000}
 _USDM_ROUTE = {"depth": "public", "bookTicker": "public", "trade": "market", "aggTrade": "market"}
@@ -92,7 +97,8 @@ class FeedError(HftcoreError):
 
 
 def stream_names(symbols: Iterable[str], streams: Sequence[str], market: str = "spot",
-                 depth_speed: str | None = None) -> dict[str, list[str]]:  # fmt: skip
+                 depth_speed: str | None = None,
+                 encoding: str = "json") -> dict[str, list[str]]:  # fmt: skip
     """Binance stream names per route for ``symbols`` x ``streams``.
 
     Parameters
@@ -103,6 +109,8 @@ def stream_names(symbols: Iterable[str], streams: Sequence[str], market: str = "
     depth_speed : str, optional
         The diff-depth update speed: spot "100ms" (default) or "1000ms"; USD-M "100ms"
         (default), "0ms" (unthrottled), "250ms", "500ms".
+    encoding : {"json", "sbe"}
+        "sbe": spot SBE names (``<s>@depth``, ``<s>@trade``, ``<s>@bestBidAsk``).
 
     Returns
     -------
@@ -112,6 +120,16 @@ def stream_names(symbols: Iterable[str], streams: Sequence[str], market: str = "
     market = check_market(market)
     speed = depth_speed or "100ms"
     out: dict[str, list[str]] = {}
+    if encoding == "sbe":
+        if market != "spot":
+            raise ValueError("SBE market data is spot only")
+        for kind in streams:
+            if kind not in _SBE_NAMES:
+                raise ValueError(f"no SBE stream for {kind!r}: one of {tuple(_SBE_NAMES)}")
+            out.setdefault("", []).extend(f"{sym.lower()}@{_SBE_NAMES[kind]}" for sym in symbols)
+        return out
+    if encoding != "json":
+        raise ValueError(f"encoding must be 'json' or 'sbe', got {encoding!r}")
     for kind in streams:
         if kind not in _STREAM_KINDS:
             raise ValueError(f"unknown stream {kind!r}: one of {_STREAM_KINDS}")
@@ -204,7 +222,7 @@ class Feed:
         Busy-poll the sockets (a core at 100% for the lowest wake-up latency).
     realtime : bool, default False
         Ask for SCHED_FIFO (where permitted; a clear log line where not).
-    record : str or path, optional
+    record : str or os.PathLike, optional
         Capture every frame and book step to this file (``binance.replay`` runs it).
     depth_speed : str, optional
         Diff-depth speed (spot "100ms"/"1000ms"; USD-M "0ms"/"100ms"/...).
@@ -218,8 +236,13 @@ class Feed:
         Seconds before a connection is rotated (default 23.5 h; Binance closes at 24 h).
     overlap_timeout : float, default 10.0
         Longest make-before-break overlap before the old connection closes anyway.
+    encoding : {"json", "sbe"}
+        "sbe": Binance's spot SBE market-data streams (binary frames, templates
+        10000-10003; default URL :data:`SBE_URL`), which need ``api_key``.
+    api_key : str, optional
+        The Ed25519 API key sent as ``X-MBX-APIKEY`` (SBE streams; no signature).
     headers : dict, optional
-        Extra handshake headers (``X-MBX-APIKEY`` for SBE streams).
+        Extra handshake headers.
     sslopt, proxy, connect_timeout
         Passed to :func:`hftcore.net.ws.connect`.
     on_trade, on_top : callable, optional
@@ -253,6 +276,8 @@ class Feed:
         ring_capacity: int = 65536,
         max_connection_age: float | None = None,
         overlap_timeout: float = 10.0,
+        encoding: str = "json",
+        api_key: str | None = None,
         headers: dict | None = None,
         sslopt: dict | None = None,
         proxy: str | None = None,
@@ -269,15 +294,23 @@ class Feed:
         if not self.symbols:
             raise FeedError("Feed needs at least one symbol")
         self.streams = tuple(streams)
-        routes = stream_names(self.symbols, self.streams, self.market, depth_speed)
+        self.encoding = encoding
+        routes = stream_names(self.symbols, self.streams, self.market, depth_speed, encoding)
         base, rest = DEFAULT_URLS[self.market]
+        self.headers = dict(headers or {})
+        if encoding == "sbe":
+            base = SBE_URL
+            if api_key:
+                self.headers["X-MBX-APIKEY"] = api_key
+            if not self.headers.get("X-MBX-APIKEY"):
+                raise FeedError("SBE streams need an API key: Feed(..., encoding='sbe', "
+                                "api_key=...) (Binance: an Ed25519 key; sent as X-MBX-APIKEY)")  # fmt: skip
         self.url = (url or base).rstrip("/")
         self.rest_url = (rest_url or rest).rstrip("/")
         self.snapshot_limit = snapshot_limit or _REST_LIMIT[self.market]
         self.cpu = cpu
         self.spin = spin
         self.realtime = realtime
-        self.headers = dict(headers or {})
         self.sslopt = sslopt
         self.proxy = proxy
         self.connect_timeout = connect_timeout
@@ -306,8 +339,10 @@ class Feed:
         for i, (route, names) in enumerate(sorted(routes.items())):
             prefix = f"{self.url}/{route}" if route else self.url
             query = "/".join(names)
-            ch_url = f"{prefix}/stream?streams={query}&timeUnit=MICROSECOND"
-            carries = any("@depth" in n for n in names)
+            # µs event times (SBE carries µs always, and takes no timeUnit).
+            ch_url = f"{prefix}/stream?streams={query}" + (
+                "" if encoding == "sbe" else "&timeUnit=MICROSECOND")  # fmt: skip
+            carries = any(n.split("@")[1] == "depth" for n in names)
             self._channels.append(_Channel(i, ch_url, carries))
         self._inbox: collections.deque = collections.deque()
         self._stop = threading.Event()
@@ -423,10 +458,12 @@ class Feed:
             c.conn = cid
             self._pump(cid, ws, 0.0 if self.spin else self.poll_interval)
         else:
-            timeout = 0.0 if self.spin else self.poll_interval
+            # Bytes a reader already holds (TLS plaintext) are invisible to select.
+            held = [cid for cid, ws in live if ws.pending]
+            timeout = 0.0 if (self.spin or held) else self.poll_interval
             ready, _, _ = select.select([ws for _, ws in live], [], [], timeout)
             for cid, ws in live:
-                if ws in ready:
+                if ws in ready or cid in held:
                     c.conn = cid
                     self._pump(cid, ws, 0.0)
         if c.events != self._seen_events:
@@ -454,6 +491,7 @@ class Feed:
                 self.counters["drops"] += 1
                 log.warning("connection %d closed: %r", cid, exc)
                 self.errors.append(f"connection {cid}: {exc!r}")
+                self._retire(ws)
                 _close_quietly(ws)
                 if ch.active:
                     # One of an overlapping pair: the other carries on alone (the
@@ -547,6 +585,7 @@ class Feed:
         ch.overlap_since = None
         keep = ch.active[-1]
         for item in ch.active[:-1]:
+            self._retire(item[1])
             self._close_later(item[1])
         ch.active = [keep]
         if ch.carries_depth:
@@ -555,6 +594,7 @@ class Feed:
     def _teardown(self):
         for ch in self._channels:
             for _, ws, _ in ch.active:
+                self._retire(ws)
                 _close_quietly(ws)
             ch.active = []
 
@@ -566,6 +606,10 @@ class Feed:
         with self._connect_cv:
             self._connect_q.append(("open", ch, reason))
             self._connect_cv.notify()
+
+    def _retire(self, ws):
+        """Keep the counters of a connection that is going away."""
+        self.counters["pings_answered"] += getattr(ws, "pings_answered", 0)
 
     def _close_later(self, ws):
         with self._connect_cv:
@@ -720,6 +764,7 @@ class Feed:
                 "bids": [[_dec(p), _dec(q)] for p, q in bids],
                 "asks": [[_dec(p), _dec(q)] for p, q in asks],
                 "messages": st["messages"],
+                "levels": {"bids": self.books[sym].bid_count, "asks": self.books[sym].ask_count},
                 "gaps": st["gaps"],
                 "resyncs": st["resyncs"],
                 "state": st["state"],
@@ -740,6 +785,8 @@ class Feed:
                 "drops": self.counters["drops"],
                 "shutdowns": self.counters["shutdowns"],
                 "connect_failures": self.counters["connect_failures"],
+                "pings_answered": self.counters["pings_answered"]
+                + sum(ws.pings_answered for ch in self._channels for _, ws, _ in ch.active),
             },
             "messages": c.messages,
             "decode_errors": c.decode_errors,
@@ -820,7 +867,7 @@ def replay(path, symbols: Sequence[str] | None = None, market: str | None = None
 
     Parameters
     ----------
-    path : str or path
+    path : str or os.PathLike
     symbols, market : optional
         Default: from the capture's metadata.
     """
@@ -867,8 +914,3 @@ def _close_quietly(ws):
         ws.close(timeout=0.5)
     except Exception:  # closing a dead connection: nothing to report
         pass
-
-
-# read_capture is part of the module's story (frames of a capture); re-exported for
-# scripts that look at a capture before replaying it.
-read_capture = read_capture

@@ -18,8 +18,10 @@ from hftcore.errors import HftcoreError
 _COMMAND_MODULES = (
     "hftcore.cli.demo",  # hftcore demo
     "hftcore.cli.itch",  # hftcore itch simulate | stats | dump | book | bbo
-    "hftcore.cli.binance",  # hftcore binance simulate | stats
+    "hftcore.cli.itch_wire",  # hftcore itch serve | listen
+    "hftcore.cli.binance",  # hftcore binance simulate | stats | serve | watch | replay
     "hftcore.cli.feed",  # hftcore feed check | bench | capture-info | to-ndjson
+    "hftcore.cli.export",  # hftcore itch to-parquet | lobster | list | fetch, binance to-parquet
 )
 
 

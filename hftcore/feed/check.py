@@ -67,7 +67,7 @@ def check(cpu=None, sys_root="/sys", proc_root="/proc") -> tuple[int | None, lis
     ----------
     cpu : int, optional
         The feed core; default :func:`hftcore.feed.choose_cpu`'s choice.
-    sys_root, proc_root : path
+    sys_root, proc_root : str or os.PathLike
         Where ``/sys`` and ``/proc`` are (tests use hand-written trees).
 
     Returns

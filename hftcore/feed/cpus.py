@@ -287,7 +287,7 @@ def choose_cpu(
         (``os.sched_getaffinity(0)``) or an isolated core (isolated cores are usually
         left out of every process's affinity; pinning onto one is then up to the
         kernel's cpuset, and ``PinnedThread`` reports a refusal clearly).
-    sys_root, proc_root : path, default "/sys", "/proc"
+    sys_root, proc_root : str or os.PathLike, default "/sys", "/proc"
         Where to read the facts (tests point these at hand-written files).
     allowed : set of int, optional
         The cores allowed (default: this process's affinity).

@@ -3,6 +3,7 @@
 Batch first: :func:`decode` turns a buffer into one numpy table per message type;
 :func:`read_file` / :func:`iter_file` do the same for day files (``.gz`` too);
 :func:`iter_messages` yields one record at a time and is the slow path.
+:class:`Feed` receives a live feed (MoldUDP64 or SoupBinTCP) into an :class:`OrderBook`.
 """
 
 from hftcore.itch import spec
@@ -28,4 +29,14 @@ __all__ = [
     "read_file",
     "iter_file",
     "OrderBook",
+    "Feed",
 ]
+
+
+def __getattr__(name):
+    # The live feed loads the network and thread runtime: only when asked for.
+    if name == "Feed":
+        from hftcore.itch.feed import Feed
+
+        return Feed
+    raise AttributeError(f"module 'hftcore.itch' has no attribute {name!r}")

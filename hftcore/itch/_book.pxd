@@ -12,6 +12,7 @@ Every order sits in the intrusive FIFO list of its level
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
+from hftcore._core.status cimport Status
 from hftcore.itch._decode cimport N_TYPE_BYTES
 from hftcore.itch._wire cimport SIZE_R_STOCK
 
@@ -169,3 +170,10 @@ cdef class OrderBookCore:
     cdef readonly Py_ssize_t consumed   # bytes consumed by the last apply()
     cdef readonly bint reached_until    # the last apply() stopped at a message after `until`
     cdef bint busy                      # apply() is running (it releases the GIL)
+
+
+# Apply one unframed message (``n`` bytes from its type byte) without the GIL: the path of
+# the live feeds (hftcore.itch.Feed), sharing apply_one and the counters with the file
+# path. 0, or -1 with ``st`` set (offsets relative to the message's type byte).
+cdef int book_apply_message(BookState *b, const uint8_t *m, Py_ssize_t n,
+                            Status *st) noexcept nogil

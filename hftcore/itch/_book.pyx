@@ -13,6 +13,7 @@ import numpy as np
 
 from hftcore._core.bytes cimport load_be16, load_be32, load_be48, load_be64
 from hftcore._core.status cimport (
+    ST_BAD_LENGTH,
     ST_BAD_VALUE,
     ST_CROSSED,
     ST_DUPLICATE_ORDER,
@@ -37,6 +38,7 @@ from hftcore.itch._decode cimport (
 )
 from hftcore.itch._wire cimport (
     ITCH_FRAME_PREFIX,
+    ITCH_SPEC_LENGTH,
     LEN_A,
     OFF_A_PRICE,
     OFF_A_SHARES,
@@ -944,6 +946,36 @@ cdef Py_ssize_t apply_buffer(BookState *b, const uint8_t *buf, Py_ssize_t n, uin
     consumed[0] = pos
     applied[0] = count
     return rc
+
+
+cdef int book_apply_message(BookState *b, const uint8_t *m, Py_ssize_t n,
+                            Status *st) noexcept nogil:
+    """Apply one unframed message (a transport's payload: MoldUDP64, SoupBinTCP).
+
+    The per-message body of :func:`apply_buffer` for messages that arrive one by one: the
+    same length check against the spec, the same ``apply_one``, the same counters. A type
+    the spec does not define (or an empty message) is skipped and counted; -1 with ``st``
+    set (offsets from the message's type byte) on a bad length or a book error.
+    """
+    cdef uint8_t t
+    cdef uint16_t expected
+    if n <= 0:
+        b.unknown_types += 1
+        b.seq += 1
+        return 0
+    t = m[OFF_MESSAGE_TYPE]
+    expected = ITCH_SPEC_LENGTH[t]
+    if expected == 0:
+        b.unknown_types += 1
+    elif n != expected:
+        return status_set(st, ST_BAD_LENGTH, 0, n, expected)
+    else:
+        if apply_one(b, m, t) < 0:
+            return book_status(b, st, -ITCH_FRAME_PREFIX, m)
+        b.timestamp = load_be48(m + OFF_TIMESTAMP)
+    b.type_counts[t] += 1
+    b.seq += 1
+    return 0
 
 
 # ---------------------------------------------------------------- the Python face

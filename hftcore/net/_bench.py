@@ -31,6 +31,8 @@ import time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CLIENTS = ("hftcore", "raw", "websocket-client", "websocket-client-skip-utf8")
+#: Also available: hftcore without kernel timestamps, and without the UTF-8 check.
+EXTRA_CLIENTS = ("hftcore-no-kernel-stamps", "hftcore-no-utf8-check")
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -97,12 +99,12 @@ def _start_sender(frames: int, size: int):
     return proc, f"ws://127.0.0.1:{port}/bench", port
 
 
-def _recv_hftcore(url, frames, size):
+def _recv_hftcore(url, frames, size, kernel_stamps=True, validate_utf8=True):
     from hftcore.net import ws
     from hftcore.net.consumer import Consumer
 
     consumer = Consumer()
-    conn = ws.connect(url, timeout=30)
+    conn = ws.connect(url, timeout=30, kernel_stamps=kernel_stamps, validate_utf8=validate_utf8)
     t0 = time.perf_counter()
     got = 0
     while got < frames:
@@ -159,6 +161,10 @@ def run_once(client: str, frames: int, size: int = 200) -> dict:
     try:
         if client == "hftcore":
             elapsed, extra = _recv_hftcore(url, frames, size)
+        elif client == "hftcore-no-kernel-stamps":
+            elapsed, extra = _recv_hftcore(url, frames, size, kernel_stamps=False)
+        elif client == "hftcore-no-utf8-check":
+            elapsed, extra = _recv_hftcore(url, frames, size, validate_utf8=False)
         elif client == "raw":
             elapsed, extra = _recv_raw(port, frames, size)
         elif client == "websocket-client":
@@ -166,7 +172,7 @@ def run_once(client: str, frames: int, size: int = 200) -> dict:
         elif client == "websocket-client-skip-utf8":
             elapsed, extra = _recv_websocket_client(url, frames, size, True)
         else:
-            raise ValueError(f"unknown client {client!r}; one of {CLIENTS}")
+            raise ValueError(f"unknown client {client!r}; one of {CLIENTS + EXTRA_CLIENTS}")
     finally:
         proc.join(30)
         if proc.is_alive():
@@ -206,7 +212,8 @@ def main(argv=None) -> int:
                    help="frames per run for websocket-client")  # fmt: skip
     p.add_argument("--size", type=int, default=200, help="payload bytes per frame")
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--client", action="append", choices=CLIENTS, help="default: all")
+    p.add_argument("--client", action="append", choices=CLIENTS + EXTRA_CLIENTS,
+                   help=f"default: {', '.join(CLIENTS)}")  # fmt: skip
     p.add_argument("--json", help="write the results to this file")
     args = p.parse_args(argv)
     res = run_throughput(args.frames, args.size, args.runs, tuple(args.client or CLIENTS),

@@ -67,10 +67,15 @@ cdef class WebSocket:
     cdef readonly object sock         # its socket (socket.socket or ssl.SSLSocket)
     cdef readonly str url
     cdef int fd
-    cdef bint tls
+    cdef int tls                      # 0 plain TCP, 1 ssl.SSLSocket, 2 ssl.MemoryBIO (_TlsChannel)
     cdef object tls_view              # memoryview over parser.buf (TLS reads)
+    cdef object channel               # the _TlsChannel (tls == 2)
+    cdef uint8_t* cipher              # ciphertext receive buffer (tls == 2)
+    cdef Py_ssize_t cipher_cap
+    cdef object cipher_view
     cdef readonly bint kernel_stamps
     cdef object send_lock
+    cdef object recv_lock             # one receiving thread at a time
     cdef readonly object close_code   # None while open
     cdef readonly str close_reason
     cdef bint close_sent
@@ -84,4 +89,7 @@ cdef class WebSocket:
     cdef readonly int64_t pings_received
 
     cdef int _run(self, Consumer consumer) except -1
+    cdef object _pump_plain(self, Consumer consumer, double timeout, bint spin)
+    cdef int _after_event(self, Consumer consumer, int ev) except -1
     cdef int _receive(self, double timeout, bint spin) except -1
+    cdef int _receive_bio(self, Py_ssize_t space, double timeout, bint spin) except -1

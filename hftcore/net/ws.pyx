@@ -10,12 +10,15 @@ to a :class:`~hftcore.net.consumer.Consumer` as a pointer into the buffer (no co
 allocation per frame). Fragmented messages, and frames larger than the receive buffer, are
 assembled in a preallocated reassembly buffer of ``max_message`` bytes.
 
-Timestamps: on ``ws://`` every receive call is stamped by
-:c:func:`hftcore.net.sockio.recv_stamped` (CLOCK_REALTIME and CLOCK_MONOTONIC when it
-returns, and the kernel's receive time from ``SO_TIMESTAMPNS``). On ``wss://`` the bytes
-come through Python's ``ssl.SSLSocket`` (which has no ``recvmsg``): realtime and monotonic
-are taken when its ``recv_into`` returns, ``kernel_ns`` is 0, and the receive call holds
-the GIL (the framing after it does not).
+Timestamps: every receive call is stamped by :c:func:`hftcore.net.sockio.recv_stamped`
+(CLOCK_REALTIME and CLOCK_MONOTONIC when it returns, and the kernel's receive time from
+``SO_TIMESTAMPNS``). On ``wss://`` the default (``tls_memory_bio=True``) runs TLS through
+``ssl.MemoryBIO`` over the plain socket: the ciphertext is received the same way (kernel
+time included, no GIL), then decrypted with the GIL (one call per receive, not per frame)
+into the buffer the parser reads. With ``tls_memory_bio=False``, or through a proxy, the
+bytes come through Python's ``ssl.SSLSocket``, which has no ``recvmsg``: realtime and
+monotonic are taken when its ``recv_into`` returns, ``kernel_ns`` is 0, and the receive
+call holds the GIL (the framing after it does not).
 
 websocket-client reads the handshake response one byte at a time (``recv_line``), so no
 frame bytes are left in its hands when :func:`connect` returns; frames that arrive with the
@@ -558,6 +561,161 @@ cdef int recv_wait_spin_ready(int fd, double timeout) noexcept nogil:
             return 0
 
 
+class _TlsChannel:
+    """TLS over a plain socket through ``ssl.MemoryBIO``, so the reader can receive
+    ciphertext with ``recvmsg`` (kernel timestamps) and without the GIL.
+
+    websocket-client sees it as its socket (``send``, ``recv``, ``settimeout``...) for
+    the opening handshake and for sending; :class:`WebSocket` feeds it the ciphertext it
+    receives and reads the plaintext back. One lock serialises every use of the TLS
+    object (OpenSSL's SSL object is not safe for a read and a write at once).
+    """
+
+    def __init__(self, raw, context, server_hostname, timeout, kernel_stamps):
+        import ssl
+        self.raw = raw
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = context.wrap_bio(self.incoming, self.outgoing,
+                                    server_hostname=server_hostname)
+        self.lock = threading.RLock()
+        self.timeout = timeout
+        self.eof = False
+        self.kernel_stamps = enable_kernel_timestamps(raw) if kernel_stamps else False
+        raw.settimeout(timeout)
+        while True:
+            try:
+                with self.lock:
+                    self.obj.do_handshake()
+                    self._flush()
+                break
+            except ssl.SSLWantReadError:
+                with self.lock:
+                    self._flush()
+                self._fill()
+            except ssl.SSLError:
+                # Send the alert (e.g. "unknown CA") so the server does not wait for us.
+                try:
+                    with self.lock:
+                        self._flush()
+                except OSError:
+                    pass
+                raise
+
+    def _flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _fill(self):
+        # Blocking read of ciphertext (the handshake and websocket-client's reads only).
+        data = self.raw.recv(1 << 16)
+        if not data:
+            self.incoming.write_eof()
+            self.eof = True
+        else:
+            self.incoming.write(data)
+
+    def feed(self, data):
+        """Ciphertext received by the reader."""
+        with self.lock:
+            self.incoming.write(data)
+
+    def read_into(self, view, Py_ssize_t start, Py_ssize_t space):
+        """Decrypt into ``view[start:start+space]``: bytes written, 0 when the TLS object
+        needs more ciphertext, -1 at the end of the TLS stream."""
+        import ssl
+        cdef Py_ssize_t total = 0, k
+        with self.lock:
+            while total < space:
+                try:
+                    k = self.obj.read(space - total, view[start + total:start + space])
+                except ssl.SSLWantReadError:
+                    break
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    return total if total else -1
+                if k == 0:
+                    return total if total else -1
+                total += k
+            self._flush()   # TLS 1.3 may answer (key updates, session tickets)
+        return total
+
+    # The socket interface websocket-client uses.
+    def send(self, data):
+        with self.lock:
+            n = self.obj.write(data)
+            self._flush()
+        return n
+
+    def sendall(self, data):
+        self.send(data)
+
+    def recv(self, bufsize):
+        import ssl
+        while True:
+            try:
+                with self.lock:
+                    return self.obj.read(bufsize)
+            except ssl.SSLWantReadError:
+                if self.eof:
+                    return b""
+                self._fill()
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+
+    def gettimeout(self):
+        return self.timeout
+
+    def settimeout(self, timeout):
+        self.timeout = timeout
+        self.raw.settimeout(timeout)
+
+    def setsockopt(self, *args):
+        self.raw.setsockopt(*args)
+
+    def fileno(self):
+        return self.raw.fileno()
+
+    def shutdown(self, how):
+        self.raw.shutdown(how)
+
+    def close(self):
+        self.raw.close()
+
+    @property
+    def _closed(self):
+        # websocket-client's shutdown() checks it before closing.
+        return self.raw.fileno() < 0
+
+
+def _tls_context(sslopt):
+    """An SSLContext from websocket-client-style ``sslopt`` (verification on unless
+    ``cert_reqs`` says ``ssl.CERT_NONE``)."""
+    import ssl
+    opts = dict(sslopt or {})
+    known = {"context", "cert_reqs", "ca_certs", "ca_cert_path", "certfile", "keyfile",
+             "password", "check_hostname", "ciphers", "server_hostname"}
+    unknown = set(opts) - known
+    if unknown:
+        raise ValueError(f"sslopt keys not supported with tls_memory_bio=True: "
+                         f"{sorted(unknown)}; pass tls_memory_bio=False")
+    if opts.get("context") is not None:
+        return opts["context"]
+    ctx = ssl.create_default_context(cafile=opts.get("ca_certs"),
+                                     capath=opts.get("ca_cert_path"))
+    cert_reqs = opts.get("cert_reqs", ssl.CERT_REQUIRED)
+    if cert_reqs == ssl.CERT_NONE:
+        ctx.check_hostname = False
+    else:
+        ctx.check_hostname = bool(opts.get("check_hostname", True))
+    ctx.verify_mode = cert_reqs
+    if opts.get("certfile"):
+        ctx.load_cert_chain(opts["certfile"], opts.get("keyfile"), opts.get("password"))
+    if opts.get("ciphers"):
+        ctx.set_ciphers(opts["ciphers"])
+    return ctx
+
+
 cdef class WebSocket:
     """An open WebSocket connection (made by :func:`connect`).
 
@@ -577,6 +735,12 @@ cdef class WebSocket:
         Whether ``RecvStamp.kernel_ns`` is filled (plain ``ws://`` on Linux).
     """
 
+    def __cinit__(self):
+        self.cipher = NULL
+
+    def __dealloc__(self):
+        free(self.cipher)
+
     def __init__(self, client, str url, Py_ssize_t buffer_size=1 << 18,
                  Py_ssize_t max_message=1 << 24, bint validate_utf8=True,
                  bint kernel_stamps=True):
@@ -586,15 +750,26 @@ cdef class WebSocket:
         self.url = url
         self.fd = self.sock.fileno()
         self.parser = FrameParser(buffer_size, max_message, validate_utf8)
-        self.tls = isinstance(self.sock, ssl.SSLSocket)
-        if self.tls:
+        self.tls_view = PyMemoryView_FromMemory(<char*>self.parser.buf, self.parser.cap,
+                                                PyBUF_WRITE)
+        if isinstance(self.sock, _TlsChannel):
+            self.tls = 2
+            self.channel = self.sock
+            self.cipher_cap = buffer_size
+            self.cipher = <uint8_t*>malloc(buffer_size)
+            if self.cipher == NULL:
+                raise MemoryError(f"cannot allocate a {buffer_size}-byte TLS buffer")
+            self.cipher_view = PyMemoryView_FromMemory(<char*>self.cipher, buffer_size,
+                                                       PyBUF_WRITE)
+            self.kernel_stamps = self.channel.kernel_stamps
+        elif isinstance(self.sock, ssl.SSLSocket):
+            self.tls = 1
             self.kernel_stamps = False
-            self.tls_view = PyMemoryView_FromMemory(<char*>self.parser.buf,
-                                                    self.parser.cap, PyBUF_WRITE)
         else:
             self.kernel_stamps = enable_kernel_timestamps(self.sock) if kernel_stamps \
                 else False
         self.send_lock = threading.Lock()
+        self.recv_lock = threading.Lock()
         self.close_code = None
         self.close_reason = ""
 
@@ -606,7 +781,9 @@ cdef class WebSocket:
         cdef Py_ssize_t n = 0
         cdef int r
         cdef int ms
-        if self.tls:
+        if self.tls == 2:
+            return self._receive_bio(space, timeout, spin)
+        if self.tls == 1:
             if self.sock.pending() == 0:
                 ms = <int>(timeout * 1000) if timeout > 0 else 0
                 with nogil:
@@ -645,6 +822,34 @@ cdef class WebSocket:
         self.parser.end += n
         self.bytes_received += n
         return 1
+
+    cdef int _receive_bio(self, Py_ssize_t space, double timeout, bint spin) except -1:
+        # TLS through ssl.MemoryBIO: plaintext the TLS object already holds first; else
+        # one stamped receive of ciphertext (nogil), fed to the TLS object, decrypted
+        # into the parser's buffer. 1 data, 0 nothing yet; raises on EOF and errors.
+        cdef Py_ssize_t m = 0
+        cdef Py_ssize_t n
+        cdef int r
+        n = self.channel.read_into(self.tls_view, self.parser.end, space)
+        if n == 0:
+            with nogil:
+                r = recv_wait(self.fd, self.cipher, self.cipher_cap, &self.stamp,
+                              self.kernel_stamps, timeout, spin, &m)
+            if r < 0:
+                self._dropped()
+                raise OSError(-r, os.strerror(-r))
+            if r == 0:
+                return 0
+            self.recv_calls += 1
+            self.channel.feed(self.cipher_view[:m])
+            n = self.channel.read_into(self.tls_view, self.parser.end, space)
+        if n < 0:
+            self._dropped()
+            raise ConnectionClosed(1006, "connection dropped without a close frame",
+                                   self.url)
+        self.parser.end += n
+        self.bytes_received += n
+        return 1 if n > 0 else 0
 
     cdef int _run(self, Consumer consumer) except -1:
         # Parse what is buffered, answering control frames: 1 when the consumer stopped.
@@ -699,18 +904,80 @@ cdef class WebSocket:
             The server broke RFC 6455; the close frame with the matching code (1002, 1007,
             1009) was sent and the connection is closed.
 
+        Notes
+        -----
         When the close frame or the protocol error comes after messages handed on in the
         same call, the call returns their number and the next call raises.
+
+        One thread receives at a time: a second thread calling ``pump`` (or ``recv``)
+        while one is in it gets ``RuntimeError``. Sending and :meth:`close` may come from
+        any thread.
         """
+        if not self.recv_lock.acquire(False):
+            raise RuntimeError(f"{self.url}: pump/recv called from two threads at once")
+        try:
+            return self._pump(consumer, timeout, spin)
+        finally:
+            self.recv_lock.release()
+
+    def _pump(self, Consumer consumer, double timeout, bint spin):
         self._check_open()
         self.parser.delivered = 0
         if self.parser.end > self.parser.start:
             if self._run(consumer) or self.parser.delivered:
                 return self.parser.delivered
+        if self.tls == 0:
+            return self._pump_plain(consumer, timeout, spin)
         if not self._receive(timeout, spin):
             return 0
         self._run(consumer)
         return self.parser.delivered
+
+    cdef object _pump_plain(self, Consumer consumer, double timeout, bint spin):
+        # ws://: the receive and the parse in one section without the GIL, so the
+        # messages reach the consumer without retaking the GIL in between (another
+        # Python thread holding it would delay them by up to the switch interval).
+        cdef FrameParser p = self.parser
+        cdef Py_ssize_t space = p.prepare()
+        cdef Py_ssize_t n = 0
+        cdef int r
+        cdef int ev = EV_MORE
+        with nogil:
+            r = recv_wait(self.fd, p.buf + p.end, space, &self.stamp, self.kernel_stamps,
+                          timeout, spin, &n)
+            if r > 0 and n > 0:
+                p.end += n
+                ev = p.parse(consumer, &self.stamp)
+        if r < 0:
+            self._dropped()
+            raise OSError(-r, os.strerror(-r))
+        if r == 0:
+            return 0
+        self.recv_calls += 1
+        if n == 0:
+            self._dropped()
+            raise ConnectionClosed(1006, "connection dropped without a close frame",
+                                   self.url)
+        self.bytes_received += n
+        if ev != EV_MORE:
+            # A control frame, a stop, an error: the general path from here (it parses
+            # again from where the parser stopped).
+            self._after_event(consumer, ev)
+        return p.delivered
+
+    cdef int _after_event(self, Consumer consumer, int ev) except -1:
+        # What _run does with an event other than EV_MORE, then the rest of the buffer.
+        if ev == EV_STOP:
+            return 1
+        if ev == EV_CONTROL:
+            if self._control():
+                return 1
+            return self._run(consumer)
+        if ev == EV_CONSUMER_ERROR:
+            consumer.check()
+            return 1
+        self._protocol_error(self.parser.error(self.url))
+        return 1
 
     def recv(self, timeout=None):
         """The next complete message as ``bytes`` (a copy: the slow path).
@@ -807,6 +1074,10 @@ cdef class WebSocket:
             self.client.shutdown()
         except OSError:
             pass
+        try:
+            self.sock.close()   # idempotent; whatever websocket-client did
+        except OSError:
+            pass
 
     def _check_open(self):
         if self.pending is not None:
@@ -876,12 +1147,32 @@ cdef class WebSocket:
         self.close_reason = reason if isinstance(reason, str) else data.decode()
         sink = consumer if consumer is not None else Consumer()
         deadline = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < deadline:
+            if self.recv_lock.acquire(False):
+                try:
+                    self._pump(sink, min(0.05, max(deadline - time.monotonic(), 0.0)),
+                               False)
+                except (ConnectionClosed, ProtocolError, OSError):
+                    pass
+                finally:
+                    self.recv_lock.release()
+            else:
+                # Another thread is receiving: it gets the server's close frame (and
+                # raises ConnectionClosed there); wait for it.
+                time.sleep(0.005)
+        if self.closed:
+            return
+        # No close frame in time. Wake a receiving thread (it sees the end of the
+        # stream), and close the socket once no thread is inside a receive call.
         try:
-            while time.monotonic() < deadline:
-                self.pump(sink, min(0.05, max(deadline - time.monotonic(), 0.0)))
-        except (ConnectionClosed, ProtocolError, OSError):
+            self.sock.shutdown(2)
+        except OSError:
             pass
-        self._shutdown()
+        if self.recv_lock.acquire(True, 1.0):
+            try:
+                self._shutdown()
+            finally:
+                self.recv_lock.release()
 
     def fileno(self):
         """The socket's file descriptor."""
@@ -903,6 +1194,20 @@ cdef class WebSocket:
     def last_stamp(self):
         """``(realtime_ns, monotonic_ns, kernel_ns)`` of the last receive call."""
         return (self.stamp.realtime_ns, self.stamp.monotonic_ns, self.stamp.kernel_ns)
+
+    @property
+    def pending(self):
+        """True when bytes already received wait here (left by a consumer that stopped,
+        or decrypted and held by TLS): ``select``/``poll`` on :meth:`fileno` does not see
+        them, so a caller multiplexing sockets calls :meth:`pump` first while it is true.
+        """
+        if self.parser.end > self.parser.start:
+            return True
+        if self.tls == 1:
+            return self.sock.pending() > 0
+        if self.tls == 2:
+            return self.channel.obj.pending() > 0 or self.channel.incoming.pending > 0
+        return False
 
     @property
     def is_open(self):
@@ -946,7 +1251,7 @@ def _proxy_options(proxy):
 def connect(url, headers=None, double timeout=10.0, sslopt=None, proxy=None,
             subprotocols=None, Py_ssize_t max_message=1 << 24,
             Py_ssize_t buffer_size=1 << 18, bint validate_utf8=True,
-            bint kernel_stamps=True):
+            bint kernel_stamps=True, bint tls_memory_bio=True):
     """Open a WebSocket connection: websocket-client's handshake, hftcore's reader.
 
     Parameters
@@ -974,7 +1279,12 @@ def connect(url, headers=None, double timeout=10.0, sslopt=None, proxy=None,
         Check every text message is valid UTF-8 (default True). ``False`` skips the
         check deliberately: text messages reach the consumer unchecked.
     kernel_stamps : bool
-        Ask for the kernel's receive time (``ws://`` only; see the module docstring).
+        Ask for the kernel's receive time (see the module docstring).
+    tls_memory_bio : bool
+        ``wss://`` without a proxy: run TLS through ``ssl.MemoryBIO`` over a plain socket
+        (default), so receives are ``recvmsg`` calls with kernel timestamps, made without
+        the GIL. ``False`` (and any ``wss://`` through a proxy) uses websocket-client's
+        ``ssl.SSLSocket``: ``kernel_ns = 0`` and the receive call holds the GIL.
 
     Returns
     -------
@@ -995,9 +1305,29 @@ def connect(url, headers=None, double timeout=10.0, sslopt=None, proxy=None,
         # Stamping on before the handshake, so the frames that arrive with the
         # response are stamped too (the kernel stamps a segment when it arrives).
         options["sockopt"] = ((SOL_SOCKET, HFT_SO_TIMESTAMPNS, 1),)
-    client = websocket.create_connection(
-        url, timeout=timeout, enable_multithread=True, skip_utf8_validation=True,
-        **options)
+    if url.startswith("wss://") and tls_memory_bio and proxy is None:
+        from urllib.parse import urlsplit
+        import socket as _socket
+        u = urlsplit(url)
+        host = u.hostname
+        context = _tls_context(sslopt)
+        raw = _socket.create_connection((host, u.port or 443), timeout=timeout)
+        try:
+            raw.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            channel = _TlsChannel(raw, context,
+                                  (sslopt or {}).get("server_hostname") or host, timeout,
+                                  kernel_stamps)
+            options.pop("sslopt", None)
+            client = websocket.WebSocket(enable_multithread=True,
+                                         skip_utf8_validation=True)
+            client.connect(url, socket=channel, timeout=timeout, **options)
+        except BaseException:
+            raw.close()
+            raise
+    else:
+        client = websocket.create_connection(
+            url, timeout=timeout, enable_multithread=True, skip_utf8_validation=True,
+            **options)
     try:
         return WebSocket(client, url, buffer_size, max_message, validate_utf8,
                          kernel_stamps)

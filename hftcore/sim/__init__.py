@@ -2,13 +2,15 @@
 
 ``hftcore.sim.itch``: reproducible, internally consistent ITCH 5.0 days.
 ``hftcore.sim.binance``: Binance stream corpora.
+``hftcore.sim.itch_exchange``: the local ITCH exchange (MoldUDP64 with a re-request
+server, SoupBinTCP).
 ``hftcore.sim.binance_exchange``: a Binance-compatible exchange on loopback (WebSocket
 streams, REST depth, faults on demand).
 """
 
 import importlib
 
-__all__ = ["itch", "binance", "binance_exchange"]
+__all__ = ["itch", "binance", "itch_exchange", "binance_exchange"]
 
 
 def __getattr__(name):

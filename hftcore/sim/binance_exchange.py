@@ -11,20 +11,16 @@ in its own thread with its own event loop, started and stopped from ordinary cod
 
 One port serves everything; paths as on Binance:
 
-==============================  =====================================================
-``/ws/<stream>``, ``/ws``        raw streams (spot); ``/ws`` then ``SUBSCRIBE``
-``/stream?streams=a/b``          combined streams, ``{"stream":..,"data":..}``
-``/public/ws/..``,               USD-M routed paths (as on ``fstream.binance.com``
-``/public/stream?..``            today): depth and bookTicker on ``/public``, trade
-``/market/ws/..``, ...           and aggTrade on ``/market``; USD-M has no unrouted
-                                 ``/ws`` or ``/stream`` (HTTP 404), and a stream on the
-                                 wrong route is refused
-``/sbe/ws/..``, ``/sbe/stream``  spot SBE streams (:attr:`BinanceExchange.sbe_url`):
-                                 binary frames (templates 10000 trade, 10001
-                                 bestBidAsk, 10002 depth20, 10003 depth diff), the
-                                 ``X-MBX-APIKEY`` header required (HTTP 401 without)
-``GET /api/v3/depth``            REST depth snapshot (spot; ``/fapi/v1/depth`` USD-M)
-==============================  =====================================================
+- ``/ws/<stream>``, ``/ws``: raw streams (spot); ``/ws`` then ``SUBSCRIBE``.
+- ``/stream?streams=a/b``: combined streams, ``{"stream":..,"data":..}``.
+- ``/public/ws/..``, ``/public/stream?..``, ``/market/ws/..``, ...: USD-M routed paths
+  (as on ``fstream.binance.com`` today): depth and bookTicker on ``/public``, trade and
+  aggTrade on ``/market``; USD-M has no unrouted ``/ws`` or ``/stream`` (HTTP 404), and
+  a stream on the wrong route is refused.
+- ``/sbe/ws/..``, ``/sbe/stream``: spot SBE streams (:attr:`BinanceExchange.sbe_url`):
+  binary frames (templates 10000 trade, 10001 bestBidAsk, 10002 depth20, 10003 depth
+  diff), the ``X-MBX-APIKEY`` header required (HTTP 401 without).
+- ``GET /api/v3/depth``: REST depth snapshot (spot; ``/fapi/v1/depth`` USD-M).
 
 Add ``timeUnit=MICROSECOND`` to a stream URL's query for µs event times (milliseconds
 otherwise; SBE is always µs). REST is answered on the same port from websockets'

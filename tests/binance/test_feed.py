@@ -21,6 +21,7 @@ SYMS = ["BTCUSDT", "ETHUSDT"]
 
 @pytest.fixture
 def exchange(request):
+    # request.param: BinanceExchange keyword arguments (market, rate, ping_interval...)
     kw = getattr(request, "param", {})
     ex = BinanceExchange(SYMS, market=kw.pop("market", "spot"), rate=kw.pop("rate", 2000),
                          seed=7, **kw)  # fmt: skip
@@ -82,6 +83,10 @@ def test_books_in_sync_trades_and_tops_flow(exchange):
         assert lat[stage]["count"] > 0, stage
         assert 0 <= lat[stage]["p50"] <= lat[stage]["max"]
     assert feed.thread.stats()["cpu"] is not None
+    for sym in SYMS:
+        lv = st["symbols"][sym]["levels"]
+        assert lv["bids"] == len(feed.books[sym].depth()[0]) > 0
+    assert st["connections"]["pings_answered"] >= 0
 
 
 def test_a_dropped_diff_is_a_counted_gap_then_resynced(exchange):
@@ -239,3 +244,34 @@ def test_stop_is_prompt_with_a_silent_exchange(exchange):
         feed.stop(timeout=5)
         assert time.monotonic() - t0 < 5
     assert not feed.thread.is_alive
+
+
+def test_sbe_streams_keep_the_books_and_need_a_key(exchange):
+    from hftcore.binance.feed import FeedError
+
+    with pytest.raises(FeedError, match="API key"):
+        Feed(SYMS, encoding="sbe", url=exchange.sbe_url, rest_url=exchange.rest_url)
+    feed = Feed(SYMS, encoding="sbe", api_key="test-key", url=exchange.sbe_url,
+                rest_url=exchange.rest_url, streams=("depth", "trade", "bookTicker"))  # fmt: skip
+    with feed:
+        assert feed.wait_synced(20)
+        exchange.drop_next_diff("ETHUSDT")
+        assert _until(lambda: feed.consumer.symbol_stats("ETHUSDT")["gaps"] == 1)
+        assert feed.wait_synced(20)
+        _run(feed, 0.3)
+        trades = feed.trades.take()
+    _assert_books_match(feed, exchange)
+    assert len(trades) > 0 and feed.consumer.decode_errors == 0
+    assert feed.latency_report().as_dict()["event_to_applied"]["count"] > 0
+
+
+@pytest.mark.parametrize("exchange", [{"ping_interval": 0.3, "pong_timeout": 1.0}], indirect=True)
+def test_server_pings_are_answered_within_the_deadline(exchange):
+    feed = _feed(exchange, streams=("depth",))
+    with feed:
+        assert feed.wait_synced(20)
+        _run(feed, 2.0)  # the exchange closes a connection without a pong in 1 s
+        answered = feed.stats()["connections"]["pings_answered"]
+    assert answered >= 3
+    assert feed.counters["drops"] == 0 and feed.counters["reconnects"] == 0
+    _assert_books_match(feed, exchange)

@@ -184,8 +184,9 @@ def test_many_batches_and_the_flush_of_a_quiet_feed(tmp_path):
     path = tmp_path / "many.cap"
     rng = random.Random(3)
     payloads = [rng.randbytes(rng.randrange(0, 300)) for _ in range(20_000)]
-    # 2 MiB in all: more than the whole run, so nothing may drop however late the writer.
-    w = cap.CaptureWriter(path, batch_bytes=4096, batches=512, flush_interval=0.01)
+    # About 4 MB of records (payloads averaging 150 bytes, 48-byte headers): 8 MiB of
+    # batches hold the whole run, so nothing may drop however late the writer.
+    w = cap.CaptureWriter(path, batch_bytes=4096, batches=2048, flush_interval=0.01)
     try:
         for i, p in enumerate(payloads):
             assert w.append(p, KIND_BINARY, (i, i, 0))

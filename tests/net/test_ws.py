@@ -237,6 +237,7 @@ def test_client_close_keeps_the_code():
         got = Collect()
         c.close(4000, "bye", consumer=got.consumer)
         assert c.close_code == 4000 and c.close_reason == "bye"
+        assert c.sock.fileno() == -1
         assert got.messages == [(TEXT, b"late")]
         with pytest.raises(ConnectionClosed):
             c.send_text("x")
@@ -408,9 +409,11 @@ def test_recv_slow_path_and_stop_keeps_the_rest():
         time.sleep(0.05)  # let the whole stream arrive in one receive
         assert c.recv() == b"one" and c.last_kind == KIND_TEXT
         assert c.recv() == b"two" and c.last_kind == KIND_BINARY
+        assert c.pending  # "3" is buffered here, not in the socket
         got = Collect(stop_after=1)
         assert c.pump(got.consumer, timeout=1) == 1
         assert got.messages == [(TEXT, b"3")]
+        assert not c.pending
         assert c.recv_calls == 1
         c.close()
     assert seen == [(True, PONG, b"pp")]
@@ -509,3 +512,42 @@ def test_utf8_validator_every_position_of_long_runs(insert):
         for pos in range(0, n + 1, 1 if n < 70 else 7):
             data = base[:pos] + insert + base[pos:]
             assert ws.utf8_check(data) == python_first_bad(data), (n, pos)
+
+
+def test_close_while_another_thread_pumps():
+    result = {}
+
+    def script(conn):
+        conn.sendall(frame(TEXT, b"first"))
+        result["close"] = read_close(conn)
+        conn.sendall(close_frame(result["close"][0]))
+
+    with RawServer(script) as srv:
+        c = ws.connect(srv.url, timeout=5)
+        got = Collect()
+        outcome = []
+
+        def receive():
+            try:
+                for _ in range(200):
+                    c.pump(got.consumer, timeout=0.05)
+            except BaseException as exc:  # reported to the test below
+                outcome.append(exc)
+
+        t = threading.Thread(target=receive)
+        t.start()
+        try:
+            deadline = time.monotonic() + 5
+            while not got.items and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with pytest.raises(RuntimeError, match="two threads"):
+                for _ in range(100):  # the other thread is (almost always) inside pump
+                    c.pump(Consumer(), timeout=0.01)
+            c.close(4002, "main thread")
+        finally:
+            t.join(10)
+        assert not t.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], ConnectionClosed)
+        assert c.close_code == 4002 and not c.is_open
+        assert got.messages == [(TEXT, b"first")]
+    assert result["close"] == (4002, b"main thread")

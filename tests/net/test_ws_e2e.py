@@ -12,10 +12,11 @@ import time
 import pytest
 
 from hftcore.errors import ConnectionClosed
-from hftcore.net import ws
+from hftcore.net import sockio, ws
 from hftcore.net.consumer import KIND_BINARY, KIND_TEXT, PyConsumer
 
 websockets_server = pytest.importorskip("websockets.sync.server")
+LINUX = sockio.SO_TIMESTAMPNS > 0
 
 
 class Server:
@@ -109,6 +110,7 @@ def test_server_ping_is_answered():
         assert conn.pings_answered == 1
         conn.close(1000)
         assert conn.close_code == 1000
+        assert conn.sock.fileno() == -1  # the socket is really closed
     assert pongs == [True]
 
 
@@ -144,28 +146,61 @@ def tls_files(tmp_path_factory):
     return cert, key
 
 
-def test_wss_verifies_certificates_by_default(tls_files):
+@pytest.mark.parametrize("memory_bio", [True, False])
+def test_wss_verifies_certificates_by_default(tls_files, memory_bio):
     cert, key = tls_files
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    pongs = []
 
     def handler(connection):
+        pongs.append(connection.ping(b"tls ping").wait(5))
         for message in connection:
             connection.send(message)
 
     with Server(handler, ctx) as srv:
         # A self-signed certificate the client does not trust: refused.
         with pytest.raises(ssl.SSLError):
-            ws.connect(srv.url, timeout=5)
-        conn = ws.connect(srv.url, timeout=5, sslopt={"ca_certs": str(cert)})
-        assert not conn.kernel_stamps  # TLS through ssl.SSLSocket: no kernel time
-        payloads = [b"a" * n for n in (0, 10, 126, 70000)]
+            ws.connect(srv.url, timeout=5, tls_memory_bio=memory_bio)
+        before = time.time_ns()
+        conn = ws.connect(
+            srv.url, timeout=5, sslopt={"ca_certs": str(cert)}, tls_memory_bio=memory_bio
+        )
+        # Through MemoryBIO the ciphertext is received with recvmsg: kernel stamps.
+        assert conn.kernel_stamps == (memory_bio and LINUX)
+        payloads = [b"a" * n for n in (0, 10, 126, 70000, 300_000)]
         for p in payloads:
             conn.send_binary(p)
         got = collect(conn, len(payloads))
         assert got == [(KIND_BINARY, p) for p in payloads]
-        assert conn.last_stamp[2] == 0 and conn.last_stamp[0] > 0
+        rt, _, kern = conn.last_stamp
+        assert rt > before
+        if memory_bio and LINUX:
+            assert before - 10**6 <= kern <= rt
+        else:
+            assert kern == 0
+        assert conn.pings_answered == 1
         t0 = time.monotonic()
         assert conn.pump(PyConsumer(lambda *a: None), timeout=0.05) == 0
         assert time.monotonic() - t0 < 1.0
+        conn.close(1000)
+        assert conn.close_code == 1000
+        assert conn.sock.fileno() == -1  # the socket is really closed
+    assert pongs == [True]
+
+
+def test_wss_cert_none_is_explicit(tls_files):
+    cert, key = tls_files
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def handler(connection):
+        connection.send("hi")
+        connection.recv(5)
+
+    with Server(handler, ctx) as srv:
+        conn = ws.connect(srv.url, timeout=5, sslopt={"cert_reqs": ssl.CERT_NONE})
+        assert collect(conn, 1) == [(KIND_TEXT, b"hi")]
         conn.close()
+        with pytest.raises(ValueError, match="tls_memory_bio=False"):
+            ws.connect(srv.url, timeout=5, sslopt={"ssl_version": 2})

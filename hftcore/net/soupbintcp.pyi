@@ -1,0 +1,89 @@
+"""Type stub of the compiled SoupBinTCP module (hftcore/net/soupbintcp.pyx)."""
+
+from collections.abc import Callable
+
+from hftcore.errors import HftcoreError
+from hftcore.net.consumer import Consumer
+
+HEARTBEAT_INTERVAL: float
+HEARTBEAT_TIMEOUT: float
+SERVER_HEARTBEAT: bytes
+CLIENT_HEARTBEAT: bytes
+END_OF_SESSION: bytes
+LOGOUT_REQUEST: bytes
+
+class LoginRejected(HftcoreError, ConnectionError):
+    reason: str
+    def __init__(self, reason: str) -> None: ...
+
+def encode_packet(packet_type: str | bytes, payload: bytes = b"") -> bytes: ...
+def encode_login_request(
+    username: str | bytes, password: str | bytes, session: str | bytes = b"", seq: int = 0
+) -> bytes: ...
+def encode_login_accepted(session: str | bytes, seq: int) -> bytes: ...
+def encode_login_rejected(reason: str | bytes) -> bytes: ...
+def encode_sequenced(message: bytes) -> bytes: ...
+def encode_unsequenced(message: bytes) -> bytes: ...
+def encode_debug(text: str | bytes) -> bytes: ...
+def parse_packets(data: bytes) -> tuple[list[tuple[str, bytes]], bytes]: ...
+
+class SoupBinTCPFramer(Consumer):
+    inner: Consumer
+    unsequenced_inner: Consumer | None
+    logged_in: bool
+    rejected: int
+    ended: bool
+    next_seq: int
+    accepted_seq: int
+    last_rx_ns: int
+    bytes_in: int
+    packets: int
+    messages: int
+    unsequenced: int
+    heartbeats: int
+    debug: int
+    duplicates: int
+    logins: int
+    def __init__(
+        self, inner: Consumer, next_seq: int = 1, unsequenced: Consumer | None = None
+    ) -> None: ...
+    def feed(self, chunk: bytes | bytearray | memoryview) -> int: ...
+    def flush(self) -> int: ...
+    def reset_connection(self) -> None: ...
+    @property
+    def session(self) -> bytes | None: ...
+    @property
+    def buffered_bytes(self) -> int: ...
+    def stats(self) -> dict[str, object]: ...
+
+class SoupBinTCPSession:
+    framer: SoupBinTCPFramer
+    reconnects: int
+    client_heartbeats: int
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        inner: Consumer,
+        session: str = "",
+        next_seq: int = 1,
+        heartbeat_interval: float = ...,
+        timeout: float = ...,
+        reconnect: int = 0,
+        connect_timeout: float = 5.0,
+        reader_factory: Callable[..., object] | None = None,
+        unsequenced: Consumer | None = None,
+    ) -> None: ...
+    def connect(self) -> int: ...
+    def step(self, timeout: float = 0.05, spin: bool = False) -> int: ...
+    def send_unsequenced(self, message: bytes) -> None: ...
+    def logout(self) -> None: ...
+    def close(self) -> None: ...
+    def fileno(self) -> int: ...
+    @property
+    def next_seq(self) -> int: ...
+    def stats(self) -> dict[str, object]: ...
+    def __enter__(self) -> SoupBinTCPSession: ...
+    def __exit__(self, *exc: object) -> None: ...
