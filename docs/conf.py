@@ -56,7 +56,13 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 # peers.md is written by asv_benchmarks/peers.py and pulled into benchmarks.rst; it is
 # not a page of its own.
-exclude_patterns = ["_build", "benchmarks/peers.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = [
+    "_build",
+    "benchmarks/peers.md",
+    "benchmarks/binance_live.md",
+    "Thumbs.db",
+    ".DS_Store",
+]
 
 # numpydoc-style docstrings, read by napoleon.
 napoleon_google_docstring = False
