@@ -24,7 +24,7 @@ def _payload(i=0):
 
 
 def _capture_file():
-    from bench_common import cached_input
+    from .bench_common import cached_input
 
     def make():
         from hftcore.feed.capture import CaptureWriter
