@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 
-from hftcore._core.files import FIRST_BUFFER, fill, open_stream, progress_bar, skip_rest
-from hftcore.itch.decoder import _decode
-from hftcore.itch.files import _MAX_FRAME, _truncated, _warn_after_end
+from hftcore._core.files import open_stream, progress_bar
+from hftcore.itch.files import walk_stream
 
 
 def day_chunks(path, filt, chunk_bytes, progress):
@@ -23,38 +22,4 @@ def day_chunks(path, filt, chunk_bytes, progress):
         raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
     source = os.fspath(path)
     with open_stream(path) as (reader, raw, compressed), progress_bar(path, progress) as bar:
-        buf = bytearray(min(chunk_bytes, FIRST_BUFFER))
-        filled = base = seq = 0
-        eof = False
-        while True:
-            view = memoryview(buf)
-            if not eof:
-                filled, eof = fill(reader, raw, view, filled, base, source)
-                if not eof and filled == len(buf) < chunk_bytes:
-                    del view
-                    buf.extend(bytes(chunk_bytes - len(buf)))
-                    continue
-            bar.update(raw.tell())
-            tables = _decode(view[:filled], filt, seq, source, base)
-            used = tables.consumed
-            with view[:used] as chunk:
-                yield tables, chunk
-            seq = tables.next_seq
-            if tables.end_of_session:
-                extra = filled - used
-                if not eof:
-                    extra += skip_rest(reader, raw, base + filled, source)
-                _warn_after_end(source, base + used, extra)
-                return
-            if eof:
-                if used < filled:
-                    raise _truncated(source, base + used, bytes(view[used:filled]), compressed)
-                return
-            tail = filled - used
-            del view
-            if used:
-                buf[:tail] = buf[used:filled]
-            elif filled == len(buf):
-                buf.extend(bytes(min(max(len(buf), 2), _MAX_FRAME)))
-            base += used
-            filled = tail
+        yield from walk_stream(reader, raw, chunk_bytes, filt, source, bar, compressed)

@@ -133,6 +133,17 @@ def iter_file(path, chunk_bytes=64 << 20, types=None, *, progress=None) -> Itera
 
 
 def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
+    for tables, _ in walk_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
+        if tables.messages or tables.end_of_session:
+            yield tables
+
+
+def walk_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
+    """Yield ``(tables, chunk)`` for every decode of a day's stream, ``chunk`` a view of
+    exactly the bytes of its whole messages (``tables.consumed``), valid until the next
+    step. The one chunking walk behind :func:`iter_file` and the exporters (which decode
+    and apply a chunk to a book in the same pass).
+    """
     buf = bytearray(min(chunk_bytes, FIRST_BUFFER))
     filled = 0  # bytes in buf: a carried partial message, then fresh data
     base = 0  # stream offset of buf[0]
@@ -149,10 +160,10 @@ def _iter_stream(reader, raw, chunk_bytes, filt, source, bar, compressed):
                 continue
         bar.update(raw.tell())
         tables = _decode(view[:filled], filt, seq, source, base)
-        if tables.messages or tables.end_of_session:
-            yield tables
-        seq = tables.next_seq
         used = tables.consumed
+        with view[:used] as chunk:
+            yield tables, chunk
+        seq = tables.next_seq
         if tables.end_of_session:
             extra = filled - used
             if not eof:
