@@ -50,6 +50,7 @@ import numpy as np
 
 from hftcore.binance import _live
 from hftcore.binance.schema import check_market
+from hftcore.book._l2book import _fmt
 from hftcore.errors import ConnectionClosed, HftcoreError, ProtocolError
 from hftcore.feed import PinnedThread
 from hftcore.feed.capture import CaptureWriter, replay_into
@@ -895,9 +896,8 @@ def _capture_metadata(path) -> dict:
 
 
 def _dec(v: int) -> str:
-    whole, frac = divmod(int(v), 10**8)
-    text = f"{frac:08d}".rstrip("0")
-    return f"{whole}.{text}" if text else str(whole)
+    """A price or quantity (8 implied decimals) as Binance prints it: exact decimal text."""
+    return _fmt(int(v), 8)
 
 
 def _backoff(failures: int, first: float, cap: float) -> float:

@@ -55,13 +55,9 @@ example:
 """
 
 
-def _dec(v):
-    whole, frac = divmod(int(v), 10**8)
-    text = f"{frac:08d}".rstrip("0")
-    return f"{whole}.{text}" if text else str(whole)
-
-
 def _line(feed, sym):
+    from hftcore.binance.feed import _dec
+
     st = feed.consumer.symbol_stats(sym)
     bp, bq, ap, aq = feed.books[sym].bbo()
     return (f"{sym:<10} {st['state']:<7} u={st['last_update_id']:<12} "

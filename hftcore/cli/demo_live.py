@@ -9,12 +9,6 @@ import numpy as np
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT")
 
 
-def _dec(v):
-    whole, frac = divmod(int(v), 10**8)
-    text = f"{frac:08d}".rstrip("0")
-    return f"{whole}.{text}" if text else str(whole)
-
-
 def _check(ok, text):
     print(f"      [{'ok' if ok else 'FAILED'}] {text}")
     return ok
@@ -31,7 +25,7 @@ def _wait(pred, timeout):
 
 def live_tour(args) -> bool:
     """Run the tour; True when every check held."""
-    from hftcore.binance.feed import Feed
+    from hftcore.binance.feed import Feed, _dec
     from hftcore.sim.binance_exchange import BinanceExchange
 
     ok = True
